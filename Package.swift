@@ -1,0 +1,91 @@
+// swift-tools-version:6.0
+// The targets mirror the architecture (docs/architecture.md):
+//   VIPCore        pure logic: config model, wire codec, election, hysteresis
+//   VIPLinux       the operating system behind narrow protocols
+//   VIPDaemon      wiring: transport, clock, control API, services
+//   VIPTestSupport fakes and a simulated network for tests
+//   vipd / vipctl  thin executables
+import PackageDescription
+
+let package = Package(
+    name: "vipd",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "vipd", targets: ["vipd"]),
+        .executable(name: "vipctl", targets: ["vipctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+    ],
+    targets: [
+        .target(
+            name: "VIPCore",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .target(
+            name: "VIPLinux",
+            dependencies: ["VIPCore"],
+            exclude: ["Interfaces.swift", "NetlinkAddressManager.swift", "NetlinkAddressWatcher.swift", "NetlinkSocket.swift", "SystemError.swift", "PacketAnnouncer.swift", "Capabilities.swift", "NetlinkMessage.swift"]
+        ),
+        .target(
+            name: "VIPDaemon",
+            dependencies: [
+                "VIPCore",
+                "VIPLinux",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        .target(
+            name: "VIPTestSupport",
+            dependencies: ["VIPCore"]
+        ),
+        .executableTarget(
+            name: "vipd",
+            dependencies: [
+                "VIPCore",
+                "VIPDaemon",
+                "VIPLinux",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "vipctl",
+            dependencies: [
+                "VIPCore",
+                "VIPLinux",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "VIPCoreTests",
+            dependencies: ["VIPCore", "VIPTestSupport"]
+        ),
+        .testTarget(
+            name: "VIPDaemonTests",
+            dependencies: [
+                "VIPDaemon", "VIPCore", "VIPTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,81 @@
+/// The validated configuration of one vipd node.
+///
+/// Built only by `ConfigParser`, so every value here has passed validation.
+/// Field names match the YAML keys documented in docs/config.md.
+public struct VIPConfig: Sendable, Equatable {
+    public var node: NodeConfig
+    public var peers: [PeerConfig]
+    /// Virtual router id, 1-255; packets carrying another VRID are dropped.
+    public var vrid: UInt8
+    public var vips: [VIPSpec]
+    public var timing: TimingConfig
+    public var auth: AuthConfig
+    public var control: ControlConfig
+    public var logLevel: String
+
+    public init(node: NodeConfig, peers: [PeerConfig], vrid: UInt8, vips: [VIPSpec],
+                timing: TimingConfig, auth: AuthConfig, control: ControlConfig, logLevel: String) {
+        self.node = node
+        self.peers = peers
+        self.vrid = vrid
+        self.vips = vips
+        self.timing = timing
+        self.auth = auth
+        self.control = control
+        self.logLevel = logLevel
+    }
+}
+
+/// This node: identity, where it sends heartbeats from, and its priority.
+public struct NodeConfig: Sendable, Equatable {
+    public var id: String
+    public var interface: String
+    /// Unicast source address of heartbeats; also the equal-priority tie-break.
+    public var address: IPAddress
+    /// 1...254. 0 means "stepping down" on the wire and 255 is reserved.
+    public var priority: UInt8
+    public var port: UInt16
+}
+
+/// Another node of the cluster; heartbeats go to `address:port`.
+public struct PeerConfig: Sendable, Equatable {
+    public var id: String
+    public var address: IPAddress
+    public var port: UInt16
+}
+
+/// One floating address.
+public struct VIPSpec: Sendable, Equatable {
+    public var address: IPAddress
+    public var prefixLength: Int
+    public var interface: String
+    public var label: String?
+}
+
+public struct TimingConfig: Sendable, Equatable {
+    /// How often every node sends a heartbeat (the VRRP advertisement interval).
+    public var advertInterval: Span
+    /// Whether a node that outranks the current master takes over.
+    public var preempt: Bool
+    /// How long a node must have been running before it may preempt.
+    public var preemptDelay: Span
+}
+
+public struct AuthConfig: Sendable, Equatable {
+    /// Path of the shared HMAC key; must be mode 0600 (checked when loaded).
+    public var keyFile: String
+}
+
+public struct ControlConfig: Sendable, Equatable {
+    /// Unix socket of the control API.
+    public var socket: String
+}
+
+public enum ConfigDefaults {
+    public static let path = "/etc/vipd/vipd.yaml"
+    public static let port: UInt16 = 5798
+    public static let advertInterval = Span.milliseconds(100)
+    public static let controlSocket = "/run/vipd/control.sock"
+    public static let logLevel = "info"
+    public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+}

@@ -1,0 +1,193 @@
+import Yams
+
+/// Turns YAML text into a validated `VIPConfig`, or every problem found.
+///
+/// Pure: the caller reads the file; checks that need the file system (the key
+/// file's mode) happen in the daemon's loader.
+public enum ConfigParser {
+    static let topKeys = ["node", "peers", "vrid", "vips", "timing", "auth", "control", "log_level"]
+    static let idCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+    public static func parse(_ text: String, file: String) throws(ConfigErrors) -> VIPConfig {
+        let reader = YAMLReader(file: file)
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            throw ConfigErrors([ConfigIssue(file: file, line: nil, field: "", message: "not valid YAML: \(error)")])
+        }
+        guard let root else {
+            throw ConfigErrors([ConfigIssue(file: file, line: nil, field: "", message: "the file is empty")])
+        }
+        guard let top = reader.mapping(root, at: "", allowed: topKeys) else { throw ConfigErrors(reader.issues) }
+
+        let node = parseNode(top, reader)
+        let peers = parsePeers(top, reader, defaultPort: node?.port ?? ConfigDefaults.port)
+        let vrid: UInt8? = top.integer("vrid", 1...255, required: true)
+        let vips = parseVIPs(top, reader, defaultInterface: node?.interface)
+        let timing = parseTiming(top, reader)
+        let auth = parseAuth(top, reader)
+        let control = parseControl(top, reader)
+        let logLevel = top.string("log_level") ?? ConfigDefaults.logLevel
+        if !ConfigDefaults.logLevels.contains(logLevel) {
+            reader.fail("log_level", top.child("log_level"),
+                        "expected one of \(ConfigDefaults.logLevels.joined(separator: ", ")), got \"\(logLevel)\"")
+        }
+        if let node { checkClusterConsistency(node: node, peers: peers, top: top, reader) }
+
+        guard reader.issues.isEmpty, let node, let vrid, let timing, let auth else {
+            throw ConfigErrors(reader.issues)
+        }
+        return VIPConfig(node: node, peers: peers, vrid: vrid, vips: vips, timing: timing,
+                         auth: auth, control: control, logLevel: logLevel)
+    }
+
+    static func validID(_ id: String) -> Bool {
+        (1...64).contains(id.count) && id.allSatisfy { idCharacters.contains($0) }
+    }
+
+    static func parseID(_ map: MappingView, _ reader: YAMLReader) -> String? {
+        guard let id = map.string("id", required: true) else { return nil }
+        guard validID(id) else {
+            reader.fail(map.path("id"), map.child("id"),
+                        "must be 1-64 characters of letters, digits, '.', '_' or '-', got \"\(id)\"")
+            return nil
+        }
+        return id
+    }
+
+    static func parseNode(_ top: MappingView, _ reader: YAMLReader) -> NodeConfig? {
+        guard let raw = top.child("node") else {
+            reader.fail("node", top.node, "missing required key")
+            return nil
+        }
+        guard let map = reader.mapping(raw, at: "node", allowed: ["id", "interface", "address", "priority", "port"]) else { return nil }
+        let id = parseID(map, reader)
+        let interface = map.string("interface", required: true)
+        if let interface, interface.isEmpty || interface.count > 15 || interface.contains("/") || interface.contains(" ") {
+            reader.fail("node.interface", map.child("interface"), "not a valid interface name: \"\(interface)\"")
+        }
+        let address = map.address("address", required: true)
+        let priority: UInt8? = map.integer("priority", 1...254, required: true)
+        let port: UInt16 = map.integer("port", 1...65535) ?? ConfigDefaults.port
+        guard let id, let interface, let address, let priority else { return nil }
+        return NodeConfig(id: id, interface: interface, address: address, priority: priority, port: port)
+    }
+
+    static func parsePeers(_ top: MappingView, _ reader: YAMLReader, defaultPort: UInt16) -> [PeerConfig] {
+        if top.child("peers") == nil { reader.fail("peers", top.node, "missing required key (list at least one other node)") }
+        var peers: [PeerConfig] = []
+        for (item, path) in top.list("peers") {
+            guard let map = reader.mapping(item, at: path, allowed: ["id", "address", "port"]) else { continue }
+            let id = parseID(map, reader)
+            let address = map.address("address", required: true)
+            let port: UInt16 = map.integer("port", 1...65535) ?? defaultPort
+            if let id, let address { peers.append(PeerConfig(id: id, address: address, port: port)) }
+        }
+        if top.child("peers") != nil && peers.isEmpty && reader.issues.isEmpty {
+            reader.fail("peers", top.child("peers"), "list at least one other node")
+        }
+        return peers
+    }
+
+    static func parseVIPs(_ top: MappingView, _ reader: YAMLReader, defaultInterface: String?) -> [VIPSpec] {
+        var vips: [VIPSpec] = []
+        for (item, path) in top.list("vips") {
+            guard let map = reader.mapping(item, at: path, allowed: ["address", "interface", "label"]) else { continue }
+            guard let text = map.string("address", required: true) else { continue }
+            let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count == 2, let address = IPAddress(String(parts[0])), let prefix = Int(parts[1]),
+                  (0...(address.isIPv4 ? 32 : 128)).contains(prefix)
+            else {
+                reader.fail("\(path).address", map.child("address"),
+                            "expected ADDRESS/PREFIX such as 198.18.0.100/24 or 2001:db8::10/64, got \"\(text)\"")
+                continue
+            }
+            let label = map.string("label")
+            if let label, !address.isIPv4 {
+                reader.fail("\(path).label", map.child("label"), "labels exist only for IPv4 addresses")
+            }
+            guard let interface = map.string("interface") ?? defaultInterface else { continue }
+            if let label, !(label == interface || label.hasPrefix(interface + ":")) || (label ?? "").count > 15 {
+                reader.fail("\(path).label", map.child("label"),
+                            "must be the interface name or start with \"\(interface):\", at most 15 characters")
+            }
+            let vip = VIPSpec(address: address, prefixLength: prefix, interface: interface, label: label)
+            if vips.contains(where: { $0.address == address }) {
+                reader.fail("\(path).address", map.child("address"), "\(address) is listed twice")
+            }
+            vips.append(vip)
+        }
+        return vips
+    }
+
+    static func parseTiming(_ top: MappingView, _ reader: YAMLReader) -> TimingConfig? {
+        var timing = TimingConfig(advertInterval: ConfigDefaults.advertInterval, preempt: true, preemptDelay: .zero)
+        guard let raw = top.child("timing") else { return timing }
+        guard let map = reader.mapping(raw, at: "timing",
+                                       allowed: ["advert_interval", "preempt", "preempt_delay", "nopreempt"]) else { return nil }
+        // The wire carries centiseconds in 16 bits; below 10 ms timers outrun schedulers.
+        if let interval = map.span("advert_interval", .milliseconds(10)...Span.seconds(25)) {
+            if interval.nanoseconds % 10_000_000 != 0 {
+                reader.fail("timing.advert_interval", map.child("advert_interval"),
+                            "must be a whole number of centiseconds (10ms steps), got \(interval)")
+            }
+            timing.advertInterval = interval
+        }
+        let preempt = map.bool("preempt")
+        let nopreempt = map.bool("nopreempt")
+        if let preempt, let nopreempt, preempt == nopreempt {
+            reader.fail("timing.nopreempt", map.child("nopreempt"),
+                        "contradicts timing.preempt; set only one of them (nopreempt is keepalived's spelling of preempt: false)")
+        }
+        timing.preempt = preempt ?? nopreempt.map { !$0 } ?? true
+        if let delay = map.span("preempt_delay", .zero...Span.seconds(3600)) { timing.preemptDelay = delay }
+        return timing
+    }
+
+    static func parseAuth(_ top: MappingView, _ reader: YAMLReader) -> AuthConfig? {
+        guard let raw = top.child("auth") else {
+            reader.fail("auth", top.node, "missing required key (heartbeats are always authenticated: set auth.key_file)")
+            return nil
+        }
+        guard let map = reader.mapping(raw, at: "auth", allowed: ["key_file"]),
+              let path = map.string("key_file", required: true) else { return nil }
+        guard path.hasPrefix("/") else {
+            reader.fail("auth.key_file", map.child("key_file"), "must be an absolute path, got \"\(path)\"")
+            return nil
+        }
+        return AuthConfig(keyFile: path)
+    }
+
+    static func parseControl(_ top: MappingView, _ reader: YAMLReader) -> ControlConfig {
+        var control = ControlConfig(socket: ConfigDefaults.controlSocket)
+        guard let raw = top.child("control"),
+              let map = reader.mapping(raw, at: "control", allowed: ["socket"]) else { return control }
+        if let socket = map.string("socket") {
+            // sockaddr_un.sun_path holds 108 bytes including the terminating NUL.
+            if !socket.hasPrefix("/") || socket.utf8.count > 107 {
+                reader.fail("control.socket", map.child("socket"), "must be an absolute path of at most 107 bytes")
+            }
+            control.socket = socket
+        }
+        return control
+    }
+
+    /// Rules that span fields: unique ids and addresses, one address family.
+    static func checkClusterConsistency(node: NodeConfig, peers: [PeerConfig], top: MappingView, _ reader: YAMLReader) {
+        var ids: Set<String> = [node.id]
+        var endpoints: Set<String> = ["\(node.address):\(node.port)"]
+        for (index, peer) in peers.enumerated() {
+            let field = "peers[\(index)]"
+            if !ids.insert(peer.id).inserted {
+                reader.fail("\(field).id", top.child("peers"), "node id \"\(peer.id)\" is used twice")
+            }
+            if !endpoints.insert("\(peer.address):\(peer.port)").inserted {
+                reader.fail("\(field).address", top.child("peers"), "\(peer.address):\(peer.port) is used twice")
+            }
+            if peer.address.isIPv4 != node.address.isIPv4 {
+                reader.fail("\(field).address", top.child("peers"), "must be the same address family as node.address")
+            }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+/// The election state of a node, as logged, reported and carried on the wire.
+public enum NodeState: UInt8, Sendable, CaseIterable, CustomStringConvertible, Codable {
+    /// Not started, or shut down.
+    case initial = 0
+    /// Eligible, waiting for the master to fall silent.
+    case backup = 1
+    /// Holds the VIPs and announces them.
+    case master = 2
+    /// Its front check failed: holds no VIP and does not compete.
+    case fault = 3
+    /// Taken out by an operator: holds no VIP and does not compete.
+    case maintenance = 4
+
+    public var description: String {
+        switch self {
+        case .initial: "init"
+        case .backup: "backup"
+        case .master: "master"
+        case .fault: "fault"
+        case .maintenance: "maintenance"
+        }
+    }
+
+    public init?(name: String) {
+        guard let state = NodeState.allCases.first(where: { $0.description == name }) else { return nil }
+        self = state
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let name = try container.decode(String.self)
+        guard let state = NodeState(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown state \(name)")
+        }
+        self = state
+    }
+}
+
+/// Bits of the heartbeat's flags byte.
+public struct HeartbeatFlags: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// The sender's local backend (bingo) passes its health check.
+    public static let backendHealthy = HeartbeatFlags(rawValue: 1 << 0)
+    /// Bits a receiver understands; others are ignored so later versions can add flags.
+    public static let known: HeartbeatFlags = [.backendHealthy]
+}
+
+/// One heartbeat (VRRP advertisement) as the election sees it, after decoding
+/// and authentication. See docs/protocol.md for the byte layout.
+public struct Heartbeat: Equatable, Sendable {
+    /// Virtual router id (1 byte); a cluster shares one.
+    public var vrid: UInt8
+    /// Sender's effective priority (1 byte); 0 = a master resigning.
+    public var priority: UInt8
+    /// Sender's election state (1 byte).
+    public var state: NodeState
+    /// Sender's health flags (1 byte).
+    public var flags: HeartbeatFlags
+    /// Sender's advert interval (2 bytes on the wire, in centiseconds).
+    public var advertInterval: Span
+    /// Sender's boot epoch (8 bytes): larger on every start of the sender.
+    public var epoch: UInt64
+    /// Sequence number within the epoch (8 bytes), strictly increasing.
+    public var sequence: UInt64
+    /// Sender's node id (1-64 bytes of UTF-8).
+    public var nodeID: String
+
+    public init(vrid: UInt8, priority: UInt8, state: NodeState, flags: HeartbeatFlags,
+                advertInterval: Span, epoch: UInt64, sequence: UInt64, nodeID: String) {
+        self.vrid = vrid
+        self.priority = priority
+        self.state = state
+        self.flags = flags
+        self.advertInterval = advertInterval
+        self.epoch = epoch
+        self.sequence = sequence
+        self.nodeID = nodeID
+    }
+}

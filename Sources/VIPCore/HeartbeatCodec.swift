@@ -1,0 +1,103 @@
+@preconcurrency import Crypto
+
+/// The shared secret that authenticates heartbeats.
+public struct HeartbeatKey: @unchecked Sendable {  // SymmetricKey is immutable bytes
+    let key: SymmetricKey
+    /// Keys shorter than this are refused: HMAC-SHA256 is only as strong as its key.
+    public static let minimumLength = 16
+
+    public init?(bytes: [UInt8]) {
+        guard bytes.count >= Self.minimumLength else { return nil }
+        key = SymmetricKey(data: bytes)
+    }
+}
+
+/// Why a datagram was not acted on. Each reason has its own counter.
+public enum DropReason: String, Error, Sendable, CaseIterable, Hashable {
+    /// Shorter than the fixed header, the announced id, or the tag.
+    case truncated
+    /// Wrong version or type, bad lengths, unknown state, invalid id, zero interval.
+    case malformed
+    /// Well-formed, but for another virtual router.
+    case wrongVRID = "wrong_vrid"
+    /// The HMAC tag does not match: wrong key or tampered packet.
+    case badAuth = "bad_auth"
+    /// Authentic, but from a node id or address this node does not list as a peer.
+    case unknownPeer = "unknown_peer"
+    /// Authentic, but its epoch/sequence is not newer than one already seen.
+    case replay
+}
+
+/// Builds and parses heartbeat datagrams (layout in docs/protocol.md).
+///
+/// `parse` checks only the format; the caller checks meaning (VRID, key, peer,
+/// freshness) so that each failure is counted under its own reason.
+public enum HeartbeatCodec {
+    public static let version: UInt8 = 1
+    public static let typeAdvertisement: UInt8 = 1
+    public static let headerLength = 24
+    public static let tagLength = 32
+    public static let maxNodeIDLength = 64
+    public static var minimumLength: Int { headerLength + 1 + tagLength }
+
+    public static func encode(_ heartbeat: Heartbeat, key: HeartbeatKey) -> [UInt8] {
+        let id = Array(heartbeat.nodeID.utf8)
+        precondition((1...maxNodeIDLength).contains(id.count), "node id length checked by the config parser")
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(headerLength + id.count + tagLength)
+        bytes.append(version << 4 | typeAdvertisement)
+        bytes.append(heartbeat.vrid)
+        bytes.append(heartbeat.priority)
+        bytes.append(heartbeat.state.rawValue)
+        bytes.append(heartbeat.flags.rawValue)
+        bytes.append(UInt8(id.count))
+        let centiseconds = UInt16(clamping: max(1, heartbeat.advertInterval.centiseconds))
+        appendBigEndian(centiseconds, to: &bytes)
+        appendBigEndian(heartbeat.epoch, to: &bytes)
+        appendBigEndian(heartbeat.sequence, to: &bytes)
+        bytes.append(contentsOf: id)
+        bytes.append(contentsOf: HMAC<SHA256>.authenticationCode(for: bytes, using: key.key))
+        return bytes
+    }
+
+    /// Decodes the format of a datagram without judging its authenticity.
+    public static func parse(_ bytes: some Collection<UInt8>) -> Result<Heartbeat, DropReason> {
+        let b = Array(bytes)
+        guard b.count >= minimumLength else { return .failure(.truncated) }
+        guard b[0] == version << 4 | typeAdvertisement else { return .failure(.malformed) }
+        let idLength = Int(b[5])
+        guard (1...maxNodeIDLength).contains(idLength) else { return .failure(.malformed) }
+        let expected = headerLength + idLength + tagLength
+        guard b.count >= expected else { return .failure(.truncated) }
+        guard b.count == expected else { return .failure(.malformed) }
+        guard let state = NodeState(rawValue: b[3]) else { return .failure(.malformed) }
+        let centiseconds = readBigEndian(b, at: 6, as: UInt16.self)
+        guard centiseconds > 0, b[1] != 0 else { return .failure(.malformed) }
+        let idBytes = b[headerLength..<(headerLength + idLength)]
+        guard let nodeID = String(validating: idBytes, as: UTF8.self) else { return .failure(.malformed) }
+        return .success(Heartbeat(
+            vrid: b[1], priority: b[2], state: state,
+            flags: HeartbeatFlags(rawValue: b[4]).intersection(.known),
+            advertInterval: .centiseconds(Int64(centiseconds)),
+            epoch: readBigEndian(b, at: 8, as: UInt64.self),
+            sequence: readBigEndian(b, at: 16, as: UInt64.self),
+            nodeID: nodeID))
+    }
+
+    /// True when the trailing tag is the HMAC of everything before it (constant time).
+    public static func isAuthentic(_ bytes: [UInt8], key: HeartbeatKey) -> Bool {
+        guard bytes.count > tagLength else { return false }
+        let split = bytes.count - tagLength
+        return HMAC<SHA256>.isValidAuthenticationCode(bytes[split...], authenticating: bytes[..<split], using: key.key)
+    }
+
+    static func appendBigEndian<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
+        withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    static func readBigEndian<T: FixedWidthInteger>(_ bytes: [UInt8], at offset: Int, as: T.Type) -> T {
+        var value: T = 0
+        for i in 0..<MemoryLayout<T>.size { value = value << 8 | T(bytes[offset + i]) }
+        return value
+    }
+}

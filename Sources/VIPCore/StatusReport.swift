@@ -1,0 +1,118 @@
+/// What `GET /v1/status` returns and `vipctl status` prints: a snapshot of one
+/// node. Field names are the JSON keys (snake_case) scripts rely on; only
+/// additions are allowed within /v1.
+public struct StatusReport: Codable, Sendable, Equatable {
+    public struct VIP: Codable, Sendable, Equatable {
+        /// ADDRESS/PREFIX.
+        public var address: String
+        public var interface: String
+        /// Whether this node currently holds it.
+        public var held: Bool
+        public init(address: String, interface: String, held: Bool) {
+            self.address = address
+            self.interface = interface
+            self.held = held
+        }
+    }
+
+    public struct Peer: Codable, Sendable, Equatable {
+        public var id: String
+        public var address: String
+        /// Heard within its Master_Down_Interval.
+        public var alive: Bool
+        /// Last state it announced; nil if never heard.
+        public var state: NodeState?
+        public var priority: Int?
+        public var backendHealthy: Bool?
+        /// Milliseconds since its last admitted heartbeat; nil if never heard.
+        public var lastHeardMs: Double?
+
+        public init(id: String, address: String, alive: Bool, state: NodeState?, priority: Int?,
+                    backendHealthy: Bool?, lastHeardMs: Double?) {
+            self.id = id
+            self.address = address
+            self.alive = alive
+            self.state = state
+            self.priority = priority
+            self.backendHealthy = backendHealthy
+            self.lastHeardMs = lastHeardMs
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case id, address, alive, state, priority
+            case backendHealthy = "backend_healthy"
+            case lastHeardMs = "last_heard_ms"
+        }
+    }
+
+    public struct Counters: Codable, Sendable, Equatable {
+        public var heartbeatsSent: Int
+        public var heartbeatsReceived: Int
+        public var sendErrors: Int
+        /// Dropped datagrams by DropReason raw value.
+        public var dropped: [String: Int]
+        public var transitions: Int
+
+        public init(heartbeatsSent: Int, heartbeatsReceived: Int, sendErrors: Int, dropped: [String: Int], transitions: Int) {
+            self.heartbeatsSent = heartbeatsSent
+            self.heartbeatsReceived = heartbeatsReceived
+            self.sendErrors = sendErrors
+            self.dropped = dropped
+            self.transitions = transitions
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case heartbeatsSent = "heartbeats_sent"
+            case heartbeatsReceived = "heartbeats_received"
+            case sendErrors = "send_errors"
+            case dropped, transitions
+        }
+    }
+
+    public var node: String
+    public var state: NodeState
+    /// Effective priority (after weighted checks).
+    public var priority: Int
+    public var basePriority: Int
+    public var vrid: Int
+    /// The master as this node sees it: itself, the peer it follows, or nil.
+    public var master: String?
+    /// Milliseconds in the current state.
+    public var stateForMs: Double
+    public var lastTransitionReason: String?
+    public var advertIntervalMs: Double
+    public var vips: [VIP]
+    public var peers: [Peer]
+    public var counters: Counters
+    public var version: String
+
+    public init(node: String, state: NodeState, priority: Int, basePriority: Int, vrid: Int, master: String?,
+                stateForMs: Double, lastTransitionReason: String?, advertIntervalMs: Double, vips: [VIP],
+                peers: [Peer], counters: Counters, version: String) {
+        self.node = node
+        self.state = state
+        self.priority = priority
+        self.basePriority = basePriority
+        self.vrid = vrid
+        self.master = master
+        self.stateForMs = stateForMs
+        self.lastTransitionReason = lastTransitionReason
+        self.advertIntervalMs = advertIntervalMs
+        self.vips = vips
+        self.peers = peers
+        self.counters = counters
+        self.version = version
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case node, state, priority, vrid, master, vips, peers, counters, version
+        case basePriority = "base_priority"
+        case stateForMs = "state_for_ms"
+        case lastTransitionReason = "last_transition_reason"
+        case advertIntervalMs = "advert_interval_ms"
+    }
+}
+
+public enum VIPDVersion {
+    public static let string = "0.1.0"
+}

@@ -1,0 +1,55 @@
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import VIPCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension StatusReport: ResponseEncodable {}
+
+/// The control API: HTTP/1.1 on a Unix socket, for vipctl and operators.
+public enum ControlAPI {
+    /// The routes, separate from the socket so tests drive them in-process.
+    public static func router(engine: NodeEngine) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/v1/status") { _, _ -> StatusReport in
+            try await engine.loop.submit { engine.status() }.get()
+        }
+        return router
+    }
+
+    /// The server bound to `socket` (mode 0660 once listening).
+    public static func application(engine: NodeEngine, socket: String, logger: Logger) throws -> some Service {
+        try prepareSocketPath(socket)
+        return Application(
+            router: router(engine: engine),
+            configuration: .init(address: .unixDomainSocket(path: socket), serverName: "vipd"),
+            onServerRunning: { _ in
+                // Connecting needs write permission: owner and group only.
+                _ = chmod(socket, 0o660)
+            },
+            logger: logger)
+    }
+
+    /// Creates the socket's directory if needed and removes a stale socket
+    /// left by a crashed run (but never a regular file someone put there).
+    static func prepareSocketPath(_ socket: String) throws {
+        if let slash = socket.lastIndex(of: "/"), slash != socket.startIndex {
+            let directory = String(socket[..<slash])
+            var info = stat()
+            if stat(directory, &info) != 0 { _ = mkdir(directory, 0o755) }
+        }
+        var info = stat()
+        guard lstat(socket, &info) == 0 else { return }
+        guard info.st_mode & S_IFMT == S_IFSOCK else {
+            throw ControlSocketError(description: "\(socket) exists and is not a socket; refusing to replace it")
+        }
+        unlink(socket)
+    }
+}
+
+public struct ControlSocketError: Error, CustomStringConvertible {
+    public var description: String
+}

@@ -1,0 +1,192 @@
+import Logging
+import NIOCore
+import VIPCore
+
+/// Drives one node's `Election`: feeds it datagrams and timer ticks, and runs
+/// the actions it returns (send heartbeats, move VIPs, log transitions).
+///
+/// Every piece of mutable state is confined to `loop`, an event loop that also
+/// owns the UDP channel, so a datagram, a timer and a control request never
+/// race. Callers from elsewhere go through `loop.submit`/`execute`.
+public final class NodeEngine: @unchecked Sendable {
+    public let loop: any EventLoop
+    let config: VIPConfig
+    let key: HeartbeatKey
+    /// Boot epoch carried in every heartbeat; larger on each start (wall-clock ms).
+    let epoch: UInt64
+    let logger: Logger
+    let vips: VIPHolder
+
+    private var election: Election
+    private var admission: HeartbeatAdmission
+    private var peers: PeerTable
+    private var sender: (any HeartbeatSending)?
+    private var sequence: UInt64 = 0
+    private var timer: Scheduled<Void>?
+    private var timerDeadline: Instant?
+    private var stateSince: Instant
+    private var lastReason: TransitionReason?
+    /// Set by the backend health check; heartbeats carry it to the peers' nginx managers.
+    public private(set) var backendHealthy = true
+    private var counters = StatusReport.Counters(heartbeatsSent: 0, heartbeatsReceived: 0, sendErrors: 0,
+                                                 dropped: [:], transitions: 0)
+    /// Observers of transitions (metrics, webhooks, tests). Called on `loop`.
+    public var onTransition: [(NodeState, NodeState, TransitionReason) -> Void] = []
+
+    public init(config: VIPConfig, key: HeartbeatKey, epoch: UInt64, loop: any EventLoop, logger: Logger,
+                addresses: (any AddressManaging)?, announcer: (any Announcing)?) {
+        self.config = config
+        self.key = key
+        self.epoch = epoch
+        self.loop = loop
+        self.logger = logger
+        let peerList = config.peers.map { HeartbeatAdmission.Peer(id: $0.id, address: $0.address) }
+        self.election = Election(settings: Election.Settings(config: config))
+        self.admission = HeartbeatAdmission(vrid: config.vrid, key: key, peers: peerList)
+        self.peers = PeerTable(peers: peerList)
+        self.stateSince = Instant(nanoseconds: Int64(loop.now.uptimeNanoseconds))
+        self.vips = VIPHolder(vips: config.vips, addresses: addresses, announcer: announcer, loop: loop, logger: logger)
+        for reason in DropReason.allCases { counters.dropped[reason.rawValue] = 0 }
+    }
+
+    var now: Instant { Instant(nanoseconds: Int64(loop.now.uptimeNanoseconds)) }
+
+    // MARK: Inputs (call on `loop`)
+
+    /// Starts the election; heartbeats go out through `sender`.
+    public func start(sender: any HeartbeatSending) {
+        loop.preconditionInEventLoop()
+        self.sender = sender
+        vips.releaseLeftovers()
+        run(election.start(now: now))
+    }
+
+    /// One datagram from `source` (any bytes: they are checked here).
+    public func receive(_ bytes: [UInt8], from source: IPAddress) {
+        loop.preconditionInEventLoop()
+        let now = self.now
+        switch admission.admit(bytes, from: source) {
+        case .failure(let reason):
+            counters.dropped[reason.rawValue, default: 0] += 1
+            logger.debug("dropped heartbeat from \(source): \(reason.rawValue)")
+        case .success(let heartbeat):
+            counters.heartbeatsReceived += 1
+            for event in peers.record(heartbeat, now: now) { log(event) }
+            run(election.receive(heartbeat, from: source, now: now))
+        }
+    }
+
+    /// Graceful stop: resign if master, release the VIPs, and complete once
+    /// the resignation has been flushed to the peers.
+    public func shutdown() -> EventLoopFuture<Void> {
+        loop.preconditionInEventLoop()
+        let flushed = run(election.shutdown(now: now))
+        timer?.cancel()
+        timer = nil
+        return flushed
+    }
+
+    /// Sets or clears a front fault (a failing front check).
+    public func setFault(_ reason: String?) {
+        loop.preconditionInEventLoop()
+        run(election.setFault(reason, now: now))
+    }
+
+    public func setBackendHealthy(_ healthy: Bool) {
+        loop.preconditionInEventLoop()
+        backendHealthy = healthy
+    }
+
+    // MARK: Running actions
+
+    @discardableResult
+    private func run(_ output: ElectionOutput) -> EventLoopFuture<Void> {
+        var writes: [EventLoopFuture<Void>] = []
+        for action in output.actions {
+            switch action {
+            case .transition(let from, let to, let reason):
+                counters.transitions += 1
+                stateSince = now
+                lastReason = reason
+                logger.notice("\(from) -> \(to) (\(reason))")
+                for observer in onTransition { observer(from, to, reason) }
+            case .sendHeartbeat(let priority, let state):
+                writes.append(send(priority: priority, state: state))
+            case .acquireVIPs:
+                vips.acquire()
+            case .releaseVIPs:
+                vips.release()
+            }
+        }
+        reschedule()
+        return EventLoopFuture.andAllComplete(writes, on: loop)
+    }
+
+    private func send(priority: UInt8, state: NodeState) -> EventLoopFuture<Void> {
+        guard let sender else { return loop.makeSucceededVoidFuture() }
+        sequence += 1
+        let heartbeat = Heartbeat(
+            vrid: config.vrid, priority: priority, state: state,
+            flags: backendHealthy ? [.backendHealthy] : [],
+            advertInterval: config.timing.advertInterval, epoch: epoch, sequence: sequence,
+            nodeID: config.node.id)
+        counters.heartbeatsSent += 1
+        let future = sender.sendToPeers(HeartbeatCodec.encode(heartbeat, key: key))
+        future.whenFailure { [self] error in
+            counters.sendErrors += 1
+            logger.warning("sending heartbeat failed: \(error)")
+        }
+        return future
+    }
+
+    /// Keeps exactly one timer armed, for the earliest of the election's and
+    /// the peer table's deadlines.
+    private func reschedule() {
+        let deadline = [election.nextDeadline, peers.nextDeadline].compactMap { $0 }.min()
+        guard deadline != timerDeadline || timer == nil else { return }
+        timer?.cancel()
+        timerDeadline = deadline
+        guard let deadline else {
+            timer = nil
+            return
+        }
+        let when = NIODeadline.uptimeNanoseconds(UInt64(max(0, deadline.nanoseconds)))
+        timer = loop.scheduleTask(deadline: when) { [self] in
+            timer = nil
+            timerDeadline = nil
+            let now = self.now
+            for event in peers.expire(now: now) { log(event) }
+            run(election.tick(now: now))
+        }
+    }
+
+    private func log(_ event: PeerTable.Event) {
+        switch event {
+        case .found(let id): logger.info("peer \(id) found")
+        case .lost(let id): logger.warning("peer \(id) lost (no heartbeat within its master-down interval)")
+        case .stateChanged(let id, let from, let to):
+            logger.info("peer \(id) is \(to)\(from.map { " (was \($0))" } ?? "")")
+        }
+    }
+
+    // MARK: Status
+
+    public func status() -> StatusReport {
+        loop.preconditionInEventLoop()
+        let now = self.now
+        let peerReports = peers.entries.map { entry in
+            StatusReport.Peer(
+                id: entry.id, address: entry.address.description, alive: entry.alive, state: entry.state,
+                priority: entry.priority.map(Int.init),
+                backendHealthy: entry.lastHeard == nil ? nil : entry.flags.contains(.backendHealthy),
+                lastHeardMs: entry.lastHeard.map { (now - $0).milliseconds })
+        }
+        return StatusReport(
+            node: config.node.id, state: election.state, priority: Int(election.effectivePriority),
+            basePriority: Int(config.node.priority), vrid: Int(config.vrid), master: election.currentMaster,
+            stateForMs: (now - stateSince).milliseconds, lastTransitionReason: lastReason?.description,
+            advertIntervalMs: config.timing.advertInterval.milliseconds,
+            vips: config.vips.map { .init(address: "\($0.address)/\($0.prefixLength)", interface: $0.interface, held: vips.held) },
+            peers: peerReports, counters: counters, version: VIPDVersion.string)
+    }
+}

@@ -1,0 +1,66 @@
+import NIOCore
+import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#endif
+import VIPCore
+
+/// Heartbeats over UDP unicast, one datagram per peer (SwiftNIO).
+///
+/// The channel lives on the engine's event loop, so received datagrams reach
+/// the engine without a hop between threads.
+public final class UDPHeartbeatTransport: HeartbeatSending {
+    let channel: any Channel
+    let targets: [SocketAddress]
+
+    init(channel: any Channel, targets: [SocketAddress]) {
+        self.channel = channel
+        self.targets = targets
+    }
+
+    /// Binds `node.address:node.port` and routes datagrams to `engine`.
+    public static func bind(config: VIPConfig, engine: NodeEngine) async throws -> UDPHeartbeatTransport {
+        let targets = try config.peers.map { try SocketAddress(ipAddress: $0.address.description, port: Int($0.port)) }
+        let bootstrap = DatagramBootstrap(group: engine.loop)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            // CS6 ("network control"), as VRRP uses: queued ahead of bulk traffic.
+            .channelOption(ChannelOptions.Types.SocketOption(level: .init(rawValue: Int32(IPPROTO_IP)), name: .init(rawValue: IP_TOS)), value: 0xC0)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(HeartbeatInboundHandler(engine: engine))
+                }
+            }
+        let channel = try await bootstrap.bind(host: config.node.address.description, port: Int(config.node.port)).get()
+        return UDPHeartbeatTransport(channel: channel, targets: targets)
+    }
+
+    public func sendToPeers(_ bytes: [UInt8]) -> EventLoopFuture<Void> {
+        let buffer = channel.allocator.buffer(bytes: bytes)
+        let writes = targets.map { channel.write(AddressedEnvelope(remoteAddress: $0, data: buffer)) }
+        channel.flush()
+        return EventLoopFuture.andAllSucceed(writes, on: channel.eventLoop)
+    }
+
+    public func close() async throws {
+        try await channel.close()
+    }
+}
+
+/// Hands every received datagram, with its source address, to the engine.
+final class HeartbeatInboundHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    let engine: NodeEngine
+
+    init(engine: NodeEngine) { self.engine = engine }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        guard let text = envelope.remoteAddress.ipAddress, let source = IPAddress(text) else { return }
+        engine.receive(Array(envelope.data.readableBytesView), from: source)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // ICMP port unreachable from a stopped peer surfaces here; it is not fatal.
+        engine.logger.debug("heartbeat socket error: \(error)")
+    }
+}

@@ -1,0 +1,114 @@
+import Logging
+import NIOCore
+import VIPCore
+
+/// Adds, announces and removes the VIPs when the election says so.
+///
+/// Confined to the engine's event loop. Netlink calls are short syscalls, so
+/// they run inline; repeated announcements are scheduled on the loop and
+/// cancelled when the VIPs are released.
+final class VIPHolder {
+    let vips: [VIPSpec]
+    let addresses: (any AddressManaging)?
+    let announcer: (any Announcing)?
+    let loop: any EventLoop
+    let logger: Logger
+    /// Gratuitous ARP / NA repeats after taking over: now, then these delays.
+    let announceDelays: [Span]
+    private(set) var held = false
+    private var pending: [Scheduled<Void>] = []
+    private(set) var failures = 0
+
+    init(vips: [VIPSpec], addresses: (any AddressManaging)?, announcer: (any Announcing)?, loop: any EventLoop,
+         logger: Logger, announceDelays: [Span] = [.zero, .milliseconds(100), .milliseconds(500), .seconds(2)]) {
+        self.vips = vips
+        self.addresses = addresses
+        self.announcer = announcer
+        self.loop = loop
+        self.logger = logger
+        self.announceDelays = announceDelays
+    }
+
+    /// On start a node is not master yet: a VIP still configured here was
+    /// left by a crashed run and would answer for the real master.
+    func releaseLeftovers() {
+        guard let addresses else {
+            if !vips.isEmpty { logger.warning("VIP management is not available in this build; VIPs will not be moved") }
+            return
+        }
+        for vip in vips {
+            do {
+                if try addresses.isPresent(vip) {
+                    try addresses.remove(vip)
+                    logger.warning("removed \(vip.address)/\(vip.prefixLength) from \(vip.interface), left behind by an earlier run")
+                }
+            } catch {
+                failures += 1
+                logger.error("checking for a leftover \(vip.address) failed: \(error)")
+            }
+        }
+    }
+
+    func acquire() {
+        held = true
+        guard let addresses else { return }
+        for vip in vips {
+            do {
+                try addresses.add(vip)
+                logger.info("added \(vip.address)/\(vip.prefixLength) to \(vip.interface)")
+            } catch {
+                failures += 1
+                logger.error("adding \(vip.address) failed: \(error)")
+            }
+        }
+        for delay in announceDelays {
+            if delay == .zero {
+                announceAll()
+            } else {
+                pending.append(loop.scheduleTask(in: .nanoseconds(delay.nanoseconds)) { [self] in announceAll() })
+            }
+        }
+    }
+
+    func release() {
+        held = false
+        for task in pending { task.cancel() }
+        pending.removeAll()
+        guard let addresses else { return }
+        for vip in vips {
+            do {
+                try addresses.remove(vip)
+                logger.info("removed \(vip.address)/\(vip.prefixLength) from \(vip.interface)")
+            } catch {
+                failures += 1
+                logger.error("removing \(vip.address) failed: \(error)")
+            }
+        }
+    }
+
+    /// A VIP deleted behind our back while master (networkd, NetworkManager, a
+    /// person) is put back and announced again.
+    func restoreIfHeld(_ address: IPAddress) {
+        guard held, let addresses, let vip = vips.first(where: { $0.address == address }) else { return }
+        do {
+            try addresses.add(vip)
+            try announcer?.announce(vip)
+            logger.warning("\(vip.address)/\(vip.prefixLength) was removed from \(vip.interface) by something else; restored it")
+        } catch {
+            failures += 1
+            logger.error("restoring \(vip.address) failed: \(error)")
+        }
+    }
+
+    private func announceAll() {
+        guard held, let announcer else { return }
+        for vip in vips {
+            do {
+                try announcer.announce(vip)
+            } catch {
+                failures += 1
+                logger.error("announcing \(vip.address) failed: \(error)")
+            }
+        }
+    }
+}

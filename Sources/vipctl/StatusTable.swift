@@ -1,0 +1,54 @@
+import VIPCore
+
+/// The human-readable form of `vipctl status`.
+import Foundation
+
+enum StatusTable {
+    static func render(_ report: StatusReport) -> String {
+        var lines: [String] = []
+        let priority = report.priority == report.basePriority ? "\(report.priority)" : "\(report.priority) (base \(report.basePriority))"
+        lines.append("node      \(report.node)")
+        lines.append("state     \(report.state) for \(duration(report.stateForMs))\(report.lastTransitionReason.map { " (\($0))" } ?? "")")
+        lines.append("priority  \(priority)    vrid \(report.vrid)    interval \(Int(report.advertIntervalMs))ms")
+        lines.append("master    \(report.master ?? "none known")")
+        for vip in report.vips {
+            lines.append("vip       \(vip.address) on \(vip.interface): \(vip.held ? "held here" : "not held")")
+        }
+        lines.append("")
+        lines.append(row(["PEER", "ADDRESS", "STATE", "PRIO", "BACKEND", "LAST HEARD"]))
+        for peer in report.peers {
+            lines.append(row([
+                peer.id, peer.address,
+                peer.alive ? (peer.state?.description ?? "?") : "lost",
+                peer.priority.map(String.init) ?? "-",
+                peer.backendHealthy.map { $0 ? "up" : "down" } ?? "-",
+                peer.lastHeardMs.map(duration) ?? "never",
+            ]))
+        }
+        let c = report.counters
+        let dropped = c.dropped.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        lines.append("")
+        lines.append("heartbeats sent \(c.heartbeatsSent), received \(c.heartbeatsReceived), dropped \(dropped.isEmpty ? "0" : dropped.joined(separator: " "))")
+        return lines.joined(separator: "\n")
+    }
+
+    static func row(_ cells: [String]) -> String {
+        let widths = [12, 40, 12, 5, 8, 10]
+        return zip(cells, widths).map { $0.padding(toLength: max($1, $0.count + 1), withPad: " ", startingAt: 0) }
+            .joined().trimmingTrailingSpaces()
+    }
+
+    static func duration(_ ms: Double) -> String {
+        if ms < 1000 { return "\(Int(ms))ms" }
+        if ms < 120_000 { return String(format: "%.1fs", ms / 1000) }
+        return "\(Int(ms / 60_000))m"
+    }
+}
+
+extension String {
+    func trimmingTrailingSpaces() -> String {
+        var copy = self
+        while copy.last == " " { copy.removeLast() }
+        return copy
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import Testing
+import VIPCore
+
+@Suite struct ConfigParserTests {
+    static let minimal = """
+        node:
+          id: node-a
+          interface: eth0
+          address: 198.18.0.1
+          priority: 150
+        peers:
+          - id: node-b
+            address: 198.18.0.2
+        vrid: 51
+        vips:
+          - address: 198.18.0.100/24
+        auth:
+          key_file: /etc/vipd/auth.key
+        """
+
+    func issues(_ text: String) -> [ConfigIssue] {
+        do {
+            _ = try ConfigParser.parse(text, file: "test.yaml")
+            return []
+        } catch {
+            return error.issues
+        }
+    }
+
+    @Test func minimalConfigGetsDefaults() throws {
+        let config = try ConfigParser.parse(Self.minimal, file: "test.yaml")
+        #expect(config.node.port == 5798)
+        #expect(config.peers == [PeerConfig(id: "node-b", address: IPAddress("198.18.0.2")!, port: 5798)])
+        #expect(config.timing == TimingConfig(advertInterval: .milliseconds(100), preempt: true, preemptDelay: .zero))
+        #expect(config.vips.first?.interface == "eth0")
+        #expect(config.vips.first?.prefixLength == 24)
+        #expect(config.control.socket == "/run/vipd/control.sock")
+    }
+
+    @Test func shippedExampleIsValid() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../conf/vipd.example.yaml").standardized
+        let text = try String(contentsOf: url, encoding: .utf8)
+        let config = try ConfigParser.parse(text, file: url.path)
+        #expect(config.node.id == "node-a")
+    }
+
+    @Test func wrongTypeNamesFieldAndLine() {
+        let found = issues(Self.minimal.replacingOccurrences(of: "priority: 150", with: "priority: high"))
+        #expect(found.count == 1)
+        #expect(found.first?.field == "node.priority")
+        #expect(found.first?.line == 5)
+        #expect(found.first?.description == "test.yaml:5: node.priority: expected an integer in 1...254, got \"high\"")
+    }
+
+    @Test func unknownKeyIsAnError() {
+        let found = issues(Self.minimal + "\ntimming:\n  advert_interval: 1s\n")
+        #expect(found.map(\.field) == ["timming"])
+        #expect(found.first?.message.contains("unknown key") == true)
+        let nested = issues(Self.minimal.replacingOccurrences(of: "  priority: 150", with: "  priority: 150\n  prio: 3"))
+        #expect(nested.map(\.field) == ["node.prio"])
+    }
+
+    @Test func missingKeysAreNamed() {
+        let found = issues("vrid: 1\n")
+        #expect(Set(found.map(\.field)) == ["node", "peers", "auth"])
+    }
+
+    @Test func everyProblemIsReportedAtOnce() {
+        let text = Self.minimal
+            .replacingOccurrences(of: "address: 198.18.0.2", with: "address: 198.18.0.999")
+            .replacingOccurrences(of: "vrid: 51", with: "vrid: 300")
+            .replacingOccurrences(of: "198.18.0.100/24", with: "198.18.0.100")
+        let found = issues(text)
+        #expect(Set(found.map(\.field)) == ["peers[0].address", "vrid", "vips[0].address"])
+    }
+
+    @Test func durationsAreValidated() {
+        #expect(issues(Self.minimal + "\ntiming:\n  advert_interval: fast\n").map(\.field) == ["timing.advert_interval"])
+        #expect(issues(Self.minimal + "\ntiming:\n  advert_interval: 5ms\n").map(\.field) == ["timing.advert_interval"])
+        #expect(issues(Self.minimal + "\ntiming:\n  advert_interval: 105ms\n").map(\.field) == ["timing.advert_interval"])
+        #expect(issues(Self.minimal + "\ntiming:\n  advert_interval: 20ms\n  preempt_delay: 30s\n").isEmpty)
+    }
+
+    @Test func nopreemptIsKeepalivedsSpelling() throws {
+        let config = try ConfigParser.parse(Self.minimal + "\ntiming:\n  nopreempt: true\n", file: "t")
+        #expect(config.timing.preempt == false)
+        #expect(issues(Self.minimal + "\ntiming:\n  nopreempt: true\n  preempt: true\n").map(\.field) == ["timing.nopreempt"])
+    }
+
+    @Test func duplicatePeersAndSelfAreRefused() {
+        let text = Self.minimal.replacingOccurrences(of: "id: node-b", with: "id: node-a")
+        #expect(issues(text).map(\.field) == ["peers[0].id"])
+    }
+
+    @Test func invalidYAMLIsReported() {
+        let found = issues("node: [unclosed\n")
+        #expect(found.count == 1)
+        #expect(found.first?.message.hasPrefix("not valid YAML") == true)
+    }
+
+    @Test func spanParsing() {
+        #expect(Span(parsing: "100ms") == .milliseconds(100))
+        #expect(Span(parsing: "1.5s") == .milliseconds(1500))
+        #expect(Span(parsing: "2m") == .seconds(120))
+        #expect(Span(parsing: "10") == nil)
+        #expect(Span(parsing: "-1s") == nil)
+        #expect(Span(parsing: "ms") == nil)
+    }
+}

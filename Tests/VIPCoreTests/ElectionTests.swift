@@ -1,0 +1,262 @@
+import Testing
+import VIPCore
+
+/// Every transition of the election, driven by a virtual clock.
+@Suite struct ElectionTests {
+    let a = IPAddress("198.18.0.1")!
+    let b = IPAddress("198.18.0.2")!
+    let interval = Span.milliseconds(100)
+
+    func settings(priority: UInt8 = 100, preempt: Bool = true, delay: Span = .zero) -> Election.Settings {
+        Election.Settings(nodeID: "a", address: a, priority: priority, advertInterval: interval,
+                          preempt: preempt, preemptDelay: delay)
+    }
+
+    func heartbeat(from id: String = "b", priority: UInt8, state: NodeState = .master) -> Heartbeat {
+        Heartbeat(vrid: 1, priority: priority, state: state, flags: [], advertInterval: interval,
+                  epoch: 1, sequence: 1, nodeID: id)
+    }
+
+    func ms(_ value: Int64) -> Instant { Instant(nanoseconds: value * 1_000_000) }
+
+    func transitions(_ output: ElectionOutput) -> [NodeState] {
+        output.actions.compactMap { if case .transition(_, let to, _) = $0 { to } else { nil } }
+    }
+
+    @Test func timingFollowsRFC5798() {
+        // Skew = (256-100)*100ms/256 = 60.9375ms; MDI = 300ms + skew.
+        #expect(ElectionTiming.skew(interval: interval, priority: 100).nanoseconds == 60_937_500)
+        #expect(ElectionTiming.masterDownInterval(interval: interval, priority: 100).nanoseconds == 360_937_500)
+        #expect(ElectionTiming.masterDownInterval(interval: .seconds(1), priority: 255).nanoseconds == 3_003_906_250)
+    }
+
+    @Test func startGoesToBackupAndAnnounces() {
+        var election = Election(settings: settings())
+        let output = election.start(now: ms(0))
+        #expect(output.actions == [.transition(from: .initial, to: .backup, reason: .started)])
+        #expect(election.state == .backup)
+        #expect(output.nextDeadline == ms(0))
+        let first = election.tick(now: ms(0))
+        #expect(first.actions == [.sendHeartbeat(priority: 100, state: .backup)])
+        #expect(first.nextDeadline == ms(100))
+    }
+
+    @Test func silentNetworkMakesBackupMasterAfterMasterDownInterval() {
+        var election = Election(settings: settings())
+        _ = election.start(now: ms(0))
+        var now = ms(0)
+        while election.state == .backup {
+            now = election.nextDeadline!
+            _ = election.tick(now: now)
+        }
+        #expect(election.state == .master)
+        #expect(now.nanoseconds == 360_937_500)
+    }
+
+    @Test func becomingMasterSendsHeartbeatThenAcquires() {
+        var election = Election(settings: settings())
+        _ = election.start(now: ms(0))
+        _ = election.tick(now: ms(0))
+        let output = election.tick(now: Instant(nanoseconds: 360_937_500))
+        #expect(output.actions == [
+            .transition(from: .backup, to: .master, reason: .masterDown(silentFor: Span(nanoseconds: 360_937_500))),
+            .sendHeartbeat(priority: 100, state: .master),
+            .acquireVIPs,
+        ])
+    }
+
+    @Test func masterHeartbeatsKeepBackupWaiting() {
+        var election = Election(settings: settings(priority: 100))
+        _ = election.start(now: ms(0))
+        for t in stride(from: Int64(0), through: 2000, by: 100) {
+            _ = election.receive(heartbeat(priority: 200), from: b, now: ms(t))
+            _ = election.tick(now: ms(t))
+        }
+        #expect(election.state == .backup)
+        #expect(election.currentMaster == "b")
+        // Silence: master down exactly one MDI after the last heartbeat.
+        #expect(election.nextDeadline! <= ms(2100))
+        _ = election.tick(now: Instant(nanoseconds: ms(2000).nanoseconds + 360_937_499))
+        #expect(election.state == .backup)
+        _ = election.tick(now: Instant(nanoseconds: ms(2000).nanoseconds + 360_937_500))
+        #expect(election.state == .master)
+    }
+
+    @Test func backupHeartbeatsDoNotCountAsMaster() {
+        var election = Election(settings: settings())
+        _ = election.start(now: ms(0))
+        _ = election.receive(heartbeat(priority: 200, state: .backup), from: b, now: ms(100))
+        _ = election.tick(now: Instant(nanoseconds: 360_937_500))
+        #expect(election.state == .master)
+    }
+
+    @Test func resigningMasterHandsOverAfterSkewTime() {
+        var election = Election(settings: settings(priority: 100))
+        _ = election.start(now: ms(0))
+        _ = election.receive(heartbeat(priority: 200), from: b, now: ms(50))
+        let output = election.receive(heartbeat(priority: 0), from: b, now: ms(100))
+        #expect(output.nextDeadline == Instant(nanoseconds: ms(100).nanoseconds + 60_937_500))
+        let takeover = election.tick(now: output.nextDeadline!)
+        #expect(transitions(takeover) == [.master])
+        #expect(takeover.actions.first == .transition(from: .backup, to: .master, reason: .masterResigned("b")))
+    }
+
+    @Test func preemptsLowerPriorityMaster() {
+        var election = Election(settings: settings(priority: 200))
+        _ = election.start(now: ms(0))
+        let output = election.receive(heartbeat(priority: 100), from: b, now: ms(10))
+        #expect(output.actions.first == .transition(from: .backup, to: .master, reason: .preempting("b")))
+        #expect(output.actions.contains(.acquireVIPs))
+    }
+
+    @Test func preemptDelayDefersPreemption() {
+        var election = Election(settings: settings(priority: 200, delay: .seconds(1)))
+        _ = election.start(now: ms(0))
+        for t in stride(from: Int64(0), to: 1000, by: 100) {
+            let output = election.receive(heartbeat(priority: 100), from: b, now: ms(t))
+            #expect(transitions(output).isEmpty, "no preemption at \(t) ms")
+            _ = election.tick(now: ms(t))
+        }
+        #expect(election.state == .backup)
+        let output = election.receive(heartbeat(priority: 100), from: b, now: ms(1000))
+        #expect(transitions(output) == [.master])
+    }
+
+    @Test func noPreemptFollowsLowerPriorityMaster() {
+        var election = Election(settings: settings(priority: 200, preempt: false))
+        _ = election.start(now: ms(0))
+        for t in stride(from: Int64(0), to: 3000, by: 100) {
+            _ = election.receive(heartbeat(priority: 100), from: b, now: ms(t))
+            _ = election.tick(now: ms(t))
+        }
+        #expect(election.state == .backup)
+    }
+
+    @Test func equalPriorityBackupFollowsMaster() {
+        var election = Election(settings: settings(priority: 100))
+        _ = election.start(now: ms(0))
+        let output = election.receive(heartbeat(priority: 100), from: IPAddress("198.18.0.0")!, now: ms(10))
+        #expect(transitions(output).isEmpty)
+    }
+
+    func master(priority: UInt8 = 100) -> Election {
+        var election = Election(settings: settings(priority: priority))
+        _ = election.start(now: ms(0))
+        _ = election.tick(now: ms(400))
+        precondition(election.state == .master)
+        return election
+    }
+
+    @Test func masterYieldsToHigherPriority() {
+        var election = master()
+        let output = election.receive(heartbeat(priority: 101), from: b, now: ms(500))
+        #expect(output.actions == [.transition(from: .master, to: .backup, reason: .outranked(by: "b")), .releaseVIPs])
+        #expect(election.currentMaster == "b")
+    }
+
+    @Test func equalPriorityMastersTieBreakOnAddress() {
+        var lowAddress = master()
+        let yield = lowAddress.receive(heartbeat(priority: 100), from: b, now: ms(500))
+        #expect(transitions(yield) == [.backup])
+
+        var highAddress = Election(settings: Election.Settings(nodeID: "b", address: b, priority: 100, advertInterval: interval))
+        _ = highAddress.start(now: ms(0))
+        _ = highAddress.tick(now: ms(400))
+        let keep = highAddress.receive(heartbeat(from: "a", priority: 100), from: a, now: ms(500))
+        #expect(keep.actions.isEmpty)
+        #expect(highAddress.state == .master)
+    }
+
+    @Test func masterIgnoresLowerPriorityMaster() {
+        var election = master()
+        #expect(election.receive(heartbeat(priority: 50), from: b, now: ms(500)).actions.isEmpty)
+        #expect(election.state == .master)
+    }
+
+    @Test func masterAnswersResignationAtOnce() {
+        var election = master()
+        let output = election.receive(heartbeat(priority: 0), from: b, now: ms(450))
+        #expect(output.actions == [.sendHeartbeat(priority: 100, state: .master)])
+        #expect(output.nextDeadline == ms(550))
+    }
+
+    @Test func masterSendsHeartbeatEveryInterval() {
+        var election = master()
+        var sent = 0
+        var now = ms(400)
+        while now < ms(1400) {
+            now = election.nextDeadline!
+            sent += election.tick(now: now).actions.filter { if case .sendHeartbeat = $0 { true } else { false } }.count
+        }
+        #expect(sent == 10)
+    }
+
+    @Test func shutdownOfMasterResignsThenReleases() {
+        var election = master()
+        let output = election.shutdown(now: ms(500))
+        #expect(output.actions == [
+            .sendHeartbeat(priority: 0, state: .master),
+            .transition(from: .master, to: .initial, reason: .shutdown),
+            .releaseVIPs,
+        ])
+        #expect(output.nextDeadline == nil)
+    }
+
+    @Test func shutdownOfBackupSendsNothing() {
+        var election = Election(settings: settings())
+        _ = election.start(now: ms(0))
+        let output = election.shutdown(now: ms(10))
+        #expect(output.actions == [.transition(from: .backup, to: .initial, reason: .shutdown)])
+    }
+
+    @Test func faultOnMasterResignsAndReleases() {
+        var election = master()
+        let output = election.setFault("nginx down", now: ms(500))
+        #expect(output.actions == [
+            .sendHeartbeat(priority: 0, state: .master),
+            .transition(from: .master, to: .fault, reason: .fault("nginx down")),
+            .releaseVIPs,
+        ])
+        // A faulty node never becomes master, however long it waits.
+        _ = election.tick(now: ms(10_000))
+        #expect(election.state == .fault)
+        #expect(election.receive(heartbeat(priority: 0), from: b, now: ms(10_001)).actions.isEmpty)
+    }
+
+    @Test func faultClearsToBackup() {
+        var election = Election(settings: settings())
+        _ = election.start(now: ms(0))
+        _ = election.setFault("nginx down", now: ms(10))
+        #expect(election.state == .fault)
+        let output = election.setFault(nil, now: ms(20))
+        #expect(output.actions == [.transition(from: .fault, to: .backup, reason: .faultCleared)])
+    }
+
+    @Test func faultBeforeStartStartsInFault() {
+        var election = Election(settings: settings())
+        _ = election.setFault("nginx down", now: ms(0))
+        let output = election.start(now: ms(0))
+        #expect(transitions(output) == [.fault])
+    }
+
+    @Test func faultyNodeKeepsSendingHeartbeats() {
+        var election = Election(settings: settings())
+        _ = election.start(now: ms(0))
+        _ = election.setFault("x", now: ms(0))
+        #expect(election.tick(now: ms(0)).actions == [.sendHeartbeat(priority: 100, state: .fault)])
+    }
+
+    @Test func priorityChangeOnMasterIsAdvertisedAtOnce() {
+        var election = master()
+        let output = election.setPriority(50, now: ms(450))
+        #expect(output.actions == [.sendHeartbeat(priority: 50, state: .master)])
+        #expect(election.setPriority(0, now: ms(460)).actions == [.sendHeartbeat(priority: 1, state: .master)])
+    }
+
+    @Test func initialStateIgnoresHeartbeats() {
+        var election = Election(settings: settings())
+        #expect(election.receive(heartbeat(priority: 200), from: b, now: ms(0)).actions.isEmpty)
+        #expect(election.tick(now: ms(1000)).actions.isEmpty)
+        #expect(election.shutdown(now: ms(0)).actions.isEmpty)
+    }
+}
