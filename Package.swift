@@ -32,10 +32,11 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // libcap (Debian libcap-dev) for keeping CAP_NET_ADMIN/CAP_NET_RAW after setuid.
+        .systemLibrary(name: "CLibcap", path: "Sources/CLibcap"),
         .target(
             name: "VIPLinux",
-            dependencies: ["VIPCore"],
-            exclude: ["Interfaces.swift", "NetlinkAddressManager.swift", "NetlinkAddressWatcher.swift", "NetlinkSocket.swift", "SystemError.swift", "PacketAnnouncer.swift", "Capabilities.swift", "NetlinkMessage.swift"]
+            dependencies: ["VIPCore", "CLibcap"]
         ),
         .target(
             name: "VIPDaemon",
@@ -78,6 +79,10 @@ let package = Package(
         .testTarget(
             name: "VIPCoreTests",
             dependencies: ["VIPCore", "VIPTestSupport"]
+        ),
+        .testTarget(
+            name: "VIPLinuxTests",
+            dependencies: ["VIPLinux", "VIPCore"]
         ),
         .testTarget(
             name: "VIPDaemonTests",

@@ -12,9 +12,13 @@ public struct VIPConfig: Sendable, Equatable {
     public var auth: AuthConfig
     public var control: ControlConfig
     public var logLevel: String
+    /// The unprivileged user vipd becomes after opening its sockets as root.
+    public var user: String
 
     public init(node: NodeConfig, peers: [PeerConfig], vrid: UInt8, vips: [VIPSpec],
-                timing: TimingConfig, auth: AuthConfig, control: ControlConfig, logLevel: String) {
+                timing: TimingConfig, auth: AuthConfig, control: ControlConfig, logLevel: String,
+                user: String = ConfigDefaults.user) {
+        self.user = user
         self.node = node
         self.peers = peers
         self.vrid = vrid
@@ -35,6 +39,14 @@ public struct NodeConfig: Sendable, Equatable {
     /// 1...254. 0 means "stepping down" on the wire and 255 is reserved.
     public var priority: UInt8
     public var port: UInt16
+
+    public init(id: String, interface: String, address: IPAddress, priority: UInt8, port: UInt16 = ConfigDefaults.port) {
+        self.id = id
+        self.interface = interface
+        self.address = address
+        self.priority = priority
+        self.port = port
+    }
 }
 
 /// Another node of the cluster; heartbeats go to `address:port`.
@@ -42,6 +54,12 @@ public struct PeerConfig: Sendable, Equatable {
     public var id: String
     public var address: IPAddress
     public var port: UInt16
+
+    public init(id: String, address: IPAddress, port: UInt16 = ConfigDefaults.port) {
+        self.id = id
+        self.address = address
+        self.port = port
+    }
 }
 
 /// One floating address.
@@ -50,6 +68,13 @@ public struct VIPSpec: Sendable, Equatable {
     public var prefixLength: Int
     public var interface: String
     public var label: String?
+
+    public init(address: IPAddress, prefixLength: Int, interface: String, label: String? = nil) {
+        self.address = address
+        self.prefixLength = prefixLength
+        self.interface = interface
+        self.label = label
+    }
 }
 
 public struct TimingConfig: Sendable, Equatable {
@@ -59,16 +84,26 @@ public struct TimingConfig: Sendable, Equatable {
     public var preempt: Bool
     /// How long a node must have been running before it may preempt.
     public var preemptDelay: Span
+
+    public init(advertInterval: Span = ConfigDefaults.advertInterval, preempt: Bool = true, preemptDelay: Span = .zero) {
+        self.advertInterval = advertInterval
+        self.preempt = preempt
+        self.preemptDelay = preemptDelay
+    }
 }
 
 public struct AuthConfig: Sendable, Equatable {
     /// Path of the shared HMAC key; must be mode 0600 (checked when loaded).
     public var keyFile: String
+
+    public init(keyFile: String) { self.keyFile = keyFile }
 }
 
 public struct ControlConfig: Sendable, Equatable {
     /// Unix socket of the control API.
     public var socket: String
+
+    public init(socket: String = ConfigDefaults.controlSocket) { self.socket = socket }
 }
 
 public enum ConfigDefaults {
@@ -77,5 +112,6 @@ public enum ConfigDefaults {
     public static let advertInterval = Span.milliseconds(100)
     public static let controlSocket = "/run/vipd/control.sock"
     public static let logLevel = "info"
+    public static let user = "vipd"
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 }

@@ -5,7 +5,7 @@ import Yams
 /// Pure: the caller reads the file; checks that need the file system (the key
 /// file's mode) happen in the daemon's loader.
 public enum ConfigParser {
-    static let topKeys = ["node", "peers", "vrid", "vips", "timing", "auth", "control", "log_level"]
+    static let topKeys = ["node", "peers", "vrid", "vips", "timing", "auth", "control", "log_level", "user"]
     static let idCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
     public static func parse(_ text: String, file: String) throws(ConfigErrors) -> VIPConfig {
@@ -33,13 +33,17 @@ public enum ConfigParser {
             reader.fail("log_level", top.child("log_level"),
                         "expected one of \(ConfigDefaults.logLevels.joined(separator: ", ")), got \"\(logLevel)\"")
         }
+        let user = top.string("user") ?? ConfigDefaults.user
+        if user.isEmpty || user.count > 32 || !user.allSatisfy({ idCharacters.contains($0) }) {
+            reader.fail("user", top.child("user"), "not a valid user name: \"\(user)\"")
+        }
         if let node { checkClusterConsistency(node: node, peers: peers, top: top, reader) }
 
         guard reader.issues.isEmpty, let node, let vrid, let timing, let auth else {
             throw ConfigErrors(reader.issues)
         }
         return VIPConfig(node: node, peers: peers, vrid: vrid, vips: vips, timing: timing,
-                         auth: auth, control: control, logLevel: logLevel)
+                         auth: auth, control: control, logLevel: logLevel, user: user)
     }
 
     static func validID(_ id: String) -> Bool {
@@ -104,11 +108,11 @@ public enum ConfigParser {
                 continue
             }
             let label = map.string("label")
-            if let label, !address.isIPv4 {
+            if label != nil, !address.isIPv4 {
                 reader.fail("\(path).label", map.child("label"), "labels exist only for IPv4 addresses")
             }
             guard let interface = map.string("interface") ?? defaultInterface else { continue }
-            if let label, !(label == interface || label.hasPrefix(interface + ":")) || (label ?? "").count > 15 {
+            if let label, !(label == interface || label.hasPrefix(interface + ":")) || label.count > 15 {
                 reader.fail("\(path).label", map.child("label"),
                             "must be the interface name or start with \"\(interface):\", at most 15 characters")
             }

@@ -82,9 +82,11 @@ public struct Election: Sendable {
         startedAt = now
         nextHeartbeat = now
         if let reason = faultReason {
-            return output(change(to: .fault, .fault(reason), now: now))
+            let actions = change(to: .fault, .fault(reason), now: now)
+            return output(actions)
         }
-        return output(change(to: .backup, .started, now: now))
+        let actions = change(to: .backup, .started, now: now)
+        return output(actions)
     }
 
     /// Runs the timers that are due at `now`.
@@ -107,9 +109,11 @@ public struct Election: Sendable {
         guard heartbeat.state == .master else { return output([]) }
         switch state {
         case .backup:
-            return output(backupHeard(heartbeat, now: now))
+            let actions = backupHeard(heartbeat, now: now)
+            return output(actions)
         case .master:
-            return output(masterHeard(heartbeat, from: source, now: now))
+            let actions = masterHeard(heartbeat, from: source, now: now)
+            return output(actions)
         case .initial, .fault, .maintenance:
             return output([])
         }
@@ -129,16 +133,18 @@ public struct Election: Sendable {
     /// Sets (non-nil) or clears (nil) the front fault. A faulty master resigns.
     public mutating func setFault(_ reason: String?, now: Instant) -> ElectionOutput {
         faultReason = reason
+        let actions: [ElectionAction]
         switch (state, reason) {
         case (.master, let reason?):
-            return output([.sendHeartbeat(priority: 0, state: .master)] + change(to: .fault, .fault(reason), now: now))
+            actions = [.sendHeartbeat(priority: 0, state: .master)] + change(to: .fault, .fault(reason), now: now)
         case (.backup, let reason?):
-            return output(change(to: .fault, .fault(reason), now: now))
+            actions = change(to: .fault, .fault(reason), now: now)
         case (.fault, nil):
-            return output(change(to: .backup, .faultCleared, now: now))
+            actions = change(to: .backup, .faultCleared, now: now)
         default:
-            return output([])
+            actions = []
         }
+        return output(actions)
     }
 
     /// Changes the effective priority (weighted checks). Clamped to 1...254.
@@ -224,6 +230,8 @@ public struct Election: Sendable {
         return actions
     }
 
+    /// Call only with actions already computed: `output(change(...))` would
+    /// read `self` before `change` mutates it and report a stale deadline.
     private func output(_ actions: [ElectionAction]) -> ElectionOutput {
         ElectionOutput(actions: actions, nextDeadline: nextDeadline)
     }

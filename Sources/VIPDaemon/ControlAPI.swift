@@ -22,8 +22,7 @@ public enum ControlAPI {
 
     /// The server bound to `socket` (mode 0660 once listening).
     public static func application(engine: NodeEngine, socket: String, logger: Logger) throws -> some Service {
-        try prepareSocketPath(socket)
-        return Application(
+        Application(
             router: router(engine: engine),
             configuration: .init(address: .unixDomainSocket(path: socket), serverName: "vipd"),
             onServerRunning: { _ in
@@ -33,13 +32,19 @@ public enum ControlAPI {
             logger: logger)
     }
 
-    /// Creates the socket's directory if needed and removes a stale socket
-    /// left by a crashed run (but never a regular file someone put there).
-    static func prepareSocketPath(_ socket: String) throws {
+    /// Creates the socket's directory (owned by `owner`, who vipd becomes) if
+    /// needed and removes a stale socket left by a crashed run — but never a
+    /// regular file someone put there. Runs before privileges are dropped.
+    public static func prepareSocketPath(_ socket: String, owner: String) throws {
         if let slash = socket.lastIndex(of: "/"), slash != socket.startIndex {
             let directory = String(socket[..<slash])
             var info = stat()
-            if stat(directory, &info) != 0 { _ = mkdir(directory, 0o755) }
+            if stat(directory, &info) != 0 {
+                guard mkdir(directory, 0o755) == 0 else {
+                    throw ControlSocketError(description: "cannot create \(directory): \(String(cString: strerror(errno)))")
+                }
+                if geteuid() == 0, let user = getpwnam(owner) { _ = chown(directory, user.pointee.pw_uid, user.pointee.pw_gid) }
+            }
         }
         var info = stat()
         guard lstat(socket, &info) == 0 else { return }

@@ -92,6 +92,18 @@ public final class NodeEngine: @unchecked Sendable {
         run(election.setFault(reason, now: now))
     }
 
+    /// The address watcher saw `address` disappear from an interface.
+    public func addressDeleted(_ address: IPAddress) {
+        loop.preconditionInEventLoop()
+        vips.restoreIfHeld(address)
+    }
+
+    /// Netlink dropped notifications: check every held VIP is still there.
+    public func recheckVIPs() {
+        loop.preconditionInEventLoop()
+        vips.recheck()
+    }
+
     public func setBackendHealthy(_ healthy: Bool) {
         loop.preconditionInEventLoop()
         backendHealthy = healthy

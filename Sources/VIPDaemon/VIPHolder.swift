@@ -7,7 +7,7 @@ import VIPCore
 /// Confined to the engine's event loop. Netlink calls are short syscalls, so
 /// they run inline; repeated announcements are scheduled on the loop and
 /// cancelled when the VIPs are released.
-final class VIPHolder {
+final class VIPHolder: @unchecked Sendable {  // confined to `loop`
     let vips: [VIPSpec]
     let addresses: (any AddressManaging)?
     let announcer: (any Announcing)?
@@ -98,6 +98,11 @@ final class VIPHolder {
             failures += 1
             logger.error("restoring \(vip.address) failed: \(error)")
         }
+    }
+
+    func recheck() {
+        guard held, let addresses else { return }
+        for vip in vips where (try? addresses.isPresent(vip)) == false { restoreIfHeld(vip.address) }
     }
 
     private func announceAll() {

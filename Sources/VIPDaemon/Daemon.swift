@@ -1,0 +1,42 @@
+import Logging
+import NIOPosix
+import ServiceLifecycle
+import VIPCore
+import VIPLinux
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Assembles the running daemon: the engine, its heartbeat and control
+/// services, and the watcher that restores VIPs deleted behind its back.
+public enum Daemon {
+    public static func run(loaded: LoadedConfig, addresses: (any AddressManaging)?, announcer: (any Announcing)?,
+                           logger: Logger) async throws {
+        let config = loaded.config
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let engine = NodeEngine(config: config, key: loaded.key, epoch: bootEpoch(), loop: loop, logger: logger,
+                                addresses: addresses, announcer: announcer)
+        let watcher: NetlinkAddressWatcher? = config.vips.isEmpty || addresses == nil ? nil : try NetlinkAddressWatcher(
+            onDelete: { address, _ in loop.execute { engine.addressDeleted(address) } },
+            onOverflow: { loop.execute { engine.recheckVIPs() } })
+        defer { watcher?.stop() }
+        let control = try ControlAPI.application(engine: engine, socket: config.control.socket, logger: logger)
+        logger.info("vipd \(VIPDVersion.string) starting: node \(config.node.id) priority \(config.node.priority), peers \(config.peers.map(\.id).joined(separator: ", ")), advert interval \(config.timing.advertInterval); \(Privileges.currentDescription())")
+        // Graceful shutdown runs in reverse order: the heartbeat service (last)
+        // resigns first, then the control socket closes.
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: control), .init(service: HeartbeatService(engine: engine, config: config))],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+        logger.info("vipd stopped")
+    }
+
+    /// Wall-clock milliseconds: larger on every restart (given NTP), so peers
+    /// accept the new sequence numbers and refuse replays of the old ones.
+    static func bootEpoch() -> UInt64 {
+        var wall = timespec()
+        clock_gettime(CLOCK_REALTIME, &wall)
+        return UInt64(wall.tv_sec) * 1000 + UInt64(wall.tv_nsec / 1_000_000)
+    }
+}
