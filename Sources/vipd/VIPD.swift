@@ -58,11 +58,8 @@ struct Run: ParsableCommand {
     func run() throws {
         let loaded = loadOrExit(config)
         let level = Logger.Level(rawValue: loaded.config.logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        let node = loaded.config.node.id
+        LoggingSystem.bootstrap { _ in VIPLogHandler(node: node, level: level) }
         let logger = Logger(label: "vipd")
         let addresses: NetlinkAddressManager
         let announcer: PacketAnnouncer

@@ -1,0 +1,55 @@
+"""Forged, replayed and malformed datagrams are dropped and counted, never acted on."""
+import os
+import socket
+import time
+
+from vipdlab import wait_for
+
+
+def send(datagram, source, target):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((source, 0))
+        s.sendto(datagram, target)
+
+
+def header(state=2, priority=254, vrid=42, node_id=b"n1", epoch=2**62, seq=1):
+    return (bytes([0x11, vrid, priority, state, 1, len(node_id), 0, 10])
+            + epoch.to_bytes(8, "big") + seq.to_bytes(8, "big") + node_id)
+
+
+def test_garbage_and_forgeries_are_dropped_and_counted(cluster_factory):
+    cluster = cluster_factory([150, 100]).start()
+    a, b = cluster.nodes
+    wait_for(lambda: cluster.masters() == ["n0"], 5, "n0 master")
+    target = (a.address, cluster.port)
+    # A forged "priority 254 master" from the peer's own address, with a wrong tag.
+    forged = header() + os.urandom(32)
+    for _ in range(20):
+        send(forged, b.address, target)
+        send(b"\x00\x01", b.address, target)  # truncated
+        send(header(vrid=43) + bytes(32), b.address, target)  # another VRID
+        send(bytes([0x21]) + forged[1:], b.address, target)  # another version
+    time.sleep(0.3)
+    status = a.status()
+    dropped = status["counters"]["dropped"]
+    print(dropped)
+    assert dropped["bad_auth"] >= 20
+    assert dropped["truncated"] >= 20
+    assert dropped["wrong_vrid"] >= 20
+    assert dropped["malformed"] >= 20
+    assert status["state"] == "master", "a forged higher-priority heartbeat must not demote the master"
+    assert cluster.masters() == ["n0"]
+
+
+def test_random_bytes_do_not_disturb_the_daemon(cluster_factory):
+    cluster = cluster_factory([150, 100]).start()
+    a, b = cluster.nodes
+    wait_for(lambda: cluster.masters() == ["n0"], 5, "n0 master")
+    for i in range(2000):
+        send(os.urandom(int.from_bytes(os.urandom(1), "big")), b.address, (a.address, cluster.port))
+        if i % 20 == 0:
+            time.sleep(0.002)  # paced so the kernel's socket buffer, not vipd, is never the bottleneck
+    time.sleep(0.3)
+    assert a.proc.poll() is None
+    assert cluster.masters() == ["n0"]
+    assert sum(a.status()["counters"]["dropped"].values()) >= 1900

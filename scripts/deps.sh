@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what building, testing and the demo need on a fresh Debian 12
+# machine (run as root). Idempotent and quiet when everything is present.
+set -euo pipefail
+
+packages=(libcap-dev iproute2 iputils-ping tcpdump nginx procps psmisc curl openssl)
+missing=()
+for pkg in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "deps: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Debian starts nginx on install; the tests run their own instances.
+    if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then
+        systemctl stop nginx || true
+    fi
+fi
+
+if ! python3 -m pytest --version >/dev/null 2>&1; then
+    echo "deps: installing pytest"
+    python3 -m pip install -q pytest
+fi
+
+# vipd drops root to this user after opening its sockets.
+if ! id vipd >/dev/null 2>&1; then
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin vipd
+fi

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests (Swift Testing, virtual clock, no sockets),
+# then real processes on loopback, then the test fixtures and configs.
+# Prints one closing line "tests: N passed, M failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+passed=0
+failed=0
+status=0
+log=$(mktemp -d)
+trap 'rm -rf "$log"' EXIT
+
+stage() { echo; echo "=== $*"; }
+
+stage "build"
+if ! swift build --build-tests > "$log/build.txt" 2>&1; then
+    tail -n 60 "$log/build.txt"
+    echo "build failed"; echo "tests: 0 passed, 1 failed"; exit 1
+fi
+tail -n 2 "$log/build.txt"
+
+stage "unit tests (swift test)"
+swift test 2>&1 | tee "$log/swift.txt" | grep -E "✘|Test run|error:" || true
+swift_rc=${PIPESTATUS[0]}
+swift_total=$(grep -oE "Test run with [0-9]+ tests" "$log/swift.txt" | grep -oE "[0-9]+" | tail -1)
+swift_failed=$(grep -cE "^✘ Test .* failed" "$log/swift.txt" || true)
+swift_total=${swift_total:-0}
+if [ "$swift_rc" -ne 0 ] && [ "$swift_failed" -eq 0 ]; then swift_failed=1; fi
+passed=$((passed + swift_total - swift_failed))
+failed=$((failed + swift_failed))
+[ "$swift_rc" -eq 0 ] || status=1
+
+run_pytest() {
+    local name=$1; shift
+    stage "$name"
+    python3 -m pytest -q -p no:cacheprovider "$@" 2>&1 | tee "$log/py.txt" | tail -n 25
+    local rc=${PIPESTATUS[0]}
+    local p f e
+    p=$(grep -oE "[0-9]+ passed" "$log/py.txt" | tail -1 | grep -oE "[0-9]+" || true)
+    f=$(grep -oE "[0-9]+ failed" "$log/py.txt" | tail -1 | grep -oE "[0-9]+" || true)
+    e=$(grep -oE "[0-9]+ error" "$log/py.txt" | tail -1 | grep -oE "[0-9]+" || true)
+    passed=$((passed + ${p:-0}))
+    failed=$((failed + ${f:-0} + ${e:-0}))
+    if [ "$rc" -ne 0 ]; then
+        status=1
+        [ -n "$f$e" ] || failed=$((failed + 1))
+    fi
+}
+
+run_pytest "processes on loopback" Tests/integration
+for dir in Tests/standin Tests/lab; do
+    [ -d "$dir" ] && run_pytest "$dir" "$dir"
+done
+if [ -x conf/nginx/test-nginx-conf.sh ]; then
+    stage "nginx site config"
+    if conf/nginx/test-nginx-conf.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
+fi
+
+echo
+echo "tests: $passed passed, $failed failed"
+exit $status
