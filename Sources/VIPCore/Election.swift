@@ -187,7 +187,12 @@ public struct Election: Sendable {
         }
         let outranked = heartbeat.priority > effectivePriority
             || (heartbeat.priority == effectivePriority && source > settings.address)
-        guard outranked else { return [] }
+        // The other master yields on our next heartbeat; send it now, and win
+        // back clients that followed the other master's announcements.
+        guard outranked else {
+            nextHeartbeat = now + settings.advertInterval
+            return [self.heartbeat(), .reannounceVIPs]
+        }
         currentMaster = heartbeat.nodeID
         lastMasterHeard = now
         masterAdverInterval = heartbeat.advertInterval

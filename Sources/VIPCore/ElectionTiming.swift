@@ -55,6 +55,9 @@ public enum ElectionAction: Equatable, Sendable {
     case acquireVIPs
     /// Remove the VIPs.
     case releaseVIPs
+    /// Send one more gratuitous ARP / NA for VIPs already held: another master
+    /// was heard (a healed partition), and clients may still point at it.
+    case reannounceVIPs
 }
 
 /// The result of one input: actions to run now and when to call `tick` next.

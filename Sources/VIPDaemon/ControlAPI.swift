@@ -51,7 +51,28 @@ public enum ControlAPI {
         guard info.st_mode & S_IFMT == S_IFSOCK else {
             throw ControlSocketError(description: "\(socket) exists and is not a socket; refusing to replace it")
         }
+        guard !isAccepting(socket) else {
+            throw ControlSocketError(description: "another vipd is running (its control socket \(socket) accepts connections); refusing to start a second one")
+        }
         unlink(socket)
+    }
+}
+
+/// Whether some process is listening on the Unix socket at `path`.
+func isAccepting(_ path: String) -> Bool {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    let bytes = Array(path.utf8.prefix(107))
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        for (index, byte) in bytes.enumerated() { raw[index] = byte }
+    }
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
+        }
     }
 }
 

@@ -128,6 +128,8 @@ public final class NodeEngine: @unchecked Sendable {
                 vips.acquire()
             case .releaseVIPs:
                 vips.release()
+            case .reannounceVIPs:
+                vips.reannounce()
             }
         }
         reschedule()

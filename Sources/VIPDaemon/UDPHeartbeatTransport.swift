@@ -22,7 +22,8 @@ public final class UDPHeartbeatTransport: HeartbeatSending {
     public static func bind(config: VIPConfig, engine: NodeEngine) async throws -> UDPHeartbeatTransport {
         let targets = try config.peers.map { try SocketAddress(ipAddress: $0.address.description, port: Int($0.port)) }
         let bootstrap = DatagramBootstrap(group: engine.loop)
-            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            // No SO_REUSEADDR: a second vipd on this node must fail to bind
+            // rather than silently steal the running one's heartbeats.
             // CS6 ("network control"), as VRRP uses: queued ahead of bulk traffic.
             .channelOption(ChannelOptions.Types.SocketOption(level: .init(rawValue: Int32(IPPROTO_IP)), name: .init(rawValue: IP_TOS)), value: 0xC0)
             .channelInitializer { channel in
@@ -30,7 +31,12 @@ public final class UDPHeartbeatTransport: HeartbeatSending {
                     try channel.pipeline.syncOperations.addHandler(HeartbeatInboundHandler(engine: engine))
                 }
             }
-        let channel = try await bootstrap.bind(host: config.node.address.description, port: Int(config.node.port)).get()
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.bind(host: config.node.address.description, port: Int(config.node.port)).get()
+        } catch {
+            throw ControlSocketError(description: "cannot bind heartbeat socket \(config.node.address):\(config.node.port) (node.address/node.port): \(error); is another vipd running, or is the address not on this host?")
+        }
         return UDPHeartbeatTransport(channel: channel, targets: targets)
     }
 

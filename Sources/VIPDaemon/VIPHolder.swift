@@ -105,6 +105,10 @@ final class VIPHolder: @unchecked Sendable {  // confined to `loop`
         for vip in vips where (try? addresses.isPresent(vip)) == false { restoreIfHeld(vip.address) }
     }
 
+    func reannounce() {
+        announceAll()
+    }
+
     private func announceAll() {
         guard held, let announcer else { return }
         for vip in vips {

@@ -141,6 +141,8 @@ public struct SimulatedCluster {
                 members[index].holdsVIP = true
             case .releaseVIPs:
                 members[index].holdsVIP = false
+            case .reannounceVIPs:
+                break
             }
         }
     }

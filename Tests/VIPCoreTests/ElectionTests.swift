@@ -166,13 +166,15 @@ import VIPCore
         _ = highAddress.start(now: ms(0))
         _ = highAddress.tick(now: ms(400))
         let keep = highAddress.receive(heartbeat(from: "a", priority: 100), from: a, now: ms(500))
-        #expect(keep.actions.isEmpty)
+        #expect(keep.actions == [.sendHeartbeat(priority: 100, state: .master), .reannounceVIPs])
         #expect(highAddress.state == .master)
     }
 
-    @Test func masterIgnoresLowerPriorityMaster() {
+    @Test func masterAssertsItselfAgainstLowerPriorityMaster() {
         var election = master()
-        #expect(election.receive(heartbeat(priority: 50), from: b, now: ms(500)).actions.isEmpty)
+        let output = election.receive(heartbeat(priority: 50), from: b, now: ms(450))
+        #expect(output.actions == [.sendHeartbeat(priority: 100, state: .master), .reannounceVIPs])
+        #expect(output.nextDeadline == ms(550))
         #expect(election.state == .master)
     }
 

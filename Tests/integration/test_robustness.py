@@ -53,3 +53,16 @@ def test_random_bytes_do_not_disturb_the_daemon(cluster_factory):
     assert a.proc.poll() is None
     assert cluster.masters() == ["n0"]
     assert sum(a.status()["counters"]["dropped"].values()) >= 1900
+
+
+def test_second_daemon_with_the_same_config_refuses_to_start(cluster_factory):
+    import subprocess
+    from vipdlab import VIPD
+    cluster = cluster_factory([150, 100]).start()
+    a = cluster.nodes[0]
+    wait_for(lambda: cluster.masters() == ["n0"], 5, "n0 master")
+    result = subprocess.run([VIPD, "--config", str(a.config)], capture_output=True, text=True, timeout=20)
+    assert result.returncode != 0
+    assert "another vipd is running" in result.stderr
+    time.sleep(0.3)
+    assert a.status()["state"] == "master", "the running daemon is undisturbed"
