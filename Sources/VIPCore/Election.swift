@@ -54,6 +54,30 @@ public struct Election: Sendable {
     private var lastMasterHeard: Instant?
     /// Backup only: the master resigned (priority 0) and Skew_Time is running.
     private var resignedMaster: String?
+    private var maintenance = false
+    /// Set after this node handed over on purpose, so preemption does not take
+    /// the VIPs straight back; cleared when it becomes master again, when
+    /// maintenance is switched off, or when an operator asks for it by name.
+    public private(set) var preemptSuppressed = false
+
+    /// A planned switchover this master is running: it advertises priority 0
+    /// with the handover flag and keeps the VIPs until the new master speaks.
+    public struct Handover: Sendable, Equatable {
+        /// The node that should take over; nil for the best backup.
+        public var target: String?
+        /// The state to enter once handed over: backup, or maintenance.
+        public var then: NodeState
+        public var deadline: Instant
+    }
+    public private(set) var handover: Handover?
+
+    /// A backup's request that the master hand over, repeated in this node's
+    /// heartbeats until the deadline.
+    public struct HandoverRequest: Sendable, Equatable {
+        public var target: String?
+        public var until: Instant
+    }
+    public private(set) var handoverRequest: HandoverRequest?
 
     public init(settings: Settings) {
         self.settings = settings
@@ -63,7 +87,7 @@ public struct Election: Sendable {
 
     /// The earliest instant at which `tick` has work to do.
     public var nextDeadline: Instant? {
-        [nextHeartbeat, masterDown].compactMap { $0 }.min()
+        [nextHeartbeat, masterDown, handover?.deadline, handoverRequest?.until].compactMap { $0 }.min()
     }
 
     public var masterDownInterval: Span {
@@ -81,6 +105,10 @@ public struct Election: Sendable {
         guard state == .initial else { return output([]) }
         startedAt = now
         nextHeartbeat = now
+        if maintenance {
+            let actions = change(to: .maintenance, .maintenance(on: true), now: now)
+            return output(actions)
+        }
         if let reason = faultReason {
             let actions = change(to: .fault, .fault(reason), now: now)
             return output(actions)
@@ -92,6 +120,12 @@ public struct Election: Sendable {
     /// Runs the timers that are due at `now`.
     public mutating func tick(now: Instant) -> ElectionOutput {
         var actions: [ElectionAction] = []
+        if let pending = handover, now >= pending.deadline {
+            handover = nil
+            actions.append(.handoverAborted)
+            nextHeartbeat = now
+        }
+        if let request = handoverRequest, now >= request.until { handoverRequest = nil }
         if state == .backup, let deadline = masterDown, now >= deadline {
             let reason: TransitionReason = resignedMaster.map { .masterResigned($0) }
                 ?? .masterDown(silentFor: now - (lastMasterHeard ?? startedAt ?? now))
@@ -106,6 +140,10 @@ public struct Election: Sendable {
 
     /// An authenticated, fresh heartbeat from the peer at `source`.
     public mutating func receive(_ heartbeat: Heartbeat, from source: IPAddress, now: Instant) -> ElectionOutput {
+        if state == .master, handover == nil, heartbeat.state != .master, heartbeat.flags.contains(.handoverRequest) {
+            let actions = startHandover(to: heartbeat.target, then: .backup, now: now)
+            return output(actions)
+        }
         guard heartbeat.state == .master else { return output([]) }
         switch state {
         case .backup:
@@ -158,9 +196,79 @@ public struct Election: Sendable {
         return output([heartbeat()])
     }
 
+    /// Planned switchover on a master: advertise priority 0 with the handover
+    /// flag, keep the VIPs until the new master's first heartbeat, then become
+    /// backup (or maintenance). Gives up after two Master_Down_Intervals.
+    public mutating func beginHandover(to target: String?, now: Instant) -> ElectionOutput {
+        let actions = startHandover(to: target, then: .backup, now: now)
+        return output(actions)
+    }
+
+    /// Planned switchover asked on a backup: its heartbeats carry the request
+    /// to the master for a while. Naming itself lifts its preemption hold.
+    public mutating func requestHandover(to target: String?, now: Instant) -> ElectionOutput {
+        guard state == .backup else { return output([]) }
+        if target == settings.nodeID { preemptSuppressed = false }
+        handoverRequest = HandoverRequest(target: target, until: now + handoverPatience)
+        nextHeartbeat = now + settings.advertInterval
+        return output([heartbeat()])
+    }
+
+    /// Maintenance: never master while on. A master hands over first when
+    /// `handOver` is true (a peer can take over), otherwise it resigns at once.
+    public mutating func setMaintenance(_ on: Bool, handOver: Bool = true, now: Instant) -> ElectionOutput {
+        maintenance = on
+        let actions: [ElectionAction]
+        switch (state, on) {
+        case (.master, true) where handOver:
+            actions = startHandover(to: nil, then: .maintenance, now: now)
+        case (.master, true):
+            actions = [.sendHeartbeat(priority: 0, state: .master)] + change(to: .maintenance, .maintenance(on: true), now: now)
+        case (.backup, true), (.fault, true):
+            actions = change(to: .maintenance, .maintenance(on: true), now: now)
+        case (.maintenance, false):
+            preemptSuppressed = false
+            actions = faultReason.map { change(to: .fault, .fault($0), now: now) }
+                ?? change(to: .backup, .maintenance(on: false), now: now)
+        default:
+            actions = []
+        }
+        return output(actions)
+    }
+
+    /// The handover signal this node's next heartbeat must carry, if any.
+    public var handoverSignal: (flags: HeartbeatFlags, target: String?) {
+        if state == .master, let pending = handover { return (.handover, pending.target) }
+        if state == .backup, let request = handoverRequest { return (.handoverRequest, request.target) }
+        return ([], nil)
+    }
+
+    /// How long a handover or a handover request may take before it is dropped.
+    public var handoverPatience: Span {
+        2 * ElectionTiming.masterDownInterval(interval: settings.advertInterval, priority: 1)
+    }
+
     // MARK: Rules
 
+    private mutating func startHandover(to target: String?, then next: NodeState, now: Instant) -> [ElectionAction] {
+        guard state == .master, target != settings.nodeID else { return [] }
+        handover = Handover(target: target, then: next, deadline: now + handoverPatience)
+        nextHeartbeat = now + settings.advertInterval
+        return [heartbeat()]
+    }
+
     private mutating func backupHeard(_ heartbeat: Heartbeat, now: Instant) -> [ElectionAction] {
+        if heartbeat.priority == 0, heartbeat.flags.contains(.handover), let target = heartbeat.target {
+            if target == settings.nodeID {
+                // Named by a planned handover: take over now; the old master
+                // keeps the VIPs until it hears this node's first heartbeat.
+                return change(to: .master, .handover(from: heartbeat.nodeID), now: now)
+            }
+            // Another backup was named: follow, and respect the operator's
+            // choice by not preempting it afterwards.
+            preemptSuppressed = true
+            return follow(heartbeat, now: now)
+        }
         if heartbeat.priority == 0 {
             // RFC 5798 6.4.2: a resigning master hands over after Skew_Time only.
             resignedMaster = heartbeat.nodeID
@@ -171,6 +279,12 @@ public struct Election: Sendable {
         if preemptAllowed(now: now) && heartbeat.priority < effectivePriority {
             return change(to: .master, .preempting(heartbeat.nodeID), now: now)
         }
+        return follow(heartbeat, now: now)
+    }
+
+    /// Accepts `heartbeat`'s sender as the master and restarts the wait for it.
+    private mutating func follow(_ heartbeat: Heartbeat, now: Instant) -> [ElectionAction] {
+        if currentMaster != heartbeat.nodeID { handoverRequest = nil }
         currentMaster = heartbeat.nodeID
         resignedMaster = nil
         lastMasterHeard = now
@@ -180,6 +294,15 @@ public struct Election: Sendable {
     }
 
     private mutating func masterHeard(_ heartbeat: Heartbeat, from source: IPAddress, now: Instant) -> [ElectionAction] {
+        if let pending = handover {
+            // Handing over: the first real master heartbeat completes it.
+            guard heartbeat.priority > 0 else { return [] }
+            currentMaster = heartbeat.nodeID
+            lastMasterHeard = now
+            masterAdverInterval = heartbeat.advertInterval
+            if pending.then == .backup { preemptSuppressed = true }
+            return change(to: pending.then, .handedOver(to: heartbeat.nodeID), now: now)
+        }
         if heartbeat.priority == 0 {
             // Another master resigned: assert ourselves at once (RFC 5798 6.4.3).
             nextHeartbeat = now + settings.advertInterval
@@ -200,12 +323,12 @@ public struct Election: Sendable {
     }
 
     private func preemptAllowed(now: Instant) -> Bool {
-        guard settings.preempt, let startedAt else { return false }
+        guard settings.preempt, !preemptSuppressed, let startedAt else { return false }
         return now - startedAt >= settings.preemptDelay
     }
 
     private func heartbeat() -> ElectionAction {
-        .sendHeartbeat(priority: effectivePriority, state: state)
+        .sendHeartbeat(priority: state == .master && handover != nil ? 0 : effectivePriority, state: state)
     }
 
     /// The one place where the state changes: records the transition, then
@@ -218,8 +341,11 @@ public struct Election: Sendable {
         if previous == .master { actions.append(.releaseVIPs) }
         masterDown = nil
         resignedMaster = nil
+        handover = nil
         switch next {
         case .master:
+            preemptSuppressed = false
+            handoverRequest = nil
             currentMaster = settings.nodeID
             masterAdverInterval = settings.advertInterval
             actions.append(heartbeat())

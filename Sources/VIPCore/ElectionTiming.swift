@@ -30,6 +30,12 @@ public enum TransitionReason: Equatable, Sendable, CustomStringConvertible {
     case fault(String)
     /// The failing front check recovered.
     case faultCleared
+    /// Planned switchover: the master named this node (or it was the best backup).
+    case handover(from: String)
+    /// Planned switchover: this master handed the VIPs to the new master.
+    case handedOver(to: String)
+    /// An operator switched maintenance on or off.
+    case maintenance(on: Bool)
 
     public var description: String {
         switch self {
@@ -41,6 +47,9 @@ public enum TransitionReason: Equatable, Sendable, CustomStringConvertible {
         case .shutdown: "shutdown"
         case .fault(let why): "fault: \(why)"
         case .faultCleared: "fault cleared"
+        case .handover(let id): "planned handover from \(id)"
+        case .handedOver(let id): "handed over to \(id)"
+        case .maintenance(let on): on ? "maintenance on" : "maintenance off"
         }
     }
 }
@@ -55,6 +64,8 @@ public enum ElectionAction: Equatable, Sendable {
     case acquireVIPs
     /// Remove the VIPs.
     case releaseVIPs
+    /// A planned handover found no taker in time; this node stays master.
+    case handoverAborted
     /// Send one more gratuitous ARP / NA for VIPs already held: another master
     /// was heard (a healed partition), and clients may still point at it.
     case reannounceVIPs

@@ -48,8 +48,16 @@ public struct HeartbeatFlags: OptionSet, Sendable, Hashable {
 
     /// The sender's local backend (bingo) passes its health check.
     public static let backendHealthy = HeartbeatFlags(rawValue: 1 << 0)
+    /// Planned switchover: the sending master (priority 0) hands over to
+    /// `target`, or to the best backup when there is none, and keeps the VIPs
+    /// until the new master's first heartbeat.
+    public static let handover = HeartbeatFlags(rawValue: 1 << 1)
+    /// A backup asks the master to hand over to `target` (or to the best backup).
+    public static let handoverRequest = HeartbeatFlags(rawValue: 1 << 2)
     /// Bits a receiver understands; others are ignored so later versions can add flags.
-    public static let known: HeartbeatFlags = [.backendHealthy]
+    public static let known: HeartbeatFlags = [.backendHealthy, .handover, .handoverRequest]
+    /// Flags followed on the wire by the target field.
+    public static let carriesTarget: HeartbeatFlags = [.handover, .handoverRequest]
 }
 
 /// One heartbeat (VRRP advertisement) as the election sees it, after decoding
@@ -71,9 +79,13 @@ public struct Heartbeat: Equatable, Sendable {
     public var sequence: UInt64
     /// Sender's node id (1-64 bytes of UTF-8).
     public var nodeID: String
+    /// With `.handover`/`.handoverRequest`: the node that should become master;
+    /// nil for "the best backup" (0-64 bytes on the wire, after the node id).
+    public var target: String?
 
     public init(vrid: UInt8, priority: UInt8, state: NodeState, flags: HeartbeatFlags,
-                advertInterval: Span, epoch: UInt64, sequence: UInt64, nodeID: String) {
+                advertInterval: Span, epoch: UInt64, sequence: UInt64, nodeID: String, target: String? = nil) {
+        self.target = target
         self.vrid = vrid
         self.priority = priority
         self.state = state

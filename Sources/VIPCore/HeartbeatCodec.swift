@@ -56,6 +56,11 @@ public enum HeartbeatCodec {
         appendBigEndian(heartbeat.epoch, to: &bytes)
         appendBigEndian(heartbeat.sequence, to: &bytes)
         bytes.append(contentsOf: id)
+        if !heartbeat.flags.isDisjoint(with: .carriesTarget) {
+            let target = Array((heartbeat.target ?? "").utf8.prefix(maxNodeIDLength))
+            bytes.append(UInt8(target.count))
+            bytes.append(contentsOf: target)
+        }
         bytes.append(contentsOf: HMAC<SHA256>.authenticationCode(for: bytes, using: key.key))
         return bytes
     }
@@ -67,7 +72,24 @@ public enum HeartbeatCodec {
         guard b[0] == version << 4 | typeAdvertisement else { return .failure(.malformed) }
         let idLength = Int(b[5])
         guard (1...maxNodeIDLength).contains(idLength) else { return .failure(.malformed) }
-        let expected = headerLength + idLength + tagLength
+        let flags = HeartbeatFlags(rawValue: b[4]).intersection(.known)
+        var expected = headerLength + idLength + tagLength
+        var target: String?
+        if !flags.isDisjoint(with: .carriesTarget) {
+            // One length byte, then the target id, between the node id and the tag.
+            guard b.count >= expected + 1 else { return .failure(.truncated) }
+            let targetLength = Int(b[headerLength + idLength])
+            guard targetLength <= maxNodeIDLength else { return .failure(.malformed) }
+            expected += 1 + targetLength
+            guard b.count >= expected else { return .failure(.truncated) }
+            if targetLength > 0 {
+                let start = headerLength + idLength + 1
+                guard let text = String(validating: b[start..<(start + targetLength)], as: UTF8.self) else {
+                    return .failure(.malformed)
+                }
+                target = text
+            }
+        }
         guard b.count >= expected else { return .failure(.truncated) }
         guard b.count == expected else { return .failure(.malformed) }
         guard let state = NodeState(rawValue: b[3]) else { return .failure(.malformed) }
@@ -76,12 +98,11 @@ public enum HeartbeatCodec {
         let idBytes = b[headerLength..<(headerLength + idLength)]
         guard let nodeID = String(validating: idBytes, as: UTF8.self) else { return .failure(.malformed) }
         return .success(Heartbeat(
-            vrid: b[1], priority: b[2], state: state,
-            flags: HeartbeatFlags(rawValue: b[4]).intersection(.known),
+            vrid: b[1], priority: b[2], state: state, flags: flags,
             advertInterval: .centiseconds(Int64(centiseconds)),
             epoch: readBigEndian(b, at: 8, as: UInt64.self),
             sequence: readBigEndian(b, at: 16, as: UInt64.self),
-            nodeID: nodeID))
+            nodeID: nodeID, target: target))
     }
 
     /// True when the trailing tag is the HMAC of everything before it (constant time).

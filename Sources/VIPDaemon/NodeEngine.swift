@@ -130,6 +130,8 @@ public final class NodeEngine: @unchecked Sendable {
                 vips.release()
             case .reannounceVIPs:
                 vips.reannounce()
+            case .handoverAborted:
+                logger.warning("planned handover aborted: no peer took over within \(election.handoverPatience); staying master")
             }
         }
         reschedule()
@@ -139,11 +141,12 @@ public final class NodeEngine: @unchecked Sendable {
     private func send(priority: UInt8, state: NodeState) -> EventLoopFuture<Void> {
         guard let sender else { return loop.makeSucceededVoidFuture() }
         sequence += 1
+        let signal = election.handoverSignal
         let heartbeat = Heartbeat(
             vrid: config.vrid, priority: priority, state: state,
-            flags: backendHealthy ? [.backendHealthy] : [],
+            flags: signal.flags.union(backendHealthy ? [.backendHealthy] : []),
             advertInterval: config.timing.advertInterval, epoch: epoch, sequence: sequence,
-            nodeID: config.node.id)
+            nodeID: config.node.id, target: signal.target)
         counters.heartbeatsSent += 1
         let future = sender.sendToPeers(HeartbeatCodec.encode(heartbeat, key: key))
         future.whenFailure { [self] error in

@@ -24,6 +24,8 @@ public struct SimulatedCluster {
     public private(set) var members: [Member]
     public private(set) var now = Instant.zero
     public private(set) var transitions: [(node: String, from: NodeState, to: NodeState, at: Instant)] = []
+    /// Spans during which no member held the VIP (after someone first held it).
+    public private(set) var vipGaps: [(from: Instant, to: Instant?)] = []
     /// Probability that one datagram is lost.
     public var lossRate = 0.0
     /// Largest one-way latency; each datagram takes a random share of it.
@@ -81,6 +83,14 @@ public struct SimulatedCluster {
         start(index)
     }
 
+    /// Runs `body` on a live member's election and applies what it returns.
+    public mutating func operate(_ index: Int, _ body: (inout Election, Instant) -> ElectionOutput) {
+        guard var election = members[index].election else { return }
+        let output = body(&election, now)
+        members[index].election = election
+        apply(output.actions, from: index)
+    }
+
     public mutating func stopGracefully(_ index: Int) {
         guard var election = members[index].election else { return }
         let output = election.shutdown(now: now)
@@ -128,10 +138,11 @@ public struct SimulatedCluster {
             case .sendHeartbeat(let priority, let state):
                 members[index].sequence += 1
                 let member = members[index]
+                let signal = member.election?.handoverSignal ?? (flags: [], target: nil)
                 let bytes = HeartbeatCodec.encode(Heartbeat(
-                    vrid: vrid, priority: priority, state: state, flags: [.backendHealthy],
+                    vrid: vrid, priority: priority, state: state, flags: signal.flags.union(.backendHealthy),
                     advertInterval: member.settings.advertInterval, epoch: member.epoch,
-                    sequence: member.sequence, nodeID: member.settings.nodeID), key: key)
+                    sequence: member.sequence, nodeID: member.settings.nodeID, target: signal.target), key: key)
                 for target in members.indices where target != index {
                     if Double.random(in: 0..<1, using: &random) < lossRate { continue }
                     let latency = Span(nanoseconds: Int64.random(in: 100_000...max(100_000, maxLatency.nanoseconds), using: &random))
@@ -139,9 +150,11 @@ public struct SimulatedCluster {
                 }
             case .acquireVIPs:
                 members[index].holdsVIP = true
+                if let last = vipGaps.last, last.to == nil { vipGaps[vipGaps.count - 1].to = now }
             case .releaseVIPs:
                 members[index].holdsVIP = false
-            case .reannounceVIPs:
+                if !members.contains(where: \.holdsVIP) { vipGaps.append((now, nil)) }
+            case .reannounceVIPs, .handoverAborted:
                 break
             }
         }
