@@ -19,10 +19,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
 fi
 
-if ! python3 -m pytest --version >/dev/null 2>&1; then
-    echo "deps: installing pytest"
-    python3 -m pip install -q pytest
-fi
+# pytest runs the process and lab tests; prometheus_client parses /metrics in them.
+for module in pytest prometheus_client; do
+    if ! python3 -c "import $module" >/dev/null 2>&1; then
+        echo "deps: installing $module"
+        python3 -m pip install -q --root-user-action=ignore "$module"
+    fi
+done
 
 # vipd drops root to this user after opening its sockets.
 if ! id vipd >/dev/null 2>&1; then

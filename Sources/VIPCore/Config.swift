@@ -100,10 +100,24 @@ public struct AuthConfig: Sendable, Equatable {
 }
 
 public struct ControlConfig: Sendable, Equatable {
-    /// Unix socket of the control API.
+    /// Unix socket of the control API (mode 0660).
     public var socket: String
+    /// Group that may use the socket; nil = the primary group of `user`.
+    public var group: String?
+    /// Optional loopback TCP listener (for Prometheus), with a bearer token.
+    public var listenAddress: IPAddress?
+    public var listenPort: UInt16?
+    /// File (mode 0600) holding the bearer token the TCP listener requires.
+    public var tokenFile: String?
 
-    public init(socket: String = ConfigDefaults.controlSocket) { self.socket = socket }
+    public init(socket: String = ConfigDefaults.controlSocket, group: String? = nil, listenAddress: IPAddress? = nil,
+                listenPort: UInt16? = nil, tokenFile: String? = nil) {
+        self.socket = socket
+        self.group = group
+        self.listenAddress = listenAddress
+        self.listenPort = listenPort
+        self.tokenFile = tokenFile
+    }
 }
 
 public enum ConfigDefaults {

@@ -166,13 +166,44 @@ public enum ConfigParser {
     static func parseControl(_ top: MappingView, _ reader: YAMLReader) -> ControlConfig {
         var control = ControlConfig(socket: ConfigDefaults.controlSocket)
         guard let raw = top.child("control"),
-              let map = reader.mapping(raw, at: "control", allowed: ["socket"]) else { return control }
+              let map = reader.mapping(raw, at: "control", allowed: ["socket", "group", "listen", "token_file"]) else { return control }
         if let socket = map.string("socket") {
             // sockaddr_un.sun_path holds 108 bytes including the terminating NUL.
             if !socket.hasPrefix("/") || socket.utf8.count > 107 {
                 reader.fail("control.socket", map.child("socket"), "must be an absolute path of at most 107 bytes")
             }
             control.socket = socket
+        }
+        if let group = map.string("group") {
+            if group.isEmpty || group.count > 32 || !group.allSatisfy({ idCharacters.contains($0) }) {
+                reader.fail("control.group", map.child("group"), "not a valid group name: \"\(group)\"")
+            }
+            control.group = group
+        }
+        if let listen = map.string("listen") {
+            // ADDRESS:PORT, with [v6]:port for IPv6; loopback only: the token is the only other guard.
+            var host = Substring(listen)
+            var port: UInt16?
+            if let colon = listen.lastIndex(of: ":") {
+                host = listen[..<colon]
+                port = UInt16(listen[listen.index(after: colon)...])
+            }
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = host.dropFirst().dropLast() }
+            let address = IPAddress(String(host))
+            let loopback = address.map { $0.isIPv4 ? $0.bytes[0] == 127 : $0.bytes == Array(repeating: 0, count: 15) + [1] } ?? false
+            if address == nil || port == nil || port == 0 || !loopback {
+                reader.fail("control.listen", map.child("listen"),
+                            "expected a loopback ADDRESS:PORT such as 127.0.0.1:9798, got \"\(listen)\"")
+            }
+            control.listenAddress = address
+            control.listenPort = port
+            if map.child("token_file") == nil {
+                reader.fail("control.token_file", map.node, "required with control.listen (the TCP API needs a bearer token)")
+            }
+        }
+        if let token = map.string("token_file") {
+            if !token.hasPrefix("/") { reader.fail("control.token_file", map.child("token_file"), "must be an absolute path") }
+            control.tokenFile = token
         }
         return control
     }

@@ -54,6 +54,8 @@ public struct Election: Sendable {
     private var lastMasterHeard: Instant?
     /// Backup only: the master resigned (priority 0) and Skew_Time is running.
     private var resignedMaster: String?
+    /// Backup only: that resignation was a planned handover to "the best backup".
+    private var resignationPlanned = false
     private var maintenance = false
     /// Set after this node handed over on purpose, so preemption does not take
     /// the VIPs straight back; cleared when it becomes master again, when
@@ -127,7 +129,7 @@ public struct Election: Sendable {
         }
         if let request = handoverRequest, now >= request.until { handoverRequest = nil }
         if state == .backup, let deadline = masterDown, now >= deadline {
-            let reason: TransitionReason = resignedMaster.map { .masterResigned($0) }
+            let reason: TransitionReason = resignedMaster.map { resignationPlanned ? .handover(from: $0) : .masterResigned($0) }
                 ?? .masterDown(silentFor: now - (lastMasterHeard ?? startedAt ?? now))
             actions += change(to: .master, reason, now: now)
         }
@@ -182,6 +184,18 @@ public struct Election: Sendable {
         default:
             actions = []
         }
+        return output(actions)
+    }
+
+    /// Applies new settings from a config reload without leaving the current
+    /// state. A new base priority replaces the effective one (checks re-apply
+    /// their weights on their next run).
+    public mutating func reconfigure(_ newSettings: Settings, now: Instant) -> ElectionOutput {
+        let priorityChanged = newSettings.priority != settings.priority
+        settings = newSettings
+        if state == .master { masterAdverInterval = newSettings.advertInterval }
+        guard priorityChanged else { return output([]) }
+        let actions = setPriority(newSettings.priority, now: now).actions
         return output(actions)
     }
 
@@ -272,6 +286,7 @@ public struct Election: Sendable {
         if heartbeat.priority == 0 {
             // RFC 5798 6.4.2: a resigning master hands over after Skew_Time only.
             resignedMaster = heartbeat.nodeID
+            resignationPlanned = heartbeat.flags.contains(.handover)
             masterAdverInterval = heartbeat.advertInterval
             masterDown = now + skewTime
             return []

@@ -14,14 +14,22 @@ public struct HeartbeatAdmission: Sendable {
     }
 
     private let vrid: UInt8
-    private let key: HeartbeatKey
-    private let peersByID: [String: IPAddress]
+    private var key: HeartbeatKey
+    private var peersByID: [String: IPAddress]
     private var lastSeen: [String: (epoch: UInt64, sequence: UInt64)] = [:]
 
     public init(vrid: UInt8, key: HeartbeatKey, peers: [Peer]) {
         self.vrid = vrid
         self.key = key
         self.peersByID = Dictionary(peers.map { ($0.id, $0.address) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// New key and peer list (config reload). Replay windows of peers that
+    /// remain are kept, so a reload never reopens them to old packets.
+    public mutating func reconfigure(key: HeartbeatKey, peers: [Peer]) {
+        self.key = key
+        peersByID = Dictionary(peers.map { ($0.id, $0.address) }, uniquingKeysWith: { first, _ in first })
+        lastSeen = lastSeen.filter { peersByID[$0.key] != nil }
     }
 
     /// Checks one datagram received from `source`. On success the peer's

@@ -30,6 +30,17 @@ public struct PeerTable: Sendable {
 
     public subscript(id: String) -> Entry? { entries.first { $0.id == id } }
 
+    /// A new peer list (config reload): what is known about remaining peers is kept.
+    public mutating func reconfigure(peers: [HeartbeatAdmission.Peer]) {
+        entries = peers.map { peer in
+            if var known = entries.first(where: { $0.id == peer.id && $0.address == peer.address }) {
+                known.address = peer.address
+                return known
+            }
+            return Entry(id: peer.id, address: peer.address)
+        }
+    }
+
     /// Records an admitted heartbeat.
     public mutating func record(_ heartbeat: Heartbeat, now: Instant) -> [Event] {
         guard let index = entries.firstIndex(where: { $0.id == heartbeat.nodeID }) else { return [] }

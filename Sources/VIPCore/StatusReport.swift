@@ -85,10 +85,16 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var peers: [Peer]
     public var counters: Counters
     public var version: String
+    /// This node handed over on purpose and will not preempt until asked.
+    public var preemptHeld: Bool = false
+    /// A planned handover in progress on this master: the target, or "best".
+    public var handover: String?
 
     public init(node: String, state: NodeState, priority: Int, basePriority: Int, vrid: Int, master: String?,
                 stateForMs: Double, lastTransitionReason: String?, advertIntervalMs: Double, vips: [VIP],
-                peers: [Peer], counters: Counters, version: String) {
+                peers: [Peer], counters: Counters, version: String, preemptHeld: Bool = false, handover: String? = nil) {
+        self.preemptHeld = preemptHeld
+        self.handover = handover
         self.node = node
         self.state = state
         self.priority = priority
@@ -110,6 +116,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
         case stateForMs = "state_for_ms"
         case lastTransitionReason = "last_transition_reason"
         case advertIntervalMs = "advert_interval_ms"
+        case preemptHeld = "preempt_held"
+        case handover
     }
 }
 

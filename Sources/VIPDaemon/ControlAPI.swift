@@ -3,27 +3,156 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import VIPCore
+import VIPLinux
 #if canImport(Glibc)
 import Glibc
 #endif
 
 extension StatusReport: ResponseEncodable {}
 
-/// The control API: HTTP/1.1 on a Unix socket, for vipctl and operators.
+/// Body of POST /v1/failover.
+public struct FailoverRequest: Codable, Sendable {
+    public var to: String?
+    public var force: Bool?
+    public init(to: String? = nil, force: Bool? = nil) {
+        self.to = to
+        self.force = force
+    }
+}
+
+/// Body of POST /v1/maintenance.
+public struct MaintenanceRequest: Codable, Sendable {
+    public var enabled: Bool
+    public var force: Bool?
+    public init(enabled: Bool, force: Bool? = nil) {
+        self.enabled = enabled
+        self.force = force
+    }
+}
+
+/// The answer to every POST: what happened, in a sentence, and the outcome.
+public struct ActionResult: Codable, Sendable, ResponseEncodable {
+    public var ok: Bool
+    public var message: String
+    public var master: String?
+    public var durationMs: Double?
+    public var changes: [String]?
+
+    enum CodingKeys: String, CodingKey {
+        case ok, message, master, changes
+        case durationMs = "duration_ms"
+    }
+}
+
+/// The control API: HTTP/1.1 on a Unix socket (and optionally loopback TCP
+/// with a bearer token), for vipctl, monitors and Prometheus.
 public enum ControlAPI {
-    /// The routes, separate from the socket so tests drive them in-process.
-    public static func router(engine: NodeEngine) -> Router<BasicRequestContext> {
+    /// The routes, separate from the sockets so tests drive them in-process.
+    /// `token`: when set, every request must carry `Authorization: Bearer <token>`.
+    public static func router(engine: NodeEngine, token: [UInt8]? = nil,
+                              reloadSource: @escaping @Sendable () throws -> LoadedConfig) -> Router<BasicRequestContext> {
         let router = Router()
+        if let token { router.add(middleware: BearerTokenMiddleware(token: token)) }
         router.get("/v1/status") { _, _ -> StatusReport in
-            try await engine.loop.submit { engine.status() }.get()
+            try await engine.onLoop { engine.status() }
+        }
+        router.post("/v1/failover") { request, context -> EditedResponse<ActionResult> in
+            let body = try await request.decode(as: FailoverRequest.self, context: context)
+            return try await failover(engine: engine, body: body)
+        }
+        router.post("/v1/maintenance") { request, context -> EditedResponse<ActionResult> in
+            let body = try await request.decode(as: MaintenanceRequest.self, context: context)
+            return try await maintenance(engine: engine, body: body)
+        }
+        router.post("/v1/reload") { _, _ -> EditedResponse<ActionResult> in
+            try await reload(engine: engine, source: reloadSource)
+        }
+        router.get("/health") { _, _ -> EditedResponse<HealthReport> in
+            let (healthy, reason) = try await engine.onLoop { engine.health() }
+            return EditedResponse(status: healthy ? .ok : .serviceUnavailable,
+                                  response: HealthReport(healthy: healthy, reason: reason))
+        }
+        router.get("/metrics") { _, _ -> Response in
+            let status = try await engine.onLoop { engine.status() }
+            let text = engine.metrics.render(status)
+            return Response(status: .ok,
+                            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         return router
     }
 
-    /// The server bound to `socket` (mode 0660 once listening).
-    public static func application(engine: NodeEngine, socket: String, logger: Logger) throws -> some Service {
+    static func refused(_ refusal: ControlRefusal) -> EditedResponse<ActionResult> {
+        EditedResponse(status: .init(code: refusal.status),
+                       response: ActionResult(ok: false, message: refusal.message))
+    }
+
+    /// Starts the handover, then waits (briefly) until another node is master,
+    /// so `vipctl failover` returns the outcome, not just "started".
+    static func failover(engine: NodeEngine, body: FailoverRequest) async throws -> EditedResponse<ActionResult> {
+        let started = ContinuousClock.now
+        let before = try await engine.onLoop { engine.status().master }
+        let outcome: Result<String, ControlRefusal> = try await engine.onLoop {
+            Result { () throws(ControlRefusal) in try engine.failover(to: body.to, force: body.force ?? false) }
+        }
+        let message: String
+        switch outcome {
+        case .failure(let refusal): return refused(refusal)
+        case .success(let text): message = text
+        }
+        let patience = try await engine.onLoop { engine.election.handoverPatience }
+        let deadline = started + .nanoseconds(patience.nanoseconds) + .milliseconds(500)
+        while ContinuousClock.now < deadline {
+            let status = try await engine.onLoop { engine.status() }
+            if let master = status.master, master != before, status.handover == nil {
+                let elapsed = ContinuousClock.now - started
+                let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+                return EditedResponse(status: .ok, response: ActionResult(
+                    ok: true, message: "\(message); \(master) is master", master: master, durationMs: ms))
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return EditedResponse(status: .gatewayTimeout, response: ActionResult(
+            ok: false, message: "\(message), but no other node became master in time; \(before ?? "the old master") keeps the VIPs",
+            master: before))
+    }
+
+    static func maintenance(engine: NodeEngine, body: MaintenanceRequest) async throws -> EditedResponse<ActionResult> {
+        let outcome: Result<String, ControlRefusal> = try await engine.onLoop {
+            Result { () throws(ControlRefusal) in try engine.setMaintenance(body.enabled, force: body.force ?? false) }
+        }
+        switch outcome {
+        case .failure(let refusal): return refused(refusal)
+        case .success(let text):
+            return EditedResponse(status: .ok, response: ActionResult(ok: true, message: text))
+        }
+    }
+
+    static func reload(engine: NodeEngine, source: @Sendable () throws -> LoadedConfig) async throws -> EditedResponse<ActionResult> {
+        let loaded: LoadedConfig
+        do {
+            loaded = try source()
+        } catch {
+            return EditedResponse(status: .unprocessableContent, response: ActionResult(
+                ok: false, message: "invalid configuration, the running one is kept:\n\(error)"))
+        }
+        let outcome: Result<[String], ControlRefusal> = try await engine.onLoop {
+            Result { () throws(ControlRefusal) in try engine.reload(loaded) }
+        }
+        switch outcome {
+        case .failure(let refusal): return refused(refusal)
+        case .success(let changes):
+            return EditedResponse(status: .ok, response: ActionResult(
+                ok: true, message: changes.isEmpty ? "reloaded; nothing changed" : "reloaded: \(changes.joined(separator: "; "))",
+                changes: changes))
+        }
+    }
+
+    /// The Unix-socket server (mode 0660 once listening).
+    public static func application(engine: NodeEngine, socket: String, logger: Logger,
+                                   reloadSource: @escaping @Sendable () throws -> LoadedConfig) -> some Service {
         Application(
-            router: router(engine: engine),
+            router: router(engine: engine, reloadSource: reloadSource),
             configuration: .init(address: .unixDomainSocket(path: socket), serverName: "vipd"),
             onServerRunning: { _ in
                 // Connecting needs write permission: owner and group only.
@@ -32,18 +161,41 @@ public enum ControlAPI {
             logger: logger)
     }
 
+    /// The optional loopback TCP server; every request needs the bearer token.
+    public static func tcpApplication(engine: NodeEngine, host: String, port: Int, token: [UInt8], logger: Logger,
+                                      reloadSource: @escaping @Sendable () throws -> LoadedConfig) -> some Service {
+        Application(
+            router: router(engine: engine, token: token, reloadSource: reloadSource),
+            configuration: .init(address: .hostname(host, port: port), serverName: "vipd"),
+            logger: logger)
+    }
+
     /// Creates the socket's directory (owned by `owner`, who vipd becomes) if
     /// needed and removes a stale socket left by a crashed run — but never a
     /// regular file someone put there. Runs before privileges are dropped.
-    public static func prepareSocketPath(_ socket: String, owner: String) throws {
+    /// The directory gets the control group and the setgid bit, so the socket
+    /// created inside it later (by the unprivileged user, who cannot chgrp to
+    /// a group it is not in) inherits that group.
+    public static func prepareSocketPath(_ socket: String, owner: String, group: String?) throws {
         if let slash = socket.lastIndex(of: "/"), slash != socket.startIndex {
             let directory = String(socket[..<slash])
             var info = stat()
-            if stat(directory, &info) != 0 {
-                guard mkdir(directory, 0o755) == 0 else {
-                    throw ControlSocketError(description: "cannot create \(directory): \(String(cString: strerror(errno)))")
+            if stat(directory, &info) != 0, mkdir(directory, 0o750) != 0 {
+                throw ControlSocketError(description: "cannot create \(directory): \(String(cString: strerror(errno)))")
+            }
+            if geteuid() == 0 {
+                guard let user = getpwnam(owner) else {
+                    throw ControlSocketError(description: "user \(owner) does not exist (config key user); create it: useradd --system \(owner)")
                 }
-                if geteuid() == 0, let user = getpwnam(owner) { _ = chown(directory, user.pointee.pw_uid, user.pointee.pw_gid) }
+                var gid = user.pointee.pw_gid
+                if let group {
+                    guard let entry = getgrnam(group) else {
+                        throw ControlSocketError(description: "group \(group) does not exist (config key control.group)")
+                    }
+                    gid = entry.pointee.gr_gid
+                }
+                _ = chown(directory, user.pointee.pw_uid, gid)
+                _ = chmod(directory, 0o2750)
             }
         }
         var info = stat()
@@ -78,4 +230,5 @@ func isAccepting(_ path: String) -> Bool {
 
 public struct ControlSocketError: Error, CustomStringConvertible {
     public var description: String
+    public init(description: String) { self.description = description }
 }

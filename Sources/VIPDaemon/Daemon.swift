@@ -10,8 +10,9 @@ import Glibc
 /// Assembles the running daemon: the engine, its heartbeat and control
 /// services, and the watcher that restores VIPs deleted behind its back.
 public enum Daemon {
+    /// - token: the TCP listener's bearer token, read before privileges were dropped.
     public static func run(loaded: LoadedConfig, addresses: (any AddressManaging)?, announcer: (any Announcing)?,
-                           logger: Logger) async throws {
+                           token: [UInt8]?, logger: Logger) async throws {
         let config = loaded.config
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let engine = NodeEngine(config: config, key: loaded.key, epoch: bootEpoch(), loop: loop, logger: logger,
@@ -20,14 +21,30 @@ public enum Daemon {
             onDelete: { address, _ in loop.execute { engine.addressDeleted(address) } },
             onOverflow: { loop.execute { engine.recheckVIPs() } })
         defer { watcher?.stop() }
-        let control = try ControlAPI.application(engine: engine, socket: config.control.socket, logger: logger)
+        let path = loaded.path
+        let reloadSource: @Sendable () throws -> LoadedConfig = { try ConfigLoader.load(path: path) }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: ControlAPI.application(engine: engine, socket: config.control.socket, logger: logger,
+                                                  reloadSource: reloadSource)),
+        ]
+        if let address = config.control.listenAddress, let port = config.control.listenPort, let token {
+            services.append(.init(service: ControlAPI.tcpApplication(
+                engine: engine, host: address.description, port: Int(port), token: token, logger: logger,
+                reloadSource: reloadSource)))
+        }
+        let hangup = ReloadOnHangup(engine: engine, source: reloadSource, logger: logger)
         logger.info("vipd \(VIPDVersion.string) starting: node \(config.node.id) priority \(config.node.priority), peers \(config.peers.map(\.id).joined(separator: ", ")), advert interval \(config.timing.advertInterval); \(Privileges.currentDescription())")
         // Graceful shutdown runs in reverse order: the heartbeat service (last)
         // resigns first, then the control socket closes.
+        services.append(.init(service: hangup))
+        services.append(.init(service: HeartbeatService(engine: engine, config: config)))
+        // The lifecycle library logs whole service descriptions at debug: keep it at info.
+        var lifecycleLogger = logger
+        lifecycleLogger.logLevel = max(logger.logLevel, .info)
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: control), .init(service: HeartbeatService(engine: engine, config: config))],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+            logger: lifecycleLogger))
         try await group.run()
         logger.info("vipd stopped")
     }

@@ -5,5 +5,5 @@ import VIPCore
 /// `UDPHeartbeatTransport` implements this over SwiftNIO, tests use a recorder.
 public protocol HeartbeatSending: Sendable {
     /// Sends `bytes` to each peer; the future completes when all writes are flushed.
-    func sendToPeers(_ bytes: [UInt8]) -> EventLoopFuture<Void>
+    func send(_ bytes: [UInt8], to peers: [PeerConfig]) -> EventLoopFuture<Void>
 }

@@ -10,26 +10,31 @@ import VIPCore
 /// race. Callers from elsewhere go through `loop.submit`/`execute`.
 public final class NodeEngine: @unchecked Sendable {
     public let loop: any EventLoop
-    let config: VIPConfig
-    let key: HeartbeatKey
+    var config: VIPConfig
+    var key: HeartbeatKey
     /// Boot epoch carried in every heartbeat; larger on each start (wall-clock ms).
     let epoch: UInt64
     let logger: Logger
     let vips: VIPHolder
 
-    private var election: Election
-    private var admission: HeartbeatAdmission
-    private var peers: PeerTable
-    private var sender: (any HeartbeatSending)?
+    var election: Election
+    var admission: HeartbeatAdmission
+    var peers: PeerTable
+    var sender: (any HeartbeatSending)?
     private var sequence: UInt64 = 0
     private var timer: Scheduled<Void>?
     private var timerDeadline: Instant?
-    private var stateSince: Instant
-    private var lastReason: TransitionReason?
+    var stateSince: Instant
+    var lastReason: TransitionReason?
     /// Set by the backend health check; heartbeats carry it to the peers' nginx managers.
     public private(set) var backendHealthy = true
-    private var counters = StatusReport.Counters(heartbeatsSent: 0, heartbeatsReceived: 0, sendErrors: 0,
+    var counters = StatusReport.Counters(heartbeatsSent: 0, heartbeatsReceived: 0, sendErrors: 0,
                                                  dropped: [:], transitions: 0)
+    public let metrics: VIPMetrics
+    /// When this node last became master (for failover timing).
+    var lastTakeover: Instant?
+    /// When this master began a planned handover (for its duration metric).
+    var handoverStartedAt: Instant?
     /// Observers of transitions (metrics, webhooks, tests). Called on `loop`.
     public var onTransition: [(NodeState, NodeState, TransitionReason) -> Void] = []
 
@@ -40,6 +45,7 @@ public final class NodeEngine: @unchecked Sendable {
         self.epoch = epoch
         self.loop = loop
         self.logger = logger
+        self.metrics = VIPMetrics()
         let peerList = config.peers.map { HeartbeatAdmission.Peer(id: $0.id, address: $0.address) }
         self.election = Election(settings: Election.Settings(config: config))
         self.admission = HeartbeatAdmission(vrid: config.vrid, key: key, peers: peerList)
@@ -68,9 +74,11 @@ public final class NodeEngine: @unchecked Sendable {
         switch admission.admit(bytes, from: source) {
         case .failure(let reason):
             counters.dropped[reason.rawValue, default: 0] += 1
+            metrics.dropped(reason)
             logger.debug("dropped heartbeat from \(source): \(reason.rawValue)")
         case .success(let heartbeat):
             counters.heartbeatsReceived += 1
+            metrics.heartbeatReceived()
             for event in peers.record(heartbeat, now: now) { log(event) }
             run(election.receive(heartbeat, from: source, now: now))
         }
@@ -112,12 +120,15 @@ public final class NodeEngine: @unchecked Sendable {
     // MARK: Running actions
 
     @discardableResult
-    private func run(_ output: ElectionOutput) -> EventLoopFuture<Void> {
+    func run(_ output: ElectionOutput) -> EventLoopFuture<Void> {
         var writes: [EventLoopFuture<Void>] = []
         for action in output.actions {
             switch action {
             case .transition(let from, let to, let reason):
                 counters.transitions += 1
+                metrics.transition(from: from, to: to)
+                if to == .master { lastTakeover = now }
+                recordFailoverDuration(from: from, to: to, reason: reason)
                 stateSince = now
                 lastReason = reason
                 logger.notice("\(from) -> \(to) (\(reason))")
@@ -148,7 +159,8 @@ public final class NodeEngine: @unchecked Sendable {
             advertInterval: config.timing.advertInterval, epoch: epoch, sequence: sequence,
             nodeID: config.node.id, target: signal.target)
         counters.heartbeatsSent += 1
-        let future = sender.sendToPeers(HeartbeatCodec.encode(heartbeat, key: key))
+        metrics.heartbeatSent()
+        let future = sender.send(HeartbeatCodec.encode(heartbeat, key: key), to: config.peers)
         future.whenFailure { [self] error in
             counters.sendErrors += 1
             logger.warning("sending heartbeat failed: \(error)")
@@ -158,7 +170,7 @@ public final class NodeEngine: @unchecked Sendable {
 
     /// Keeps exactly one timer armed, for the earliest of the election's and
     /// the peer table's deadlines.
-    private func reschedule() {
+    func reschedule() {
         let deadline = [election.nextDeadline, peers.nextDeadline].compactMap { $0 }.min()
         guard deadline != timerDeadline || timer == nil else { return }
         timer?.cancel()
@@ -174,6 +186,20 @@ public final class NodeEngine: @unchecked Sendable {
             let now = self.now
             for event in peers.expire(now: now) { log(event) }
             run(election.tick(now: now))
+        }
+    }
+
+    /// Unplanned: how long the old master was silent. Planned: from the
+    /// handover request until the new master's first heartbeat.
+    private func recordFailoverDuration(from: NodeState, to: NodeState, reason: TransitionReason) {
+        switch reason {
+        case .masterDown(let silence):
+            metrics.failoverDuration(seconds: silence.seconds)
+        case .handedOver:
+            if let started = handoverStartedAt { metrics.failoverDuration(seconds: (now - started).seconds) }
+            handoverStartedAt = nil
+        default:
+            if from == .master { handoverStartedAt = nil }
         }
     }
 
@@ -204,6 +230,8 @@ public final class NodeEngine: @unchecked Sendable {
             stateForMs: (now - stateSince).milliseconds, lastTransitionReason: lastReason?.description,
             advertIntervalMs: config.timing.advertInterval.milliseconds,
             vips: config.vips.map { .init(address: "\($0.address)/\($0.prefixLength)", interface: $0.interface, held: vips.held) },
-            peers: peerReports, counters: counters, version: VIPDVersion.string)
+            peers: peerReports, counters: counters, version: VIPDVersion.string,
+            preemptHeld: election.preemptSuppressed,
+            handover: election.handover.map { $0.target ?? "best" })
     }
 }

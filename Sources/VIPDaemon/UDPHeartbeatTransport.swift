@@ -11,16 +11,13 @@ import VIPCore
 /// the engine without a hop between threads.
 public final class UDPHeartbeatTransport: HeartbeatSending {
     let channel: any Channel
-    let targets: [SocketAddress]
 
-    init(channel: any Channel, targets: [SocketAddress]) {
+    init(channel: any Channel) {
         self.channel = channel
-        self.targets = targets
     }
 
     /// Binds `node.address:node.port` and routes datagrams to `engine`.
     public static func bind(config: VIPConfig, engine: NodeEngine) async throws -> UDPHeartbeatTransport {
-        let targets = try config.peers.map { try SocketAddress(ipAddress: $0.address.description, port: Int($0.port)) }
         let bootstrap = DatagramBootstrap(group: engine.loop)
             // No SO_REUSEADDR: a second vipd on this node must fail to bind
             // rather than silently steal the running one's heartbeats.
@@ -37,12 +34,18 @@ public final class UDPHeartbeatTransport: HeartbeatSending {
         } catch {
             throw ControlSocketError(description: "cannot bind heartbeat socket \(config.node.address):\(config.node.port) (node.address/node.port): \(error); is another vipd running, or is the address not on this host?")
         }
-        return UDPHeartbeatTransport(channel: channel, targets: targets)
+        return UDPHeartbeatTransport(channel: channel)
     }
 
-    public func sendToPeers(_ bytes: [UInt8]) -> EventLoopFuture<Void> {
+    public func send(_ bytes: [UInt8], to peers: [PeerConfig]) -> EventLoopFuture<Void> {
         let buffer = channel.allocator.buffer(bytes: bytes)
-        let writes = targets.map { channel.write(AddressedEnvelope(remoteAddress: $0, data: buffer)) }
+        let writes = peers.map { peer -> EventLoopFuture<Void> in
+            // The peer list can change on reload, so addresses are made per send (10/s: cheap).
+            guard let target = try? SocketAddress(ipAddress: peer.address.description, port: Int(peer.port)) else {
+                return channel.eventLoop.makeFailedFuture(ChannelError.badInterfaceAddressFamily)
+            }
+            return channel.write(AddressedEnvelope(remoteAddress: target, data: buffer))
+        }
         channel.flush()
         return EventLoopFuture.andAllSucceed(writes, on: channel.eventLoop)
     }

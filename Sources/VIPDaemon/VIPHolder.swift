@@ -8,7 +8,7 @@ import VIPCore
 /// they run inline; repeated announcements are scheduled on the loop and
 /// cancelled when the VIPs are released.
 final class VIPHolder: @unchecked Sendable {  // confined to `loop`
-    let vips: [VIPSpec]
+    private(set) var vips: [VIPSpec]
     let addresses: (any AddressManaging)?
     let announcer: (any Announcing)?
     let loop: any EventLoop
@@ -97,6 +97,30 @@ final class VIPHolder: @unchecked Sendable {  // confined to `loop`
         } catch {
             failures += 1
             logger.error("restoring \(vip.address) failed: \(error)")
+        }
+    }
+
+    /// A reload changed the VIP list: while held, add the new ones and remove
+    /// the dropped ones, never touching VIPs both lists have.
+    func update(_ newVIPs: [VIPSpec]) {
+        let removed = vips.filter { !newVIPs.contains($0) }
+        let added = newVIPs.filter { !vips.contains($0) }
+        vips = newVIPs
+        guard held, let addresses else { return }
+        for vip in removed {
+            do { try addresses.remove(vip) } catch {
+                failures += 1
+                logger.error("removing \(vip.address) failed: \(error)")
+            }
+        }
+        for vip in added {
+            do {
+                try addresses.add(vip)
+                try announcer?.announce(vip)
+            } catch {
+                failures += 1
+                logger.error("adding \(vip.address) failed: \(error)")
+            }
         }
     }
 

@@ -11,6 +11,8 @@ enum StatusTable {
         lines.append("state     \(report.state) for \(duration(report.stateForMs))\(report.lastTransitionReason.map { " (\($0))" } ?? "")")
         lines.append("priority  \(priority)    vrid \(report.vrid)    interval \(Int(report.advertIntervalMs))ms")
         lines.append("master    \(report.master ?? "none known")")
+        if let handover = report.handover { lines.append("handover  in progress to \(handover)") }
+        if report.preemptHeld { lines.append("preempt   held: this node handed over and will not preempt until asked") }
         for vip in report.vips {
             lines.append("vip       \(vip.address) on \(vip.interface): \(vip.held ? "held here" : "not held")")
         }

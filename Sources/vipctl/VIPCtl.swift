@@ -13,7 +13,7 @@ struct VIPCtl: AsyncParsableCommand {
             configuration; 3 the daemon is not running; 4 permission denied on the control socket.
             """,
         version: VIPDVersion.string,
-        subcommands: [Status.self, CheckConfig.self, Version.self])
+        subcommands: [Status.self, Failover.self, Maintenance.self, Reload.self, CheckConfig.self, Version.self])
 }
 
 struct SocketOption: ParsableArguments {
@@ -36,6 +36,81 @@ struct Status: AsyncParsableCommand {
         }
         let report = try JSONDecoder().decode(StatusReport.self, from: Data(body))
         print(StatusTable.render(report))
+    }
+}
+
+/// Prints the daemon's answer and maps a refusal to exit code 1.
+func report(_ outcome: (status: Int, result: ActionAnswer)) throws {
+    if outcome.result.ok {
+        var line = outcome.result.message
+        if let ms = outcome.result.duration_ms { line += String(format: " (%.0f ms)", ms) }
+        print(line)
+    } else {
+        FileHandle.standardError.write(Data("vipctl: \(outcome.result.message)\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+struct Failover: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Planned switchover: make the best healthy peer (or --to NODE) master, with no loss.",
+        discussion: """
+            Works on any node. The master keeps the VIPs until the new master's first heartbeat, \
+            then becomes backup and does not preempt back until asked (vipctl failover --to it) \
+            or until it becomes master again for another reason. Refused when no healthy peer \
+            can take over, unless --force.
+            """)
+
+    @OptionGroup var options: SocketOption
+    @Option(help: "The node that should become master.")
+    var to: String?
+    @Flag(help: "Hand over even if no peer looks ready (a handover nobody takes is aborted; the VIPs stay).")
+    var force = false
+
+    func run() async throws {
+        try report(try await ControlClient(socket: options.socket).post("/v1/failover", FailoverBody(to: to, force: force)))
+    }
+}
+
+struct FailoverBody: Encodable {
+    var to: String?
+    var force: Bool
+}
+
+struct Maintenance: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Take this node out of the election (on) or put it back (off).",
+        discussion: "A master hands the VIPs over first; with no peer to take them it refuses unless --force.")
+
+    enum Switch: String, ExpressibleByArgument, CaseIterable {
+        case on, off
+    }
+
+    @OptionGroup var options: SocketOption
+    @Argument(help: "on or off")
+    var mode: Switch
+    @Flag(help: "Enter maintenance even if no peer can take over the VIPs (they are dropped).")
+    var force = false
+
+    func run() async throws {
+        try report(try await ControlClient(socket: options.socket)
+            .post("/v1/maintenance", MaintenanceBody(enabled: mode == .on, force: force)))
+    }
+}
+
+struct MaintenanceBody: Encodable {
+    var enabled: Bool
+    var force: Bool
+}
+
+struct Reload: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Re-read the daemon's configuration; an invalid one is refused and the running one kept.")
+
+    @OptionGroup var options: SocketOption
+
+    func run() async throws {
+        try report(try await ControlClient(socket: options.socket).post("/v1/reload", [String: String]()))
     }
 }
 

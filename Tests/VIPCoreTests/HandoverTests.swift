@@ -91,7 +91,7 @@ import VIPTestSupport
         let takeover = Instant(nanoseconds: ms(50).nanoseconds + 60_937_500)
         #expect(node.tick(now: ms(100)).actions == [.sendHeartbeat(priority: 100, state: .backup)])
         #expect(node.nextDeadline == takeover)
-        #expect(node.tick(now: takeover).actions.first == .transition(from: .backup, to: .master, reason: .masterResigned("a")))
+        #expect(node.tick(now: takeover).actions.first == .transition(from: .backup, to: .master, reason: .handover(from: "a")))
     }
 
     @Test func handoverWithoutTakerIsAbortedAndPriorityRestored() {

@@ -67,7 +67,7 @@ class Node:
             f"vrid: 42\n"
             f"timing:\n  advert_interval: {self.cluster.interval_ms}ms\n{timing}"
             f"auth:\n  key_file: {self.cluster.key}\n"
-            f"control:\n  socket: {self.socket}\n"
+            f"control:\n  socket: {self.socket}\n{self.extra.get('control', '')}"
             f"log_level: debug\n")
 
     def start(self):
@@ -91,6 +91,24 @@ class Node:
             return json.loads(body) if response.status == 200 else None
         except (OSError, http.client.HTTPException, ValueError):
             return None
+
+    def request(self, method, path, body=None, headers=None):
+        """(status, parsed JSON or text) from the control socket."""
+        conn = UnixHTTPConnection(self.socket, timeout=30)
+        payload = json.dumps(body).encode() if body is not None else None
+        hdrs = {"Content-Type": "application/json"} if payload else {}
+        hdrs.update(headers or {})
+        conn.request(method, path, body=payload, headers=hdrs)
+        response = conn.getresponse()
+        raw = response.read()
+        conn.close()
+        try:
+            return response.status, json.loads(raw)
+        except ValueError:
+            return response.status, raw.decode(errors="replace")
+
+    def vipctl(self, *args):
+        return subprocess.run([VIPCTL, *args, "--socket", self.socket], capture_output=True, text=True, timeout=60)
 
     def state(self):
         status = self.status()

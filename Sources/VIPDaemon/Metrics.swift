@@ -1,0 +1,73 @@
+import Prometheus
+import VIPCore
+
+/// Prometheus metrics (`vipd_` prefix), served on `GET /metrics`.
+///
+/// Counters are bumped where events happen; gauges that describe the current
+/// picture (state, priority, peers) are refreshed from a status snapshot at
+/// scrape time, so they can never drift from what `vipctl status` shows.
+public final class VIPMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+
+    public init() {
+        // Zero-valued series exist from the start, so rate() works at once.
+        for reason in DropReason.allCases { _ = droppedCounter(reason) }
+        for name in ["vipd_heartbeats_sent_total", "vipd_heartbeats_received_total",
+                     "vipd_webhook_deliveries_total", "vipd_webhook_failures_total", "vipd_webhook_dropped_total",
+                     "vipd_nginx_reloads_total", "vipd_nginx_reload_failures_total", "vipd_notify_failures_total"] {
+            _ = registry.makeCounter(name: name)
+        }
+    }
+
+    func droppedCounter(_ reason: DropReason) -> Counter {
+        registry.makeCounter(name: "vipd_packets_dropped_total", labels: [("reason", reason.rawValue)])
+    }
+
+    public func heartbeatSent() { registry.makeCounter(name: "vipd_heartbeats_sent_total").increment() }
+    public func heartbeatReceived() { registry.makeCounter(name: "vipd_heartbeats_received_total").increment() }
+    public func dropped(_ reason: DropReason) { droppedCounter(reason).increment() }
+
+    public func transition(from: NodeState, to: NodeState) {
+        registry.makeCounter(name: "vipd_transitions_total", labels: [("from", from.description), ("to", to.description)]).increment()
+    }
+
+    /// Seconds from the old master's last heartbeat (or the handover request)
+    /// until this node held the VIPs.
+    public func failoverDuration(seconds: Double) {
+        registry.makeGauge(name: "vipd_last_failover_duration_seconds").set(seconds)
+    }
+
+    public func count(_ name: String, labels: [(String, String)] = []) {
+        registry.makeCounter(name: name, labels: labels).increment()
+    }
+
+    public func checkResult(name: String, up: Bool, seconds: Double) {
+        registry.makeGauge(name: "vipd_check_up", labels: [("check", name)]).set(up ? 1.0 : 0.0)
+        registry.makeGauge(name: "vipd_check_duration_seconds", labels: [("check", name)]).set(seconds)
+    }
+
+    /// The exposition text, after refreshing the snapshot gauges from `status`.
+    public func render(_ status: StatusReport) -> String {
+        for state in NodeState.allCases {
+            registry.makeGauge(name: "vipd_state", labels: [("state", state.description)]).set(status.state == state ? 1.0 : 0.0)
+        }
+        registry.makeGauge(name: "vipd_priority").set(Double(status.priority))
+        registry.makeGauge(name: "vipd_base_priority").set(Double(status.basePriority))
+        registry.makeGauge(name: "vipd_maintenance").set(status.state == .maintenance ? 1.0 : 0.0)
+        for vip in status.vips {
+            registry.makeGauge(name: "vipd_vip_held", labels: [("address", vip.address)]).set(vip.held ? 1.0 : 0.0)
+        }
+        for peer in status.peers {
+            registry.makeGauge(name: "vipd_peer_up", labels: [("peer", peer.id)]).set(peer.alive ? 1.0 : 0.0)
+            if let heard = peer.lastHeardMs {
+                registry.makeGauge(name: "vipd_peer_last_heard_seconds", labels: [("peer", peer.id)]).set(heard / 1000)
+            }
+            if let healthy = peer.backendHealthy {
+                registry.makeGauge(name: "vipd_peer_backend_up", labels: [("peer", peer.id)]).set(healthy ? 1.0 : 0.0)
+            }
+        }
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return String(decoding: buffer, as: UTF8.self)
+    }
+}
