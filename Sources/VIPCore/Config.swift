@@ -14,6 +14,8 @@ public struct VIPConfig: Sendable, Equatable {
     public var logLevel: String
     /// The unprivileged user vipd becomes after opening its sockets as root.
     public var user: String
+    /// Webhooks and keepalived-style notify scripts.
+    public var notify: NotifyConfig = NotifyConfig()
 
     public init(node: NodeConfig, peers: [PeerConfig], vrid: UInt8, vips: [VIPSpec],
                 timing: TimingConfig, auth: AuthConfig, control: ControlConfig, logLevel: String,
@@ -128,4 +130,34 @@ public enum ConfigDefaults {
     public static let logLevel = "info"
     public static let user = "vipd"
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+}
+
+/// Where state changes are reported: webhooks (JSON POSTs) and notify scripts.
+public struct NotifyConfig: Sendable, Equatable {
+    public struct Webhook: Sendable, Equatable {
+        public var url: String
+        /// File (mode 0600) with the HMAC-SHA256 secret for the signature header.
+        public var secretFile: String?
+        public var timeout: Span = .seconds(2)
+        public init(url: String, secretFile: String? = nil, timeout: Span = .seconds(2)) {
+            self.url = url
+            self.secretFile = secretFile
+            self.timeout = timeout
+        }
+    }
+
+    public var webhooks: [Webhook] = []
+    /// Events held per webhook while it is slow or down; beyond this they are dropped and counted.
+    public var queueSize: Int = 256
+    /// Attempts per event and webhook, with exponential backoff between them.
+    public var retries: Int = 3
+    /// keepalived's notify_master / notify_backup / notify_fault: argv, run without a shell.
+    public var master: [String]?
+    public var backup: [String]?
+    public var fault: [String]?
+    /// keepalived's generic `notify`: argv + INSTANCE NAME STATE PRIORITY.
+    public var generic: [String]?
+    public var scriptTimeout: Span = .seconds(10)
+
+    public init() {}
 }

@@ -10,9 +10,8 @@ import Glibc
 /// Assembles the running daemon: the engine, its heartbeat and control
 /// services, and the watcher that restores VIPs deleted behind its back.
 public enum Daemon {
-    /// - token: the TCP listener's bearer token, read before privileges were dropped.
     public static func run(loaded: LoadedConfig, addresses: (any AddressManaging)?, announcer: (any Announcing)?,
-                           token: [UInt8]?, logger: Logger) async throws {
+                           logger: Logger) async throws {
         let config = loaded.config
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let engine = NodeEngine(config: config, key: loaded.key, epoch: bootEpoch(), loop: loop, logger: logger,
@@ -21,13 +20,18 @@ public enum Daemon {
             onDelete: { address, _ in loop.execute { engine.addressDeleted(address) } },
             onOverflow: { loop.execute { engine.recheckVIPs() } })
         defer { watcher?.stop() }
+        if !config.notify.webhooks.isEmpty {
+            engine.webhooks = WebhookDispatcher(config: config.notify, secrets: loaded.webhookSecrets,
+                                                metrics: engine.metrics, logger: logger)
+        }
+        engine.scripts = NotifyScripts(config: config.notify, vrid: config.vrid, metrics: engine.metrics, logger: logger)
         let path = loaded.path
         let reloadSource: @Sendable () throws -> LoadedConfig = { try ConfigLoader.load(path: path) }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: ControlAPI.application(engine: engine, socket: config.control.socket, logger: logger,
                                                   reloadSource: reloadSource)),
         ]
-        if let address = config.control.listenAddress, let port = config.control.listenPort, let token {
+        if let address = config.control.listenAddress, let port = config.control.listenPort, let token = loaded.controlToken {
             services.append(.init(service: ControlAPI.tcpApplication(
                 engine: engine, host: address.description, port: Int(port), token: token, logger: logger,
                 reloadSource: reloadSource)))
@@ -37,6 +41,7 @@ public enum Daemon {
         // Graceful shutdown runs in reverse order: the heartbeat service (last)
         // resigns first, then the control socket closes.
         services.append(.init(service: hangup))
+        if let webhooks = engine.webhooks { services.append(.init(service: webhooks)) }
         services.append(.init(service: HeartbeatService(engine: engine, config: config)))
         // The lifecycle library logs whole service descriptions at debug: keep it at info.
         var lifecycleLogger = logger

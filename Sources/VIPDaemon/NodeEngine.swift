@@ -35,6 +35,10 @@ public final class NodeEngine: @unchecked Sendable {
     var lastTakeover: Instant?
     /// When this master began a planned handover (for its duration metric).
     var handoverStartedAt: Instant?
+    /// Where events go (webhooks); set before `start`.
+    public var webhooks: WebhookDispatcher?
+    /// keepalived-style notify scripts; set before `start`.
+    public var scripts: NotifyScripts?
     /// Observers of transitions (metrics, webhooks, tests). Called on `loop`.
     public var onTransition: [(NodeState, NodeState, TransitionReason) -> Void] = []
 
@@ -129,6 +133,7 @@ public final class NodeEngine: @unchecked Sendable {
                 metrics.transition(from: from, to: to)
                 if to == .master { lastTakeover = now }
                 recordFailoverDuration(from: from, to: to, reason: reason)
+                publish(from: from, to: to, reason: reason)
                 stateSince = now
                 lastReason = reason
                 logger.notice("\(from) -> \(to) (\(reason))")
@@ -203,10 +208,34 @@ public final class NodeEngine: @unchecked Sendable {
         }
     }
 
+    /// Tells webhooks and notify scripts about a transition (never blocks).
+    private func publish(from: NodeState, to: NodeState, reason: TransitionReason) {
+        scripts?.stateChanged(to: to, priority: election.effectivePriority)
+        guard let webhooks else { return }
+        let stamp = VIPLogHandler.timestamp()
+        let node = config.node.id
+        webhooks.emit(NodeEvent(node: node, event: .stateChange, oldState: from.description, newState: to.description,
+                                reason: reason.description, timestamp: stamp))
+        guard !config.vips.isEmpty else { return }
+        let vipList = config.vips.map { "\($0.address)/\($0.prefixLength)" }.joined(separator: ",")
+        if to == .master {
+            webhooks.emit(NodeEvent(node: node, event: .vipAcquired, newState: to.description, reason: reason.description,
+                                    subject: vipList, timestamp: stamp))
+        } else if from == .master {
+            webhooks.emit(NodeEvent(node: node, event: .vipReleased, oldState: from.description, newState: to.description,
+                                    reason: reason.description, subject: vipList, timestamp: stamp))
+        }
+    }
+
     private func log(_ event: PeerTable.Event) {
         switch event {
-        case .found(let id): logger.info("peer \(id) found")
-        case .lost(let id): logger.warning("peer \(id) lost (no heartbeat within its master-down interval)")
+        case .found(let id):
+            logger.info("peer \(id) found")
+            webhooks?.emit(NodeEvent(node: config.node.id, event: .peerFound, subject: id, timestamp: VIPLogHandler.timestamp()))
+        case .lost(let id):
+            logger.warning("peer \(id) lost (no heartbeat within its master-down interval)")
+            webhooks?.emit(NodeEvent(node: config.node.id, event: .peerLost, reason: "no heartbeat within its master-down interval",
+                                     subject: id, timestamp: VIPLogHandler.timestamp()))
         case .stateChanged(let id, let from, let to):
             logger.info("peer \(id) is \(to)\(from.map { " (was \($0))" } ?? "")")
         }

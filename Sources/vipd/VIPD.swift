@@ -63,18 +63,11 @@ struct Run: ParsableCommand {
         let logger = Logger(label: "vipd")
         let addresses: NetlinkAddressManager
         let announcer: PacketAnnouncer
-        let token: [UInt8]?
         do {
             announcer = try PacketAnnouncer()
             addresses = try NetlinkAddressManager()
             try ControlAPI.prepareSocketPath(loaded.config.control.socket, owner: loaded.config.user,
                                              group: loaded.config.control.group)
-            // Read as root: after the drop the token file may be out of reach.
-            token = try loaded.config.control.tokenFile.map { path in
-                do { return try SecretFile.read(path) } catch {
-                    throw ControlSocketError(description: "control.token_file: \(error)")
-                }
-            }
             if loaded.config.user != "root" { try Privileges.dropToUser(loaded.config.user) }
             try Privileges.requireNetworkCapabilities()
         } catch {
@@ -82,7 +75,7 @@ struct Run: ParsableCommand {
             throw ExitCode(1)
         }
         try blockingRun {
-            try await Daemon.run(loaded: loaded, addresses: addresses, announcer: announcer, token: token, logger: logger)
+            try await Daemon.run(loaded: loaded, addresses: addresses, announcer: announcer, logger: logger)
         }
     }
 }

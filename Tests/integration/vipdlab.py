@@ -68,7 +68,7 @@ class Node:
             f"timing:\n  advert_interval: {self.cluster.interval_ms}ms\n{timing}"
             f"auth:\n  key_file: {self.cluster.key}\n"
             f"control:\n  socket: {self.socket}\n{self.extra.get('control', '')}"
-            f"log_level: debug\n")
+            f"log_level: debug\n{self.extra.get('tail', '')}")
 
     def start(self):
         self.write_config()

@@ -1,0 +1,83 @@
+import Foundation
+import Logging
+import VIPCore
+
+/// keepalived-compatible notify scripts: `notify_master`, `notify_backup`,
+/// `notify_fault` and the generic `notify` (argv + INSTANCE NAME STATE PRIORITY).
+/// Run without a shell, detached from the engine, killed after the timeout.
+public struct NotifyScripts: Sendable {
+    let config: NotifyConfig
+    /// keepalived's instance name; vipd uses `vrid<N>`.
+    let instance: String
+    let metrics: VIPMetrics
+    let logger: Logger
+
+    public init(config: NotifyConfig, vrid: UInt8, metrics: VIPMetrics, logger: Logger) {
+        self.config = config
+        self.instance = "vrid\(vrid)"
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// keepalived's state words. Maintenance and shutdown read as STOP.
+    static func keepalivedState(_ state: NodeState) -> String {
+        switch state {
+        case .master: "MASTER"
+        case .backup: "BACKUP"
+        case .fault: "FAULT"
+        case .maintenance, .initial: "STOP"
+        }
+    }
+
+    /// Starts the scripts for entering `state`; returns at once.
+    public func stateChanged(to state: NodeState, priority: UInt8) {
+        var commands: [[String]] = []
+        switch state {
+        case .master: if let argv = config.master { commands.append(argv) }
+        case .backup: if let argv = config.backup { commands.append(argv) }
+        case .fault: if let argv = config.fault { commands.append(argv) }
+        case .maintenance, .initial: break
+        }
+        if let argv = config.generic {
+            commands.append(argv + ["INSTANCE", instance, Self.keepalivedState(state), String(priority)])
+        }
+        for argv in commands { launch(argv) }
+    }
+
+    private func launch(_ argv: [String]) {
+        let timeout = config.scriptTimeout
+        let logger = self.logger
+        let metrics = self.metrics
+        Task.detached {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: argv[0])
+            process.arguments = Array(argv.dropFirst())
+            process.standardInput = FileHandle.nullDevice
+            do {
+                try process.run()
+            } catch {
+                metrics.count("vipd_notify_failures_total")
+                logger.error("notify script \(argv[0]) could not start: \(error)")
+                return
+            }
+            let killer = Task {
+                try await Task.sleep(for: .nanoseconds(timeout.nanoseconds))
+                if process.isRunning {
+                    logger.error("notify script \(argv[0]) still running after \(timeout); killing it")
+                    kill(process.processIdentifier, SIGKILL)
+                }
+            }
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                DispatchQueue.global().async {
+                    process.waitUntilExit()
+                    done.resume()
+                }
+            }
+            killer.cancel()
+            if process.terminationReason != .exit || process.terminationStatus != 0 {
+                metrics.count("vipd_notify_failures_total")
+                logger.warning("notify script \(argv.joined(separator: " ")) exited with status \(process.terminationStatus)")
+            }
+        }
+    }
+}

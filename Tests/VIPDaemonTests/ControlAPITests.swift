@@ -1,0 +1,193 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import NIOPosix
+import Testing
+import VIPCore
+import VIPLinux
+@testable import VIPDaemon
+
+/// Records heartbeats instead of sending them.
+final class RecordingSender: HeartbeatSending, @unchecked Sendable {
+    let loop: any EventLoop
+    var sent: [[UInt8]] = []
+    init(loop: any EventLoop) { self.loop = loop }
+    func send(_ bytes: [UInt8], to peers: [PeerConfig]) -> EventLoopFuture<Void> {
+        sent.append(bytes)
+        return loop.makeSucceededVoidFuture()
+    }
+}
+
+/// Every endpoint of the control API, driven in-process (no socket).
+@Suite struct ControlAPITests {
+    static let key = HeartbeatKey(bytes: Array("0123456789abcdef".utf8))!
+
+    static func config(priority: UInt8 = 150, vrid: UInt8 = 7) -> VIPConfig {
+        VIPConfig(
+            node: NodeConfig(id: "a", interface: "lo", address: IPAddress("127.0.0.1")!, priority: priority),
+            peers: [PeerConfig(id: "b", address: IPAddress("127.0.0.2")!)], vrid: vrid, vips: [],
+            timing: TimingConfig(advertInterval: .milliseconds(20)), auth: AuthConfig(keyFile: "/k"),
+            control: ControlConfig(), logLevel: "info")
+    }
+
+    func engine(started: Bool = true) async throws -> NodeEngine {
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let engine = NodeEngine(config: Self.config(), key: Self.key, epoch: 1, loop: loop, logger: logger,
+                                addresses: nil, announcer: nil)
+        if started {
+            try await loop.submit { engine.start(sender: RecordingSender(loop: loop)) }.get()
+        }
+        return engine
+    }
+
+    func app(_ engine: NodeEngine, token: [UInt8]? = nil,
+             reload: @escaping @Sendable () throws -> LoadedConfig = { throw ConfigErrors([]) }) -> some ApplicationProtocol {
+        Application(router: ControlAPI.router(engine: engine, token: token, reloadSource: reload))
+    }
+
+    func waitForState(_ engine: NodeEngine, _ state: NodeState) async throws {
+        for _ in 0..<200 where try await engine.onLoop({ engine.status().state }) != state {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    @Test func statusReportsTheNode() async throws {
+        let engine = try await engine()
+        try await app(engine).test(.router) { client in
+            try await client.execute(uri: "/v1/status", method: .get) { response in
+                #expect(response.status == .ok)
+                let report = try JSONDecoder().decode(StatusReport.self, from: Data(buffer: response.body))
+                #expect(report.node == "a")
+                #expect(report.state == .backup)
+                #expect(report.peers.map(\.id) == ["b"])
+                #expect(report.priority == 150)
+            }
+        }
+    }
+
+    @Test func healthIs503UntilStartedAndInMaintenance() async throws {
+        let engine = try await engine(started: false)
+        try await app(engine).test(.router) { client in
+            try await client.execute(uri: "/health", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(String(buffer: response.body).contains("starting"))
+            }
+            try await engine.onLoop { engine.start(sender: RecordingSender(loop: engine.loop)) }
+            try await client.execute(uri: "/health", method: .get) { response in
+                #expect(response.status == .ok)
+            }
+            try await client.execute(uri: "/v1/maintenance", method: .post, body: ByteBuffer(string: #"{"enabled": true}"#)) { response in
+                #expect(response.status == .ok)
+            }
+            try await client.execute(uri: "/health", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(String(buffer: response.body).contains("maintenance"))
+            }
+        }
+    }
+
+    @Test func failoverWithoutAMasterOrPeerIsRefused() async throws {
+        let engine = try await engine()
+        try await app(engine).test(.router) { client in
+            try await client.execute(uri: "/v1/failover", method: .post, body: ByteBuffer(string: "{}")) { response in
+                #expect(response.status == .conflict)
+                #expect(String(buffer: response.body).contains("no master is known"))
+            }
+            try await waitForState(engine, .master)
+            try await client.execute(uri: "/v1/failover", method: .post, body: ByteBuffer(string: "{}")) { response in
+                #expect(response.status == .conflict)
+                #expect(String(buffer: response.body).contains("no healthy peer"))
+            }
+            try await client.execute(uri: "/v1/failover", method: .post, body: ByteBuffer(string: #"{"to": "zz"}"#)) { response in
+                #expect(response.status == .notFound)
+            }
+            try await client.execute(uri: "/v1/failover", method: .post, body: ByteBuffer(string: "not json")) { response in
+                #expect(response.status == .badRequest)
+            }
+        }
+    }
+
+    @Test func maintenanceOnAMasterWithoutPeerNeedsForce() async throws {
+        let engine = try await engine()
+        try await waitForState(engine, .master)
+        try await app(engine).test(.router) { client in
+            try await client.execute(uri: "/v1/maintenance", method: .post, body: ByteBuffer(string: #"{"enabled": true}"#)) { response in
+                #expect(response.status == .conflict)
+            }
+            try await client.execute(uri: "/v1/maintenance", method: .post,
+                                     body: ByteBuffer(string: #"{"enabled": true, "force": true}"#)) { response in
+                #expect(response.status == .ok)
+            }
+            #expect(try await engine.onLoop { engine.status().state } == .maintenance)
+            try await client.execute(uri: "/v1/maintenance", method: .post, body: ByteBuffer(string: #"{"enabled": false}"#)) { response in
+                #expect(response.status == .ok)
+            }
+            #expect(try await engine.onLoop { engine.status().state } == .backup)
+        }
+    }
+
+    @Test func reloadRefusesInvalidAndRestartOnlyChanges() async throws {
+        let engine = try await engine()
+        let invalid = app(engine, reload: {
+            throw ConfigErrors([ConfigIssue(file: "f.yaml", line: 3, field: "vrid", message: "bad")])
+        })
+        try await invalid.test(.router) { client in
+            try await client.execute(uri: "/v1/reload", method: .post) { response in
+                #expect(response.status == .unprocessableContent)
+                #expect(String(buffer: response.body).contains("f.yaml:3: vrid: bad"))
+            }
+        }
+        let restartOnly = app(engine, reload: {
+            LoadedConfig(path: "f", config: Self.config(vrid: 9), key: Self.key)
+        })
+        try await restartOnly.test(.router) { client in
+            try await client.execute(uri: "/v1/reload", method: .post) { response in
+                #expect(response.status == .conflict)
+                #expect(String(buffer: response.body).contains("needs a restart"))
+            }
+        }
+        let newPriority = app(engine, reload: {
+            LoadedConfig(path: "f", config: Self.config(priority: 99), key: Self.key)
+        })
+        try await newPriority.test(.router) { client in
+            try await client.execute(uri: "/v1/reload", method: .post) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body).contains("priority 150 -> 99"))
+            }
+        }
+        #expect(try await engine.onLoop { engine.status().priority } == 99)
+    }
+
+    @Test func metricsArePrometheusText() async throws {
+        let engine = try await engine()
+        try await app(engine).test(.router) { client in
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
+                let text = String(buffer: response.body)
+                #expect(text.contains("vipd_state{state=\"backup\"} 1"))
+                #expect(text.contains("vipd_packets_dropped_total{reason=\"bad_auth\"} 0"))
+                #expect(text.contains("# TYPE vipd_heartbeats_sent_total counter"))
+            }
+        }
+    }
+
+    @Test func tcpListenerRequiresTheBearerToken() async throws {
+        let engine = try await engine()
+        try await app(engine, token: Array("tok-123".utf8)).test(.router) { client in
+            try await client.execute(uri: "/v1/status", method: .get) { response in
+                #expect(response.status == .unauthorized)
+            }
+            try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer wrong"]) { response in
+                #expect(response.status == .unauthorized)
+            }
+            try await client.execute(uri: "/v1/status", method: .get, headers: [.authorization: "Bearer tok-123"]) { response in
+                #expect(response.status == .ok)
+            }
+        }
+    }
+}
