@@ -16,6 +16,10 @@ public struct VIPConfig: Sendable, Equatable {
     public var user: String
     /// Webhooks and keepalived-style notify scripts.
     public var notify: NotifyConfig = NotifyConfig()
+    /// SCHED_RR priority (1-99) for all of vipd's threads; 0 = normal scheduling.
+    public var realtimePriority: Int = ConfigDefaults.realtimePriority
+    /// mlockall: never swap vipd out.
+    public var lockMemory: Bool = true
 
     public init(node: NodeConfig, peers: [PeerConfig], vrid: UInt8, vips: [VIPSpec],
                 timing: TimingConfig, auth: AuthConfig, control: ControlConfig, logLevel: String,
@@ -129,6 +133,8 @@ public enum ConfigDefaults {
     public static let controlSocket = "/run/vipd/control.sock"
     public static let logLevel = "info"
     public static let user = "vipd"
+    /// Low among real-time priorities: above every normal process, below kernel threads that use RT.
+    public static let realtimePriority = 10
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 }
 

@@ -5,7 +5,7 @@ import Yams
 /// Pure: the caller reads the file; checks that need the file system (the key
 /// file's mode) happen in the daemon's loader.
 public enum ConfigParser {
-    static let topKeys = ["node", "peers", "vrid", "vips", "timing", "auth", "control", "log_level", "user", "notify"]
+    static let topKeys = ["node", "peers", "vrid", "vips", "timing", "auth", "control", "log_level", "user", "notify", "realtime_priority", "lock_memory"]
     static let idCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
     public static func parse(_ text: String, file: String) throws(ConfigErrors) -> VIPConfig {
@@ -46,6 +46,8 @@ public enum ConfigParser {
         var config = VIPConfig(node: node, peers: peers, vrid: vrid, vips: vips, timing: timing,
                                auth: auth, control: control, logLevel: logLevel, user: user)
         config.notify = notify
+        if let priority: Int = top.integer("realtime_priority", 0...99) { config.realtimePriority = priority }
+        if let lock = top.bool("lock_memory") { config.lockMemory = lock }
         return config
     }
 

@@ -64,6 +64,10 @@ struct Run: ParsableCommand {
         let addresses: NetlinkAddressManager
         let announcer: PacketAnnouncer
         do {
+            for warning in Scheduling.apply(realtimePriority: loaded.config.realtimePriority,
+                                            lockMemory: loaded.config.lockMemory) {
+                logger.warning("\(warning)")
+            }
             announcer = try PacketAnnouncer()
             addresses = try NetlinkAddressManager()
             try ControlAPI.prepareSocketPath(loaded.config.control.socket, owner: loaded.config.user,
