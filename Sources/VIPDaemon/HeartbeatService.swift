@@ -1,5 +1,7 @@
+import NIOCore
 import ServiceLifecycle
 import VIPCore
+import VIPLinux
 
 /// Runs the election for the life of the daemon. On graceful shutdown
 /// (SIGTERM) a master resigns with priority 0 before the socket closes, so a
@@ -16,8 +18,19 @@ public struct HeartbeatService: Service {
     public func run() async throws {
         let transport = try await UDPHeartbeatTransport.bind(config: config, engine: engine)
         let engine = self.engine
+        let systemd = SystemdNotify()
         try await engine.loop.submit { engine.start(sender: transport) }.get()
+        systemd.send("READY=1\nSTATUS=electing")
+        // Pinged from the engine's own loop: a stuck loop stops the pings and
+        // systemd restarts vipd (WatchdogSec=).
+        let watchdog = systemd.watchdogInterval.map { interval in
+            engine.loop.scheduleRepeatedTask(initialDelay: .zero, delay: .nanoseconds(interval)) { _ in
+                systemd.send("WATCHDOG=1")
+            }
+        }
         try? await gracefulShutdown()
+        systemd.send("STOPPING=1")
+        watchdog?.cancel()
         try await engine.loop.flatSubmit { engine.shutdown() }.get()
         try await transport.close()
     }

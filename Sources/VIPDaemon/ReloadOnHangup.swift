@@ -17,6 +17,12 @@ struct ReloadOnHangup: Service {
         let signals = await UnixSignalsSequence(trapping: .sighup)
         for await _ in signals.cancelOnGracefulShutdown() {
             logger.notice("SIGHUP: reloading configuration")
+            let systemd = SystemdNotify()
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            // Type=notify-reload (systemd 253+) wants the monotonic timestamp; older ones ignore it.
+            systemd.send("RELOADING=1\nMONOTONIC_USEC=\(Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000)")
+            defer { systemd.send("READY=1") }
             do {
                 let loaded = try source()
                 let engine = self.engine

@@ -70,13 +70,15 @@ class Node:
             f"control:\n  socket: {self.socket}\n{self.extra.get('control', '')}"
             f"log_level: debug\n{self.extra.get('tail', '')}")
 
-    def start(self):
+    def start(self, env=None):
         self.write_config()
         if os.path.exists(self.socket):
             os.unlink(self.socket)
         logfile = open(self.log, "ab")
         self.started_at = time.monotonic()
-        self.proc = subprocess.Popen([VIPD, "--config", str(self.config)], stdout=logfile, stderr=logfile)
+        environment = dict(os.environ, **(env or {}))
+        self.proc = subprocess.Popen([VIPD, "--config", str(self.config)], stdout=logfile, stderr=logfile,
+                                     env=environment)
         logfile.close()
         wait_for(lambda: self.status() is not None, 10, f"{self.id} control socket")
         return self
