@@ -264,3 +264,26 @@ def test_f_restart_with_higher_priority_preempts(lab):
     b_log = lab.log("b")[b_mark:]
     assert "master -> backup" in b_log and f"removed {VIP}/24" in b_log, diag(lab)
     assert result["tail_gap_ms"] < 100, result
+
+
+def test_g_planned_failover_loses_nothing(lab):
+    """vipctl failover on the master: B takes the VIP with the client probing
+    it every 5 ms and no echo goes unanswered; A does not take it back."""
+    baseline(lab)
+    stop, out = start_probe(lab, "probe-g", "--report-gap-ms 9")
+    time.sleep(0.3)
+    code, text, err = lab.run(f"\"$LAB/bin/vipctl\" failover --socket \"$(lab_socket a)\"", check=False)
+    print(f"\nvipctl failover: exit {code}: {text.strip()} {err.strip()}")
+    assert code == 0, err
+    lab.wait_for(lambda: lab.holders() == ["b"], 5, interval=0.02, what="B sole holder")
+    time.sleep(1.0)
+    result = stop_probe(lab, "probe-g", stop, out)
+    print(f"planned failover: longest gap {result['max_gap_ms']} ms, sent {result['sent']}, "
+          f"received {result['received']}, unanswered {len(result['unanswered'])}")
+    assert result["sent"] - result["received"] == 0, result
+    assert lab.state("b") == "master" and lab.state("a") == "backup", diag(lab)
+    assert lab.status("a")["preempt_held"] is True
+    # Put A back: asking for it by name lifts its hold.
+    code, text, err = lab.run(f"\"$LAB/bin/vipctl\" failover --to node-a --socket \"$(lab_socket b)\"", check=False)
+    assert code == 0, err
+    lab.wait_for(lambda: lab.holders() == ["a"], 5, interval=0.02, what="A sole holder again")
