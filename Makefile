@@ -38,3 +38,26 @@ soak: build
 
 clean:
 	rm -rf .build
+
+# ------------------------------------------------ install and packaging
+# docs/deploying-bingo.md. `make install` builds the release binaries (Swift
+# runtime linked in: RELEASE_FLAGS) unless BIN_DIR names prebuilt ones, then
+# runs scripts/install.sh: binaries to $(DESTDIR)$(PREFIX)/bin, units to
+# $(DESTDIR)/etc/systemd/system, /etc/vipd configs never overwritten, users
+# and keys created (users only without DESTDIR). Idempotent.
+RELEASE_FLAGS ?= --static-swift-stdlib
+BIN_DIR ?=
+.PHONY: install uninstall deb
+
+install:
+	@if [ -z "$(BIN_DIR)" ]; then scripts/deps.sh && $(SWIFT) build -c release $(RELEASE_FLAGS); fi
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" \
+	    BIN_DIR="$(or $(BIN_DIR),$$($(SWIFT) build -c release $(RELEASE_FLAGS) --show-bin-path))" \
+	    scripts/install.sh install
+
+uninstall:
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" scripts/install.sh uninstall
+
+## deb: dist/vipd_<version>_<arch>.deb (dpkg-deb; install with apt install ./dist/vipd_*.deb)
+deb:
+	BIN_DIR="$(BIN_DIR)" RELEASE_FLAGS="$(RELEASE_FLAGS)" scripts/mkdeb.sh
