@@ -23,6 +23,11 @@ phase of the advert cycle after >= 1 s of steady traffic:
   cpu-starvation    (20 ms only) stress-ng --cpu <nproc> for 60 s with both
                     daemons and the probes running; spurious transitions =
                     state changes in either daemon's log in that window.
+  load-120rps-master-kill  (100 ms only, one run) a lab with the bingo
+                    stand-in and the project's nginx site (conf/nginx) on both
+                    nodes; 120 new-connection GETs/s of /db_dummy and
+                    /api/{movie,customer,session}/{id} for 60 s; A hard-killed
+                    at 30 s.
   idle              (100 ms only) CPU % of a core and RSS of each daemon over
                     20 s (utime+stime from /proc/PID/stat; VmRSS; keepalived =
                     parent + VRRP child).
@@ -35,7 +40,7 @@ answer within 2 s.
 Env / options: BENCH_QUICK=1 (2 runs, 100 ms only, cpu-starvation 1 x 15 s at
 20 ms, idle 5 s), BENCH_RUNS, BENCH_INTERVALS ("1s,100ms,20ms"),
 BENCH_SCENARIOS ("hard-kill,graceful-stop,planned-failover,cpu-starvation,idle"),
-BENCH_DAEMONS ("vipd,keepalived"), BENCH_STARVE_SECONDS (60),
+BENCH_DAEMONS ("vipd,keepalived"), BENCH_STARVE_SECONDS (60), BENCH_LOAD_SECONDS (60),
 BENCH_IDLE_SECONDS (20), BENCH_OUT (bench/results.json), BIN_DIR (vipd and
 vipctl; default .build/debug, what `make build` makes; copied once at start),
 BENCH_VIPD_RT_YAML (extra vipd YAML for cpu-starvation; default: realtime
@@ -67,7 +72,8 @@ LAB_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(LAB_DIR)
 VIP = "198.18.0.100"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-SCENARIOS = ["hard-kill", "graceful-stop", "planned-failover", "cpu-starvation", "idle"]
+SCENARIOS = ["hard-kill", "graceful-stop", "planned-failover", "cpu-starvation", "idle", "load-120rps-master-kill"]
+LOAD_PATHS = "/db_dummy,/api/movie/{id},/api/customer/{id},/api/session/{id}"
 
 
 def say(text):
@@ -208,17 +214,45 @@ def count_transitions(daemon, text):
 
 # --- scenarios -----------------------------------------------------------------------
 
+def start_advert_capture(lab, tag):
+    """tcpdump in B's namespace: A's heartbeats/adverts as B receives them (for the phase of a kill)."""
+    name = f"adv-{tag}"
+    pcap = os.path.join(lab.lab, f"{name}.pcap")
+    lab.run(f"lab_bg {name} b tcpdump -i eth0 -n -U --immediate-mode -w {pcap} "
+            f"'src host 198.18.0.1 and (udp dst port 5798 or ip proto 112)'")
+    lab.wait_for(lambda: "listening on" in _read(os.path.join(lab.lab, f"{name}.err")), 10, what="tcpdump to listen")
+    return name, pcap
+
+
+def last_advert_before(lab, name, pcap, t):
+    lab.run(f"lab_kill_pid $(cat $LAB/bgpid.{name}) TERM 5")
+    out = subprocess.run(["tcpdump", "-r", pcap, "-n", "-tt"], capture_output=True, text=True).stdout
+    stamps = [float(l.split()[0]) for l in out.splitlines() if l.strip()]
+    before = [x for x in stamps if x <= t]
+    return max(before) if before else None
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def fault_run(lab, daemon, scenario, interval_ms, index):
     tag = f"{scenario}-{index}"
     files = start_probes(lab, tag)
+    capture = start_advert_capture(lab, tag) if scenario == "hard-kill" else None
     time.sleep(1.0 + random.uniform(0, interval_ms / 1000))
     marks = {n: len(lab.log(n)) for n in ("a", "b")}
     t_fault = time.time()
     t_action_end = None
+    t_down = None
     if scenario == "hard-kill":
         daemon.kill_hard(lab, "a")
         with open(os.path.join(lab.lab, "killtime.a")) as f:
-            t_fault, _t_down = map(float, f.read().split())
+            t_fault, t_down = map(float, f.read().split())
     elif scenario == "graceful-stop":
         daemon.stop(lab, "a")
     elif scenario == "planned-failover":
@@ -234,6 +268,7 @@ def fault_run(lab, daemon, scenario, interval_ms, index):
     http, icmp = res["http"], res["icmp"]
     logs = {n: lab.log(n)[marks[n]:] for n in ("a", "b")}
     covers = (http["gap_start"] is not None and http["gap_start"] <= t_fault + 0.05 and http["gap_end"] >= t_fault)
+    last_adv = last_advert_before(lab, *capture, t_down) if capture else None
     detail = {
         "run": index, "outage_ms": http["max_gap_ms"], "icmp_outage_ms": icmp["max_gap_ms"],
         "failed_requests": http["failed"], "failed_by_reason": http["failed_by_reason"],
@@ -242,6 +277,9 @@ def fault_run(lab, daemon, scenario, interval_ms, index):
         "gap_covers_fault": covers,
         "fault_to_first_ok_ms": round((http["gap_end"] - t_fault) * 1000, 1) if covers else None,
         "takeover_seen_after_ms": round((t_takeover - t_fault) * 1000, 1),
+        # Phase-free: from the last advert B received from A to the client's first answer after the kill.
+        "after_last_advert_ms": (round((http["gap_end"] - last_adv) * 1000, 1) if (last_adv and covers) else None),
+        "kill_phase_ms": round((t_fault - last_adv) * 1000, 1) if last_adv else None,
         "action_ms": round((t_action_end - t_fault) * 1000, 1) if t_action_end else None,
         "http_tail_gap_ms": http["tail_gap_ms"], "served_by": http["served_by"],
         "transitions": {n: count_transitions(daemon, logs[n]) for n in logs},
@@ -295,6 +333,46 @@ def starvation_run(lab, daemon, seconds, index):
     }
     wait_baseline(lab, daemon, 30)
     return detail
+
+
+def load_run(daemon, seconds, kill_at, rps=120):
+    """Both nodes with the bingo stand-in and the project's nginx site; the client sends `rps` new-connection
+    GETs per second (the four non-cached item endpoints in turn) for `seconds`; the master A is hard-killed
+    at `kill_at` s."""
+    lab = LabShell(env={"INTERVAL": "100ms"})
+    ok = False
+    try:
+        lab.up()
+        lab.run(f"source {LAB_DIR}/benchlib.sh")
+        lab.run("bench_start_bingo a >/dev/null; bench_start_bingo b >/dev/null")
+        lab.run("bench_start_front a >/dev/null; bench_start_front b >/dev/null")
+        daemon.start(lab, "a")
+        daemon.start(lab, "b")
+        wait_baseline(lab, daemon, 30)
+        out, ready = (os.path.join(lab.lab, f"load.{x}") for x in ("json", "ready"))
+        lab.run(f"lab_bg load c python3 {LAB_DIR}/httpprobe.py --interval {1 / rps:.6f} --timeout 10 "
+                f"--duration {seconds} --paths '{LOAD_PATHS}' --out {out} --ready-file {ready} {VIP}")
+        t0 = time.time()
+        lab.wait_for(lambda: os.path.exists(ready), 15, what="load's first answer")
+        time.sleep(max(0.0, kill_at - (time.time() - t0)))
+        daemon.kill_hard(lab, "a")
+        with open(os.path.join(lab.lab, "killtime.a")) as f:
+            t_kill = float(f.read().split()[0])
+        lab.wait_for(lambda: "b" in lab.holders() and daemon.state(lab, "b") == "master", 15, interval=0.05,
+                     what="B to take over")
+        lab.wait_for(lambda: os.path.exists(out), seconds + 60, interval=0.5, what="load result")
+        lab.run("lab_kill_pid $(cat $LAB/bgpid.load) TERM 5")
+        with open(out) as f:
+            r = json.load(f)
+        detail = {"outage_ms": r["max_gap_ms"], "failed_requests": r["failed"], "total_requests": r["sent"],
+                  "p90_ms": r["latency_ms"]["p90"], "latency_ms": r["latency_ms"],
+                  "failed_by_reason": r["failed_by_reason"], "served_by": r["served_by"],
+                  "gap_at_s_after_kill": round(r["gap_start"] - t_kill, 3) if r["gap_start"] else None,
+                  "failures_first": r["failures"][:10]}
+        ok = True
+        return detail
+    finally:
+        lab.close(keep=os.environ.get("LAB_KEEP") == "1" or not ok)
 
 
 def read_cpu_rss(pid):
@@ -409,11 +487,19 @@ def table(results):
             lo, mid, hi = stats(s.get("outage_ms", []))
             imid = stats(s.get("icmp_outage_ms", []))[1]
             spur = s.get("spurious_transitions")
-            note = s.get("note", "")
+            note = "(track_file prio -100)" if (name == "planned-failover" and d == "keepalived") else ""
             rows.append(f"| {name}{' ' + note if note else ''} | {ms_to_interval(iv)} | {d} | {fmt(lo)} / {fmt(mid)} / {fmt(hi)} | "
                         f"{fmt(imid)} | {sum(s.get('failed_requests', [])) if s.get('failed_requests') else 0} | "
                         f"{sum(s.get('total_requests', []))} | {sum(spur) if spur is not None else '–'} | "
                         f"{ratio if d == 'vipd' else ''} |")
+    hk = [s for s in results["scenarios"] if s["name"] == "hard-kill" and s.get("after_last_advert_ms")]
+    if hk:
+        rows.append("")
+        rows.append("| hard-kill, phase removed | interval | daemon | last advert received → first answer, ms min / median / max |")
+        rows.append("|---|---|---|---|")
+        for s in sorted(hk, key=lambda s: (-s["advert_interval_ms"], s["daemon"] != "vipd")):
+            lo, mid, hi = stats(s["after_last_advert_ms"])
+            rows.append(f"| | {ms_to_interval(s['advert_interval_ms'])} | {s['daemon']} | {fmt(lo)} / {fmt(mid)} / {fmt(hi)} |")
     if results.get("idle"):
         rows.append("")
         rows.append("| idle (100ms, 20 s) | daemon | master CPU % of a core | master RSS KiB | backup CPU % | backup RSS KiB |")
@@ -460,7 +546,12 @@ def main():
     p.add_argument("--starve-seconds", type=int, default=int(os.environ.get("BENCH_STARVE_SECONDS", "0")) or None)
     p.add_argument("--idle-seconds", type=int, default=int(os.environ.get("BENCH_IDLE_SECONDS", "0")) or None)
     p.add_argument("--out", default=os.environ.get("BENCH_OUT", os.path.join(REPO, "bench", "results.json")))
+    p.add_argument("--render", metavar="RESULTS_JSON", help="only print the table of an existing results file")
     a = p.parse_args()
+    if a.render:
+        with open(a.render) as f:
+            print(table(json.load(f)))
+        return 0
     if os.geteuid() != 0:
         raise SystemExit("needs root (network namespaces)")
     runs = a.runs or (2 if a.quick else 5)
@@ -469,6 +560,7 @@ def main():
     starve_s = a.starve_seconds or (15 if a.quick else 60)
     starve_runs = 1 if a.quick and not a.runs else runs
     idle_s = a.idle_seconds or (5 if a.quick else 20)
+    load_s = int(os.environ.get("BENCH_LOAD_SECONDS", "0")) or (20 if a.quick else 60)
     daemons_wanted = a.daemons.split(",")
     for s in scenarios:
         if s not in SCENARIOS:
@@ -508,7 +600,8 @@ def main():
             for iv in intervals:
                 want = [s for s in scenarios
                         if (s in ("hard-kill", "graceful-stop", "planned-failover"))
-                        or (s == "cpu-starvation" and iv == 20) or (s == "idle" and iv == 100)]
+                        or (s == "cpu-starvation" and iv == 20)
+                        or (s in ("idle", "load-120rps-master-kill") and iv == 100)]
                 if not want:
                     continue
                 base_daemon = Vipd() if daemon_name == "vipd" else Keepalived()
@@ -521,11 +614,29 @@ def main():
                             if lab is not None and (rt_yaml or ka_rt):
                                 lab.close()
                                 lab = None
-                        if lab is None:
+                        if lab is None and scen != "load-120rps-master-kill":
                             say(f"lab for {daemon_name} at {ms_to_interval(iv)}")
                             lab = open_lab(daemon, iv)
                             details["versions"][daemon_name] = daemon.version(lab)
                         entry = {"name": scen, "daemon": daemon_name, "advert_interval_ms": iv}
+                        if scen == "load-120rps-master-kill":
+                            if lab is not None:
+                                lab.close(keep=os.environ.get("LAB_KEEP") == "1")
+                                lab = None
+                            say(f"lab with bingo stand-ins and the nginx site for {daemon_name}; {load_s} s of load")
+                            try:
+                                d = load_run(base_daemon, load_s, load_s / 2)
+                            except LabError as e:
+                                say(f"{scen} {daemon_name} FAILED: {e}")
+                                details["errors"].append({"scenario": scen, "daemon": daemon_name, "error": str(e)[:2000]})
+                                continue
+                            for k in ("outage_ms", "failed_requests", "total_requests", "p90_ms"):
+                                entry[k] = [d[k]]
+                            results["scenarios"].append(entry)
+                            details["runs"].append({"scenario": scen, "daemon": daemon_name, "interval_ms": iv, **d})
+                            say(f"{scen} {daemon_name}: outage {d['outage_ms']} ms, failed {d['failed_requests']}/"
+                                f"{d['total_requests']} {d['failed_by_reason']}, p90 {d['p90_ms']} ms")
+                            continue
                         if scen == "idle":
                             m = idle_measure(lab, daemon, idle_s)
                             results["idle"].append({"daemon": daemon_name, "advert_interval_ms": iv,
@@ -539,6 +650,8 @@ def main():
                         keys = ["outage_ms", "icmp_outage_ms", "failed_requests", "total_requests", "p90_ms"]
                         if scen == "cpu-starvation":
                             keys.append("spurious_transitions")
+                        if scen == "hard-kill":
+                            keys.append("after_last_advert_ms")
                         for k in keys:
                             entry[k] = []
                         n = starve_runs if scen == "cpu-starvation" else runs

@@ -296,3 +296,69 @@ bench_stop_stress() {
     [ -n "$pid" ] && lab_kill_pid "$pid" TERM 10
     rm -f "$LAB/stresspid"
 }
+
+# --- the real front: bingo stand-in + the project's nginx site ------------------
+
+# bench_start_bingo NODE: the bingo stand-in (Tests/standin/bingo_standin.py)
+# on 0.0.0.0:30164 in NODE's namespace (control listener 127.0.0.1:30165
+# there), default throttling (~100 RPS, reject). Prints its PID.
+bench_start_bingo() {
+    local n=$1 pid i=0
+    pid=$(lab_bg "bingo-$n" "$n" python3 "$LAB_REPO/Tests/standin/bingo_standin.py" --host 0.0.0.0 --port 30164 \
+        --name "node-$n" --quiet) || return 1
+    echo "$pid" >"$LAB/bingopid.$n"
+    until ip netns exec "$(lab_ns "$n")" bash -c "exec 3<>/dev/tcp/$(lab_node_addr "$n")/30164" 2>/dev/null; do
+        lab_pid_is_ours "$pid" || { lab_die "bingo stand-in on $n exited: $(tail -3 "$LAB/bingo-$n.err")"; return 1; }
+        [ $i -lt 300 ] || { lab_die "bingo stand-in on $n not listening after 15 s"; return 1; }
+        sleep 0.05; i=$((i + 1))
+    done
+    echo "$pid"
+}
+
+# bench_start_front NODE: nginx in NODE's namespace with the project's site
+# (conf/nginx/bingo-http.conf, bingo.conf, bingo-upstream.conf.example, whose
+# backends are already the lab's 198.18.0.1/2:30164) rendered into
+# $LAB/front-NODE: only the /etc/nginx/vipd, log and cache paths are rewritten;
+# listeners stay :80, :443 (self-signed certificate) and 127.0.0.1:8081, all
+# inside the namespace. Prints the nginx master's PID ($LAB/httppid.NODE).
+bench_start_front() {
+    local n=$1 d c pid i=0
+    d="$LAB/front-$n"; c="$LAB_REPO/conf/nginx"
+    mkdir -p "$d"/{conf.d,sites-enabled,vipd/tls,logs,lib,tmp}
+    chmod 755 "$d"; chmod 777 "$d/lib" "$d/tmp" "$d/logs"
+    sed -e "s#/var/lib/nginx/bingo-cache#$d/lib/bingo-cache#" "$c/bingo-http.conf" >"$d/conf.d/bingo-http.conf"
+    sed -e "s#/etc/nginx/vipd/#$d/vipd/#g" -e "s#/var/log/nginx/#$d/logs/#g" \
+        "$c/bingo.conf" >"$d/sites-enabled/bingo.conf"
+    cp "$c/bingo-upstream.conf.example" "$d/vipd/bingo-upstream.conf"
+    : >"$d/vipd/bingo-http3.conf"
+    "$c/make-selfsigned-cert.sh" "$d/vipd/tls" bingo.example.com >/dev/null 2>&1 || return 1
+    cat >"$d/nginx.conf" <<EOF2
+daemon off;
+master_process on;
+worker_processes 1;
+pid $d/nginx.pid;
+error_log $d/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    client_body_temp_path $d/tmp/body;
+    proxy_temp_path       $d/tmp/proxy;
+    fastcgi_temp_path     $d/tmp/fastcgi;
+    uwsgi_temp_path       $d/tmp/uwsgi;
+    scgi_temp_path        $d/tmp/scgi;
+    include $d/conf.d/*.conf;
+    include $d/sites-enabled/*;
+}
+EOF2
+    ip netns exec "$(lab_ns "$n")" nginx -p "$d/" -c "$d/nginx.conf" -t >"$d/nginx-t.txt" 2>&1 \
+        || { lab_die "nginx -t failed on $n: $(cat "$d/nginx-t.txt")"; return 1; }
+    pid=$(lab_bg "http-$n" "$n" nginx -p "$d/" -c "$d/nginx.conf") || return 1
+    echo "$pid" >"$LAB/httppid.$n"
+    until ip netns exec "$(lab_ns "$n")" bash -c "exec 3<>/dev/tcp/$(lab_node_addr "$n")/80" 2>/dev/null; do
+        lab_pid_is_ours "$pid" || { lab_die "front nginx on $n exited: $(cat "$LAB/http-$n.err")"; return 1; }
+        [ $i -lt 200 ] || { lab_die "front nginx on $n not listening after 10 s"; return 1; }
+        sleep 0.05; i=$((i + 1))
+    done
+    echo "$pid"
+}

@@ -21,8 +21,9 @@ Runs inside the client namespace (ip netns exec <P>-c python3 lab/httpprobe.py .
   (SO_TIMESTAMPNS on the TCP socket), so a probe descheduled on a busy machine
   still measures the gap exactly (same reasoning as lab/probe.py).
 * The response body is the serving node's name (the lab's nginx answers
-  "a\n" or "b\n"); `served_by` counts them and `switches` lists when the
-  serving node changed.
+  "a\n" or "b\n"; through the real front the X-Bingo-Node header of the
+  backend is used instead); `served_by` counts them and `switches` lists when
+  the serving node changed.
 
 Output (stdout, or --out FILE), one JSON object: sent, ok, failed,
 failed_by_reason, max_gap_ms, gap_start, gap_end (epoch s of the successes
@@ -37,6 +38,7 @@ import errno
 import ipaddress
 import json
 import os
+import random
 import resource
 import selectors
 import socket
@@ -53,6 +55,8 @@ def parse_args(argv):
     p.add_argument("target", nargs="?", default="198.18.0.100")
     p.add_argument("--port", type=int, default=80)
     p.add_argument("--path", default="/")
+    p.add_argument("--paths", help="comma list of paths used in turn instead of --path; {id} becomes a "
+                                   "random integer 1..200 (e.g. /db_dummy,/api/movie/{id})")
     p.add_argument("--interval", type=float, default=0.010, help="seconds between request starts (default 0.010)")
     p.add_argument("--timeout", type=float, default=2.0, help="per-request timeout in seconds (default 2)")
     p.add_argument("--duration", type=float, help="run this many seconds")
@@ -72,7 +76,7 @@ def parse_args(argv):
 
 
 class Req:
-    __slots__ = ("sock", "fd", "start_ns", "deadline", "buf", "stamp", "phase")
+    __slots__ = ("sock", "fd", "start_ns", "deadline", "buf", "stamp", "phase", "request")
 
     def __init__(self, sock, start_ns, deadline):
         self.sock, self.fd, self.start_ns, self.deadline = sock, sock.fileno(), start_ns, deadline
@@ -94,7 +98,12 @@ def main(argv=None):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     except (ValueError, OSError):
         pass
-    request = f"GET {a.path} HTTP/1.0\r\nHost: {a.target}\r\nUser-Agent: vipd-lab-httpprobe\r\n\r\n".encode()
+    paths = a.paths.split(",") if a.paths else [a.path]
+    rnd = random.Random(1)
+
+    def next_request(n):
+        path = paths[n % len(paths)].replace("{id}", str(rnd.randint(1, 200)))
+        return f"GET {path} HTTP/1.0\r\nHost: {a.target}\r\nUser-Agent: vipd-lab-httpprobe\r\n\r\n".encode()
     sel = selectors.DefaultSelector()
     inflight = {}
     sent = 0
@@ -124,9 +133,13 @@ def main(argv=None):
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or parts[1] != b"200":
             fail(req, "status " + (parts[1].decode(errors="replace") if len(parts) > 1 else "garbled"))
             return
-        body = req.buf.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in req.buf else b""
+        head_block, _, body = req.buf.partition(b"\r\n\r\n")
+        node = body.strip().decode(errors="replace")[:16]
+        for line in head_block.split(b"\r\n")[1:]:
+            if line.lower().startswith(b"x-bingo-node:"):  # through the real front: which backend answered
+                node = line.split(b":", 1)[1].strip().decode(errors="replace")[:32]
         stamp = req.stamp or time.time_ns()
-        successes.append((stamp, body.strip().decode(errors="replace")[:16]))
+        successes.append((stamp, node))
         latencies.append((stamp - req.start_ns) / 1e6)
         finish(req)
         if not ready_done:
@@ -141,6 +154,7 @@ def main(argv=None):
         s.setblocking(False)
         s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         req = Req(s, now_ns, time.monotonic() + a.timeout)
+        req.request = next_request(sent)
         sent += 1
         rc = s.connect_ex((a.target, a.port))
         if rc not in (0, errno.EINPROGRESS):
@@ -157,7 +171,7 @@ def main(argv=None):
                 fail(req, errno.errorcode.get(err, str(err)))
                 return
             try:
-                req.sock.send(request)
+                req.sock.send(req.request)
             except OSError as e:
                 fail(req, errno.errorcode.get(e.errno, str(e.errno)))
                 return
