@@ -57,6 +57,26 @@ if [ -x conf/nginx/test-nginx-conf.sh ]; then
     if conf/nginx/test-nginx-conf.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
 fi
 
+# Shell test scripts that close with "N passed, M failed" (ok/FAIL lines above).
+run_checks() {
+    local name=$1; shift
+    stage "$name"
+    "$@" 2>&1 | tee "$log/checks.txt" | grep -vE "^ok " || true
+    local rc=${PIPESTATUS[0]} line p f
+    line=$(grep -E "^[0-9]+ passed, [0-9]+ failed$" "$log/checks.txt" | tail -1)
+    p=$(cut -d' ' -f1 <<<"$line"); f=$(cut -d' ' -f3 <<<"$line")
+    passed=$((passed + ${p:-0}))
+    failed=$((failed + ${f:-0}))
+    if [ "$rc" -ne 0 ]; then
+        status=1
+        [ "${f:-0}" -gt 0 ] || failed=$((failed + 1))
+    fi
+}
+# make install / make deb (Tests/install; they package the debug build above).
+for t in Tests/install/test_install.sh Tests/install/test_deb.sh; do
+    [ -x "$t" ] && run_checks "$t" "$t"
+done
+
 echo
 echo "tests: $passed passed, $failed failed"
 exit $status
