@@ -38,6 +38,8 @@ public enum ConfigParser {
             reader.fail("user", top.child("user"), "not a valid user name: \"\(user)\"")
         }
         let notify = parseNotify(top, reader)
+        let realtimePriority: Int = top.integer("realtime_priority", 0...99) ?? ConfigDefaults.realtimePriority
+        let lockMemory = top.bool("lock_memory") ?? true
         if let node { checkClusterConsistency(node: node, peers: peers, top: top, reader) }
 
         guard reader.issues.isEmpty, let node, let vrid, let timing, let auth else {
@@ -46,8 +48,8 @@ public enum ConfigParser {
         var config = VIPConfig(node: node, peers: peers, vrid: vrid, vips: vips, timing: timing,
                                auth: auth, control: control, logLevel: logLevel, user: user)
         config.notify = notify
-        if let priority: Int = top.integer("realtime_priority", 0...99) { config.realtimePriority = priority }
-        if let lock = top.bool("lock_memory") { config.lockMemory = lock }
+        config.realtimePriority = realtimePriority
+        config.lockMemory = lockMemory
         return config
     }
 

@@ -124,6 +124,9 @@ public struct Election: Sendable {
         var actions: [ElectionAction] = []
         if let pending = handover, now >= pending.deadline {
             handover = nil
+            // Nobody took over: stay master, and say so instead of keeping a
+            // maintenance request that cannot be honoured without an outage.
+            if pending.then == .maintenance { maintenance = false }
             actions.append(.handoverAborted)
             nextHeartbeat = now
         }

@@ -6,9 +6,13 @@ public struct HeartbeatKey: @unchecked Sendable {  // SymmetricKey is immutable 
     /// Keys shorter than this are refused: HMAC-SHA256 is only as strong as its key.
     public static let minimumLength = 16
 
+    /// Identifies the key in logs and reload reports without revealing it.
+    public let fingerprint: String
+
     public init?(bytes: [UInt8]) {
         guard bytes.count >= Self.minimumLength else { return nil }
         key = SymmetricKey(data: bytes)
+        fingerprint = SHA256.hash(data: bytes).prefix(4).map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
     }
 }
 

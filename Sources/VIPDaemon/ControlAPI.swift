@@ -133,6 +133,7 @@ public enum ControlAPI {
         do {
             loaded = try source()
         } catch {
+            engine.logger.error("reload refused, the running configuration is kept:\n\(error)")
             return EditedResponse(status: .unprocessableContent, response: ActionResult(
                 ok: false, message: "invalid configuration, the running one is kept:\n\(error)"))
         }
@@ -140,7 +141,9 @@ public enum ControlAPI {
             Result { () throws(ControlRefusal) in try engine.reload(loaded) }
         }
         switch outcome {
-        case .failure(let refusal): return refused(refusal)
+        case .failure(let refusal):
+            engine.logger.error("reload refused: \(refusal.message)")
+            return refused(refusal)
         case .success(let changes):
             return EditedResponse(status: .ok, response: ActionResult(
                 ok: true, message: changes.isEmpty ? "reloaded; nothing changed" : "reloaded: \(changes.joined(separator: "; "))",
@@ -180,7 +183,10 @@ public enum ControlAPI {
         if let slash = socket.lastIndex(of: "/"), slash != socket.startIndex {
             let directory = String(socket[..<slash])
             var info = stat()
-            if stat(directory, &info) != 0, mkdir(directory, 0o750) != 0 {
+            // Only a directory vipd creates is given to it: an existing one
+            // (/run, /tmp, systemd's RuntimeDirectory) keeps its owner and mode.
+            guard stat(directory, &info) != 0 else { return try removeStale(socket) }
+            guard mkdir(directory, 0o750) == 0 else {
                 throw ControlSocketError(description: "cannot create \(directory): \(String(cString: strerror(errno)))")
             }
             if geteuid() == 0 {
@@ -198,6 +204,11 @@ public enum ControlAPI {
                 _ = chmod(directory, 0o2750)
             }
         }
+        try removeStale(socket)
+    }
+
+    /// Removes a socket left by a crashed run, refusing to touch a live one or a non-socket.
+    static func removeStale(_ socket: String) throws {
         var info = stat()
         guard lstat(socket, &info) == 0 else { return }
         guard info.st_mode & S_IFMT == S_IFSOCK else {

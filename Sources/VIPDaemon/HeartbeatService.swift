@@ -16,8 +16,9 @@ public struct HeartbeatService: Service {
     }
 
     public func run() async throws {
-        let transport = try await UDPHeartbeatTransport.bind(config: config, engine: engine)
         let engine = self.engine
+        let transport = ReopeningTransport(config: config, engine: engine, logger: engine.logger)
+        try await transport.open()
         let systemd = SystemdNotify()
         try await engine.loop.submit { engine.start(sender: transport) }.get()
         systemd.send("READY=1\nSTATUS=electing")
@@ -31,7 +32,7 @@ public struct HeartbeatService: Service {
         try? await gracefulShutdown()
         systemd.send("STOPPING=1")
         watchdog?.cancel()
-        try await engine.loop.flatSubmit { engine.shutdown() }.get()
-        try await transport.close()
+        try? await engine.loop.flatSubmit { engine.shutdown() }.get()
+        await transport.close()
     }
 }

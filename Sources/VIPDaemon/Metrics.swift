@@ -14,7 +14,8 @@ public final class VIPMetrics: Sendable {
         for reason in DropReason.allCases { _ = droppedCounter(reason) }
         for name in ["vipd_heartbeats_sent_total", "vipd_heartbeats_received_total",
                      "vipd_webhook_deliveries_total", "vipd_webhook_failures_total", "vipd_webhook_dropped_total",
-                     "vipd_nginx_reloads_total", "vipd_nginx_reload_failures_total", "vipd_notify_failures_total"] {
+                     "vipd_nginx_reloads_total", "vipd_nginx_reload_failures_total", "vipd_notify_failures_total",
+                     "vipd_heartbeat_send_errors_total", "vipd_heartbeat_socket_reopened_total"] {
             _ = registry.makeCounter(name: name)
         }
     }

@@ -98,7 +98,15 @@ extension NodeEngine {
         if new.timing != old.timing { changes.append("timing") }
         if new.peers != old.peers { changes.append("peers") }
         if new.vips != old.vips { changes.append("vips") }
-        if new.logLevel != old.logLevel { changes.append("log_level (takes effect after a restart)") }
+        if loaded.key.fingerprint != key.fingerprint { changes.append("auth key") }
+        let later: [(String, Bool)] = [
+            ("log_level", new.logLevel != old.logLevel), ("notify", new.notify != old.notify),
+            ("control.group", new.control.group != old.control.group),
+            ("control.listen", new.control.listenAddress != old.control.listenAddress || new.control.listenPort != old.control.listenPort),
+            ("control.token_file", new.control.tokenFile != old.control.tokenFile),
+            ("realtime_priority", new.realtimePriority != old.realtimePriority), ("lock_memory", new.lockMemory != old.lockMemory),
+        ]
+        for (field, changed) in later where changed { changes.append("\(field) (takes effect after a restart)") }
         let peerList = new.peers.map { HeartbeatAdmission.Peer(id: $0.id, address: $0.address) }
         config = new
         key = loaded.key

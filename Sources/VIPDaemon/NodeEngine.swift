@@ -168,6 +168,7 @@ public final class NodeEngine: @unchecked Sendable {
         let future = sender.send(HeartbeatCodec.encode(heartbeat, key: key), to: config.peers)
         future.whenFailure { [self] error in
             counters.sendErrors += 1
+            metrics.count("vipd_heartbeat_send_errors_total")
             logger.warning("sending heartbeat failed: \(error)")
         }
         return future

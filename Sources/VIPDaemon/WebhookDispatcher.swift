@@ -51,14 +51,30 @@ public final class WebhookDispatcher: Service, @unchecked Sendable {  // queues 
         }
     }
 
+    /// How long queued events may still be delivered once shutdown begins;
+    /// the VIPs are already released by then, so this only delays the exit.
+    static let shutdownGrace = Duration.seconds(2)
+
     public func run() async throws {
-        await withTaskGroup(of: Void.self) { group in
+        await withTaskGroup(of: Bool.self) { group in
             for target in targets {
-                group.addTask { await self.deliverAll(target) }
+                group.addTask {
+                    await self.deliverAll(target)
+                    return false
+                }
             }
-            // On shutdown stop taking events; what is queued gets one more chance.
             try? await gracefulShutdown()
             for target in targets { target.continuation.finish() }
+            group.addTask {
+                try? await Task.sleep(for: Self.shutdownGrace)
+                return true
+            }
+            // Wait for every queue to drain, or for the grace period to end.
+            var drained = 0
+            while drained < targets.count, let timerFired = await group.next(), !timerFired {
+                drained += 1
+            }
+            group.cancelAll()
         }
     }
 

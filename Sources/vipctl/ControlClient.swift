@@ -47,7 +47,7 @@ struct ControlClient {
         let response: HTTPClientResponse
         do {
             // A planned failover waits for the new master: allow for it.
-            response = try await client.execute(request, timeout: .seconds(30))
+            response = try await client.execute(request, timeout: .seconds(120))
         } catch {
             throw fail("cannot reach vipd at \(socket): \(error)", code: 3)
         }

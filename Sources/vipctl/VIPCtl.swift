@@ -9,8 +9,9 @@ struct VIPCtl: AsyncParsableCommand {
         commandName: "vipctl",
         abstract: "Operate a running vipd.",
         discussion: """
-            Exit codes: 0 success; 1 the daemon answered with an error; 2 invalid usage or \
-            configuration; 3 the daemon is not running; 4 permission denied on the control socket.
+            Exit codes: 0 success; 1 the daemon refused or failed; 2 invalid configuration \
+            (check-config); 3 the daemon is not running; 4 permission denied on the control \
+            socket; 64 invalid command line.
             """,
         version: VIPDVersion.string,
         subcommands: [Status.self, Failover.self, Maintenance.self, Reload.self, CheckConfig.self, Version.self])

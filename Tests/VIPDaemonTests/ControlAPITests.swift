@@ -24,19 +24,21 @@ final class RecordingSender: HeartbeatSending, @unchecked Sendable {
 @Suite struct ControlAPITests {
     static let key = HeartbeatKey(bytes: Array("0123456789abcdef".utf8))!
 
-    static func config(priority: UInt8 = 150, vrid: UInt8 = 7) -> VIPConfig {
+    /// A long interval keeps a lone node in backup for the whole test unless
+    /// it asks for `fast` (then it is master after ~70 ms).
+    static func config(priority: UInt8 = 150, vrid: UInt8 = 7, fast: Bool = false) -> VIPConfig {
         VIPConfig(
             node: NodeConfig(id: "a", interface: "lo", address: IPAddress("127.0.0.1")!, priority: priority),
             peers: [PeerConfig(id: "b", address: IPAddress("127.0.0.2")!)], vrid: vrid, vips: [],
-            timing: TimingConfig(advertInterval: .milliseconds(20)), auth: AuthConfig(keyFile: "/k"),
+            timing: TimingConfig(advertInterval: fast ? .milliseconds(20) : .seconds(20)), auth: AuthConfig(keyFile: "/k"),
             control: ControlConfig(), logLevel: "info")
     }
 
-    func engine(started: Bool = true) async throws -> NodeEngine {
+    func engine(started: Bool = true, fast: Bool = false) async throws -> NodeEngine {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let engine = NodeEngine(config: Self.config(), key: Self.key, epoch: 1, loop: loop, logger: logger,
+        let engine = NodeEngine(config: Self.config(fast: fast), key: Self.key, epoch: 1, loop: loop, logger: logger,
                                 addresses: nil, announcer: nil)
         if started {
             try await loop.submit { engine.start(sender: RecordingSender(loop: loop)) }.get()
@@ -50,7 +52,7 @@ final class RecordingSender: HeartbeatSending, @unchecked Sendable {
     }
 
     func waitForState(_ engine: NodeEngine, _ state: NodeState) async throws {
-        for _ in 0..<200 where try await engine.onLoop({ engine.status().state }) != state {
+        for _ in 0..<2000 where try await engine.onLoop({ engine.status().state }) != state {
             try await Task.sleep(for: .milliseconds(5))
         }
     }
@@ -91,12 +93,15 @@ final class RecordingSender: HeartbeatSending, @unchecked Sendable {
     }
 
     @Test func failoverWithoutAMasterOrPeerIsRefused() async throws {
-        let engine = try await engine()
-        try await app(engine).test(.router) { client in
+        let backup = try await engine()
+        try await app(backup).test(.router) { client in
             try await client.execute(uri: "/v1/failover", method: .post, body: ByteBuffer(string: "{}")) { response in
                 #expect(response.status == .conflict)
                 #expect(String(buffer: response.body).contains("no master is known"))
             }
+        }
+        let engine = try await engine(fast: true)
+        try await app(engine).test(.router) { client in
             try await waitForState(engine, .master)
             try await client.execute(uri: "/v1/failover", method: .post, body: ByteBuffer(string: "{}")) { response in
                 #expect(response.status == .conflict)
@@ -112,7 +117,7 @@ final class RecordingSender: HeartbeatSending, @unchecked Sendable {
     }
 
     @Test func maintenanceOnAMasterWithoutPeerNeedsForce() async throws {
-        let engine = try await engine()
+        let engine = try await engine(fast: true)
         try await waitForState(engine, .master)
         try await app(engine).test(.router) { client in
             try await client.execute(uri: "/v1/maintenance", method: .post, body: ByteBuffer(string: #"{"enabled": true}"#)) { response in
@@ -142,7 +147,7 @@ final class RecordingSender: HeartbeatSending, @unchecked Sendable {
             }
         }
         let restartOnly = app(engine, reload: {
-            LoadedConfig(path: "f", config: Self.config(vrid: 9), key: Self.key)
+            LoadedConfig(path: "f", config: Self.config(vrid: 9, fast: false), key: Self.key)
         })
         try await restartOnly.test(.router) { client in
             try await client.execute(uri: "/v1/reload", method: .post) { response in

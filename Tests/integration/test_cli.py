@@ -33,10 +33,12 @@ def test_shipped_example_passes_check_config():
 
 
 def test_wrong_type_is_refused_naming_the_field():
-    config = temp_config(EXAMPLE.read_text().replace("priority: 150", "priority: high"))
+    text = EXAMPLE.read_text()
+    line = text[:text.index("priority: 150")].count("\n") + 1
+    config = temp_config(text.replace("priority: 150", "priority: high", 1))
     result = run(VIPD, "check-config", str(config))
     assert result.returncode == 2
-    assert f"{config}:10: node.priority: expected an integer in 1...254, got \"high\"" in result.stderr
+    assert f"{config}:{line}: node.priority: expected an integer in 1...254, got \"high\"" in result.stderr
 
 
 def test_unknown_key_is_refused():
