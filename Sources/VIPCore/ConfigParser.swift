@@ -5,7 +5,7 @@ import Yams
 /// Pure: the caller reads the file; checks that need the file system (the key
 /// file's mode) happen in the daemon's loader.
 public enum ConfigParser {
-    static let topKeys = ["node", "peers", "vrid", "vips", "timing", "auth", "control", "log_level", "user"]
+    static let topKeys = ["node", "peers", "vrid", "vips", "timing", "auth", "control", "log_level", "user", "checks", "nginx"]
     static let idCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
     public static func parse(_ text: String, file: String) throws(ConfigErrors) -> VIPConfig {
@@ -38,12 +38,14 @@ public enum ConfigParser {
             reader.fail("user", top.child("user"), "not a valid user name: \"\(user)\"")
         }
         if let node { checkClusterConsistency(node: node, peers: peers, top: top, reader) }
+        let checks = parseChecks(top, reader)
+        let nginx = parseNginx(top, reader)
 
         guard reader.issues.isEmpty, let node, let vrid, let timing, let auth else {
             throw ConfigErrors(reader.issues)
         }
         return VIPConfig(node: node, peers: peers, vrid: vrid, vips: vips, timing: timing,
-                         auth: auth, control: control, logLevel: logLevel, user: user)
+                         auth: auth, control: control, logLevel: logLevel, user: user, checks: checks, nginx: nginx)
     }
 
     static func validID(_ id: String) -> Bool {
