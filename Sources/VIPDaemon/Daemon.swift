@@ -22,10 +22,11 @@ public enum Daemon {
         defer { watcher?.stop() }
         let control = try ControlAPI.application(engine: engine, socket: config.control.socket, logger: logger)
         logger.info("vipd \(VIPDVersion.string) starting: node \(config.node.id) priority \(config.node.priority), peers \(config.peers.map(\.id).joined(separator: ", ")), advert interval \(config.timing.advertInterval); \(Privileges.currentDescription())")
+        let health = try await healthServices(config: config, engine: engine, logger: logger)
         // Graceful shutdown runs in reverse order: the heartbeat service (last)
-        // resigns first, then the control socket closes.
+        // resigns first, then checks and nginx manager stop, then the control socket closes.
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: control), .init(service: HeartbeatService(engine: engine, config: config))],
+            services: [.init(service: control)] + health + [.init(service: HeartbeatService(engine: engine, config: config))],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
