@@ -58,21 +58,20 @@ public final class HealthService: Service, Sendable {
         await live?.shutdown()
     }
 
-    /// One check's loop: probe, record, sleep until the next start.
+    /// One check's loop: probe, record, sleep until one interval after this
+    /// probe started. A probe that took its whole timeout (at most the
+    /// interval) or a late wake-up shifts the schedule; it never causes a
+    /// burst of catch-up probes.
     func runCheck(_ index: Int, prober: any CheckProbing) async {
         let check = checks[index]
         let clock = ContinuousClock()
         let interval = Duration.nanoseconds(check.interval.nanoseconds)
-        var next = clock.now
         while !Task.isCancelled {
+            let started = clock.now
             let result = await prober.probe(check)
             guard !Task.isCancelled else { return }
             record(index, result)
-            next = next.advanced(by: interval)
-            // Fell behind (a suspended process, an overloaded host): start
-            // again now rather than firing a burst of catch-up probes.
-            if next < clock.now { next = clock.now }
-            do { try await clock.sleep(until: next, tolerance: nil) } catch { return }
+            do { try await clock.sleep(until: started.advanced(by: interval), tolerance: nil) } catch { return }
         }
     }
 

@@ -22,6 +22,8 @@ import VIPLinux
 public final class NginxFrontManager: Service, Sendable {
     /// What the manager has done, for status and metrics.
     public struct Counters: Sendable, Equatable {
+        /// Renderings compared with what nginx runs (after each debounce).
+        public var renders = 0
         /// Successful reloads with a new rendering.
         public var reloads = 0
         /// Attempts that did not end in a reload: write error, rejected by the test, reload failed.
@@ -101,7 +103,11 @@ public final class NginxFrontManager: Service, Sendable {
     /// afterwards. Exposed for tests; `run` calls it after the debounce.
     func apply(_ view: BackendHealthView) async -> Bool {
         let text = UpstreamRenderer.render(config, node: node, view: view)
-        if state.withLock({ $0.applied }) == text { return true }
+        let applied = state.withLock { state in
+            state.counters.renders += 1
+            return state.applied
+        }
+        if applied == text { return true }
         let path = config.upstreamFile
         let previous: String?
         do {

@@ -41,7 +41,12 @@ final class ScriptedProber: CheckProbing {
         state.withLock { $0[name] = results }
     }
 
+    /// When each probe of each check started.
+    var starts: [String: [ContinuousClock.Instant]] { startTimes.withLock { $0 } }
+    private let startTimes = Mutex<[String: [ContinuousClock.Instant]]>([:])
+
     func probe(_ check: CheckConfig) async -> ProbeResult {
+        startTimes.withLock { $0[check.name, default: []].append(.now) }
         if let delay = delays[check.name] { try? await Task.sleep(for: delay) }
         return state.withLock { script in
             let queue = script[check.name] ?? [.fail("unscripted")]
@@ -58,8 +63,11 @@ final class Recorder<Value: Sendable>: Sendable {
     func append(_ value: Value) { values.withLock { $0.append(value) } }
 }
 
-/// Polls `condition` every 10 ms until it holds or `seconds` pass.
-func eventually(_ seconds: Double = 5, _ condition: () -> Bool) async -> Bool {
+/// Polls `condition` every 10 ms until it holds or `seconds` pass. The
+/// limit is generous: `swift test` runs CPU-bound suites (fuzzing, the
+/// simulation) in parallel on as many threads as cores, which can hold these
+/// tasks back for seconds on a small machine.
+func eventually(_ seconds: Double = 30, _ condition: () -> Bool) async -> Bool {
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
     while ContinuousClock.now < deadline {
         if condition() { return true }
