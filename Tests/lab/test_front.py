@@ -102,6 +102,7 @@ def test_sick_backend_is_marked_down_on_both_fronts_and_requests_keep_succeeding
     # Generous wait, then the real check on the measured time.
     took = time_until(lab, lambda: "node-a" in lab.marked_down("a") and "node-a" in lab.marked_down("b"),
                       10, "both fronts to mark A's backend down")
+    print(f"\nA's sick backend marked down on both fronts after {took:.2f}s (bound {DETECT_S}s)")
     assert took <= DETECT_S, f"took {took:.2f}s, more than 2 x interval x fall = {DETECT_S}s\n{lab.diag()}"
     assert lab.marked_down("a") == {"node-a"} and lab.marked_down("b") == {"node-a"}
     assert lab.state("a") == "master", "a sick backend does not move the VIP"
@@ -112,10 +113,12 @@ def test_sick_backend_is_marked_down_on_both_fronts_and_requests_keep_succeeding
     lab.standin_control("a", "good")
     took_back = time_until(lab, lambda: not lab.marked_down("a") and not lab.marked_down("b"),
                            10, "A's backend back on both fronts")
+    print(f"A's backend back on both fronts after {took_back:.2f}s (bound {RECOVER_S}s)")
     assert took_back <= RECOVER_S, f"took {took_back:.2f}s to return, more than {RECOVER_S}s\n{lab.diag()}"
     time.sleep(1)
     result = stop_client(lab, "client-sick", stop, out)
     assert result["total"] >= 150
+    print(f"client: {result['failed']}/{result['total']} requests failed")
     assert result["failed"] == 0, json.dumps(result["first_failures"], indent=1)
     # Each front really reloaded nginx for both changes (a -t that passed, then -s reload).
     for node in ("a", "b"):
@@ -143,6 +146,7 @@ def test_stopped_nginx_on_the_master_moves_the_vip(lab):
     lab.stop_nginx("a")
     took = time_until(lab, lambda: lab.holders() == ["b"] and lab.state("b") == "master", 10,
                       "B to take the VIP")
+    print(f"\nnginx stopped on A: VIP on B after {took:.2f}s")
     assert lab.state("a") == "fault", lab.diag()
     st = lab.status("a")
     assert "front check \"nginx\" down" in (st.get("last_transition_reason") or ""), st
