@@ -20,11 +20,17 @@ public struct VIPConfig: Sendable, Equatable {
     public var realtimePriority: Int = ConfigDefaults.realtimePriority
     /// mlockall: never swap vipd out.
     public var lockMemory: Bool = true
+    /// Health checks of the local front and backend (empty: none).
+    public var checks: [CheckConfig]
+    /// The nginx upstream manager; `nil` when not configured.
+    public var nginx: NginxConfig?
 
     public init(node: NodeConfig, peers: [PeerConfig], vrid: UInt8, vips: [VIPSpec],
                 timing: TimingConfig, auth: AuthConfig, control: ControlConfig, logLevel: String,
-                user: String = ConfigDefaults.user) {
+                user: String = ConfigDefaults.user, checks: [CheckConfig] = [], nginx: NginxConfig? = nil) {
         self.user = user
+        self.checks = checks
+        self.nginx = nginx
         self.node = node
         self.peers = peers
         self.vrid = vrid

@@ -5,7 +5,8 @@ import Yams
 /// Pure: the caller reads the file; checks that need the file system (the key
 /// file's mode) happen in the daemon's loader.
 public enum ConfigParser {
-    static let topKeys = ["node", "peers", "vrid", "vips", "timing", "auth", "control", "log_level", "user", "notify", "realtime_priority", "lock_memory"]
+    static let topKeys = ["node", "peers", "vrid", "vips", "timing", "auth", "control", "log_level", "user",
+                          "notify", "realtime_priority", "lock_memory", "checks", "nginx"]
     static let idCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
     public static func parse(_ text: String, file: String) throws(ConfigErrors) -> VIPConfig {
@@ -41,12 +42,14 @@ public enum ConfigParser {
         let realtimePriority: Int = top.integer("realtime_priority", 0...99) ?? ConfigDefaults.realtimePriority
         let lockMemory = top.bool("lock_memory") ?? true
         if let node { checkClusterConsistency(node: node, peers: peers, top: top, reader) }
+        let checks = parseChecks(top, reader)
+        let nginx = parseNginx(top, reader)
 
         guard reader.issues.isEmpty, let node, let vrid, let timing, let auth else {
             throw ConfigErrors(reader.issues)
         }
         var config = VIPConfig(node: node, peers: peers, vrid: vrid, vips: vips, timing: timing,
-                               auth: auth, control: control, logLevel: logLevel, user: user)
+                               auth: auth, control: control, logLevel: logLevel, user: user, checks: checks, nginx: nginx)
         config.notify = notify
         config.realtimePriority = realtimePriority
         config.lockMemory = lockMemory

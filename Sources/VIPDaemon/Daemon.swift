@@ -38,10 +38,13 @@ public enum Daemon {
         }
         let hangup = ReloadOnHangup(engine: engine, source: reloadSource, logger: logger)
         logger.info("vipd \(VIPDVersion.string) starting: node \(config.node.id) priority \(config.node.priority), peers \(config.peers.map(\.id).joined(separator: ", ")), advert interval \(config.timing.advertInterval); \(Privileges.currentDescription())")
+        let health = try await healthServices(config: config, engine: engine, logger: logger)
         // Graceful shutdown runs in reverse order: the heartbeat service (last)
-        // resigns first, then the control socket closes.
+        // resigns first, then checks and the nginx manager stop, then webhooks
+        // drain, then the control socket closes.
         services.append(.init(service: hangup))
         if let webhooks = engine.webhooks { services.append(.init(service: webhooks)) }
+        services += health
         services.append(.init(service: HeartbeatService(engine: engine, config: config)))
         // The lifecycle library logs whole service descriptions at debug: keep it at info.
         var lifecycleLogger = logger

@@ -84,6 +84,7 @@ public final class NodeEngine: @unchecked Sendable {
             counters.heartbeatsReceived += 1
             metrics.heartbeatReceived()
             for event in peers.record(heartbeat, now: now) { log(event) }
+            reportBackendsIfChanged()
             run(election.receive(heartbeat, from: source, now: now))
         }
     }
@@ -191,6 +192,7 @@ public final class NodeEngine: @unchecked Sendable {
             timerDeadline = nil
             let now = self.now
             for event in peers.expire(now: now) { log(event) }
+            reportBackendsIfChanged()
             run(election.tick(now: now))
         }
     }
@@ -263,5 +265,41 @@ public final class NodeEngine: @unchecked Sendable {
             peers: peerReports, counters: counters, version: VIPDVersion.string,
             preemptHeld: election.preemptSuppressed,
             handover: election.handover.map { $0.target ?? "best" })
+    }
+
+    // MARK: Health (HealthService, NginxFrontManager)
+
+    /// Observers of the backends' health (the nginx manager). Called on `loop`
+    /// when this node's backend verdict, a peer's liveness or a peer's
+    /// backend flag changes.
+    public var onBackendsChanged: [(BackendHealthView) -> Void] = []
+    private var reportedBackends: BackendHealthView?
+
+    /// Applies the health checks' verdict: fault, backend flag, effective priority.
+    public func applyHealth(_ verdict: HealthVerdict) {
+        loop.preconditionInEventLoop()
+        setFault(verdict.faultReason)
+        setBackendHealthy(verdict.backendHealthy)
+        setEffectivePriority(verdict.effectivePriority)
+        reportBackendsIfChanged()
+    }
+
+    /// Changes the priority heartbeats carry (weighted checks); clamped to 1...254.
+    public func setEffectivePriority(_ priority: UInt8) {
+        loop.preconditionInEventLoop()
+        run(election.setPriority(priority, now: now))
+    }
+
+    /// What the nginx upstream is rendered from, now.
+    public func backendView() -> BackendHealthView {
+        loop.preconditionInEventLoop()
+        return peers.backendView(localHealthy: backendHealthy)
+    }
+
+    private func reportBackendsIfChanged() {
+        let view = peers.backendView(localHealthy: backendHealthy)
+        guard view != reportedBackends else { return }
+        reportedBackends = view
+        for observer in onBackendsChanged { observer(view) }
     }
 }

@@ -1,0 +1,114 @@
+/// Every check of one node: their hysteresis, their last results and the
+/// verdict they add up to. The daemon's `HealthService` runs the probes and
+/// feeds each result here with the time it finished; this type decides.
+///
+/// Pure: no clock, no I/O. Tests drive it with a virtual clock.
+public struct HealthMonitor: Sendable {
+    /// A check's state changed; for the log line and for metrics.
+    public struct Transition: Sendable, Equatable {
+        public var check: String
+        public var role: CheckConfig.Role
+        public var from: CheckState
+        public var to: CheckState
+        /// The result that caused it ("HTTP 500 (expected 200)", "exit 0").
+        public var detail: String
+
+        public init(check: String, role: CheckConfig.Role, from: CheckState, to: CheckState, detail: String) {
+            self.check = check
+            self.role = role
+            self.from = from
+            self.to = to
+            self.detail = detail
+        }
+    }
+
+    /// What one result changed: the check's state, the verdict, both or neither.
+    public struct Update: Sendable, Equatable {
+        public var transition: Transition?
+        /// The new verdict, only if it differs from the previous one.
+        public var verdict: HealthVerdict?
+
+        public init(transition: Transition?, verdict: HealthVerdict?) {
+            self.transition = transition
+            self.verdict = verdict
+        }
+    }
+
+    /// One check's state for `vipctl status` and metrics.
+    public struct CheckSnapshot: Sendable, Equatable {
+        public var name: String
+        public var role: CheckConfig.Role
+        public var state: CheckState
+        /// Results in a row that disagree with `state` (toward rise or fall).
+        public var streak: Int
+        public var lastResult: ProbeResult?
+        public var lastResultAt: Instant?
+        /// When `state` was entered (start, for `unknown`).
+        public var stateSince: Instant
+        public var probes: Int
+        public var failures: Int
+    }
+
+    private struct Entry: Sendable {
+        var config: CheckConfig
+        var hysteresis: CheckHysteresis
+        var downDetail: String?
+        var lastResult: ProbeResult?
+        var lastResultAt: Instant?
+        var stateSince: Instant
+        var probes = 0
+        var failures = 0
+    }
+
+    public let checks: [CheckConfig]
+    public let basePriority: UInt8
+    private var entries: [Entry]
+    /// The current verdict. Before any result: every front check is a fault, backends unhealthy.
+    public private(set) var verdict: HealthVerdict
+
+    public init(checks: [CheckConfig], basePriority: UInt8, now: Instant) {
+        self.checks = checks
+        self.basePriority = basePriority
+        entries = checks.map {
+            Entry(config: $0, hysteresis: CheckHysteresis(rise: $0.rise, fall: $0.fall), stateSince: now)
+        }
+        verdict = HealthVerdict(faultReason: nil, backendHealthy: true, effectivePriority: basePriority)
+        verdict = evaluate()
+    }
+
+    /// Counts the result of check `index` (an index into `checks`), finished at `now`.
+    public mutating func record(_ index: Int, _ result: ProbeResult, now: Instant) -> Update {
+        var entry = entries[index]
+        let from = entry.hysteresis.state
+        entry.probes += 1
+        if !result.passed { entry.failures += 1 }
+        entry.lastResult = result
+        entry.lastResultAt = now
+        var transition: Transition?
+        if let to = entry.hysteresis.record(passed: result.passed) {
+            entry.stateSince = now
+            entry.downDetail = to == .down ? result.detail : nil
+            transition = Transition(check: entry.config.name, role: entry.config.role, from: from, to: to,
+                                    detail: result.detail)
+        }
+        entries[index] = entry
+        let next = evaluate()
+        defer { verdict = next }
+        return Update(transition: transition, verdict: next == verdict ? nil : next)
+    }
+
+    public func snapshot() -> [CheckSnapshot] {
+        entries.map {
+            CheckSnapshot(name: $0.config.name, role: $0.config.role, state: $0.hysteresis.state,
+                          streak: $0.hysteresis.streak, lastResult: $0.lastResult, lastResultAt: $0.lastResultAt,
+                          stateSince: $0.stateSince, probes: $0.probes, failures: $0.failures)
+        }
+    }
+
+    private func evaluate() -> HealthVerdict {
+        HealthPolicy.evaluate(entries.map {
+            HealthPolicy.Input(name: $0.config.name, role: $0.config.role, weight: $0.config.weight,
+                               state: $0.hysteresis.state, downDetail: $0.downDetail)
+        }, basePriority: basePriority)
+    }
+}

@@ -1,0 +1,105 @@
+/// What the nginx upstream depends on: this node's backend verdict and what
+/// the peers' heartbeats say about theirs. The engine reports it whenever it
+/// changes; equal views render equal text.
+public struct BackendHealthView: Sendable, Equatable {
+    /// One peer's backend, as its heartbeats describe it.
+    public struct Peer: Sendable, Equatable {
+        public var id: String
+        public var address: IPAddress
+        /// Heartbeats are arriving (`PeerTable.Entry.alive`).
+        public var alive: Bool
+        /// A heartbeat has ever arrived since this node started.
+        public var heard: Bool
+        /// The last heartbeat carried `.backendHealthy`.
+        public var reportsHealthy: Bool
+
+        public init(id: String, address: IPAddress, alive: Bool, heard: Bool, reportsHealthy: Bool) {
+            self.id = id
+            self.address = address
+            self.alive = alive
+            self.heard = heard
+            self.reportsHealthy = reportsHealthy
+        }
+    }
+
+    /// This node's own backend checks all pass (`HealthVerdict.backendHealthy`).
+    public var localHealthy: Bool
+    /// In configuration order.
+    public var peers: [Peer]
+
+    public init(localHealthy: Bool, peers: [Peer]) {
+        self.localHealthy = localHealthy
+        self.peers = peers
+    }
+}
+
+extension PeerTable {
+    /// The peers' part of a `BackendHealthView`.
+    public func backendView(localHealthy: Bool) -> BackendHealthView {
+        BackendHealthView(localHealthy: localHealthy, peers: entries.map {
+            .init(id: $0.id, address: $0.address, alive: $0.alive, heard: $0.lastHeard != nil,
+                  reportsHealthy: $0.flags.contains(.backendHealthy))
+        })
+    }
+}
+
+/// Renders the nginx `upstream` block for the backends of every node
+/// (docs/nginx.md). Pure text; the daemon's `NginxFrontManager` writes it.
+///
+/// - One `server ADDRESS:PORT;` line per node, this node first, then the
+///   peers in configuration order, each with a comment saying whose it is.
+/// - A peer's backend is `down` when its heartbeats stopped (or never came)
+///   or its last heartbeat lacked `.backendHealthy`; this node's when its own
+///   backend checks fail.
+/// - Never all `down`: nginx would answer 502 to everything. If every backend
+///   looks unhealthy, all are listed as up, with a comment saying why.
+/// - No timestamps: the same health gives byte-identical text, which is how
+///   the manager knows nothing changed.
+public enum UpstreamRenderer {
+    /// One `server` line before rendering.
+    public struct Server: Sendable, Equatable {
+        public var node: String
+        public var address: IPAddress
+        public var healthy: Bool
+        /// Why it is in this state, for the comment.
+        public var note: String
+    }
+
+    public static func servers(node: NodeConfig, view: BackendHealthView) -> [Server] {
+        var servers = [Server(node: node.id, address: node.address, healthy: view.localHealthy,
+                              note: "this node: " + (view.localHealthy ? "backend checks pass" : "backend checks fail"))]
+        for peer in view.peers {
+            let note = !peer.heard ? "no heartbeat yet"
+                : !peer.alive ? "heartbeats stopped"
+                : peer.reportsHealthy ? "reports its backend healthy" : "reports its backend unhealthy"
+            servers.append(Server(node: peer.id, address: peer.address,
+                                  healthy: peer.alive && peer.reportsHealthy, note: note))
+        }
+        return servers
+    }
+
+    public static func render(_ nginx: NginxConfig, node: NodeConfig, view: BackendHealthView) -> String {
+        let servers = servers(node: node, view: view)
+        let allDown = !servers.contains(where: \.healthy)
+        var lines = [
+            "# Rendered by vipd on \(node.id). Do not edit: vipd rewrites this file",
+            "# whenever a backend's health changes (docs/nginx.md).",
+            "upstream \(nginx.upstreamName) {",
+        ]
+        if allDown {
+            lines += [
+                "    # Every backend looks unhealthy, so all are listed as up: with every",
+                "    # server marked down nginx would answer 502 to every request, while a",
+                "    # sick backend may still answer some (nginx's retries still apply).",
+            ]
+        }
+        for server in servers {
+            let host = server.address.isIPv4 ? "\(server.address)" : "[\(server.address)]"
+            let down = server.healthy || allDown ? "" : " down"
+            lines.append("    server \(host):\(nginx.backendPort)\(down);  # \(server.node) (\(server.note))")
+        }
+        if nginx.keepalive > 0 { lines.append("    keepalive \(nginx.keepalive);") }
+        lines.append("}")
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

@@ -1,0 +1,30 @@
+import Logging
+import ServiceLifecycle
+import VIPCore
+
+extension Daemon {
+    /// The optional services of `checks:` and `nginx:`, wired to the engine:
+    /// the nginx manager hears every change of the backends' health on the
+    /// engine's loop; the health service hands each verdict to the loop.
+    /// Empty when neither is configured.
+    static func healthServices(config: VIPConfig, engine: NodeEngine,
+                               logger: Logger) async throws -> [ServiceGroupConfiguration.ServiceConfiguration] {
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let nginx = config.nginx {
+            let manager = NginxFrontManager(config: nginx, node: config.node, logger: logger)
+            try await engine.loop.submit {
+                engine.onBackendsChanged.append { manager.update($0) }
+                manager.update(engine.backendView())
+            }.get()
+            services.append(.init(service: manager))
+        }
+        if !config.checks.isEmpty {
+            let loop = engine.loop
+            let health = HealthService(checks: config.checks, basePriority: config.node.priority, logger: logger) { verdict in
+                loop.execute { engine.applyHealth(verdict) }
+            }
+            services.append(.init(service: health))
+        }
+        return services
+    }
+}

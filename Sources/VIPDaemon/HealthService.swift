@@ -1,0 +1,95 @@
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+import VIPCore
+
+/// Runs every configured check on its interval, counts the results in a
+/// `HealthMonitor` (rise/fall, policy) and hands each new `HealthVerdict` to
+/// `apply` — in the daemon, `engine.loop.execute { engine.applyHealth(v) }`.
+///
+/// Each check has a task of its own, so a slow probe delays nothing but its
+/// own next run. Probes never run on the engine's event loop: HTTP uses the
+/// prober's own loop, commands a thread each. The initial verdict (front
+/// checks fault until their first result, backends unhealthy) is applied
+/// when the service starts.
+public final class HealthService: Service, Sendable {
+    let checks: [CheckConfig]
+    let logger: Logger
+    private let monitor: Mutex<HealthMonitor>
+    private let apply: @Sendable (HealthVerdict) -> Void
+    private let prober: (any CheckProbing)?
+
+    /// - Parameters:
+    ///   - prober: the probes to use; `nil` makes a `LiveCheckProber` for the
+    ///     life of `run()` (tests pass a fake).
+    ///   - apply: called with each changed verdict, in order, from a probe's
+    ///     task while holding the monitor's lock: it must only hand off
+    ///     (e.g. `loop.execute`), never block.
+    public init(checks: [CheckConfig], basePriority: UInt8, logger: Logger, prober: (any CheckProbing)? = nil,
+                apply: @escaping @Sendable (HealthVerdict) -> Void) {
+        self.checks = checks
+        self.logger = logger
+        self.prober = prober
+        self.apply = apply
+        monitor = Mutex(HealthMonitor(checks: checks, basePriority: basePriority, now: Self.now()))
+    }
+
+    /// Every check's state, last result and counters (for status and metrics).
+    public func checkSnapshot() -> [HealthMonitor.CheckSnapshot] {
+        monitor.withLock { $0.snapshot() }
+    }
+
+    /// The verdict the checks add up to now.
+    public var verdict: HealthVerdict { monitor.withLock { $0.verdict } }
+
+    public func run() async throws {
+        let live = prober == nil ? LiveCheckProber() : nil
+        let prober: any CheckProbing = prober ?? live!
+        monitor.withLock { apply($0.verdict) }
+        logger.info("health checks: \(checks.map { "\($0.name) (\($0.role.rawValue), every \($0.interval))" }.joined(separator: ", "))")
+        await withDiscardingTaskGroup { group in
+            for index in checks.indices {
+                group.addTask { await self.runCheck(index, prober: prober) }
+            }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
+        await live?.shutdown()
+    }
+
+    /// One check's loop: probe, record, sleep until one interval after this
+    /// probe started. A probe that took its whole timeout (at most the
+    /// interval) or a late wake-up shifts the schedule; it never causes a
+    /// burst of catch-up probes.
+    func runCheck(_ index: Int, prober: any CheckProbing) async {
+        let check = checks[index]
+        let clock = ContinuousClock()
+        let interval = Duration.nanoseconds(check.interval.nanoseconds)
+        while !Task.isCancelled {
+            let started = clock.now
+            let result = await prober.probe(check)
+            guard !Task.isCancelled else { return }
+            record(index, result)
+            do { try await clock.sleep(until: started.advanced(by: interval), tolerance: nil) } catch { return }
+        }
+    }
+
+    func record(_ index: Int, _ result: ProbeResult) {
+        let now = Self.now()
+        monitor.withLock { monitor in
+            let update = monitor.record(index, result, now: now)
+            if let transition = update.transition { log(transition) }
+            if !result.passed { logger.debug("check \(checks[index].name): \(result.detail)") }
+            if let verdict = update.verdict { apply(verdict) }
+        }
+    }
+
+    private func log(_ transition: HealthMonitor.Transition) {
+        let text = "check \(transition.check) (\(transition.role.rawValue)): \(transition.from) -> \(transition.to) (\(transition.detail))"
+        if transition.to == .down { logger.warning("\(text)") } else { logger.notice("\(text)") }
+    }
+
+    /// The monotonic clock the engine uses too (`NIODeadline`), so instants compare.
+    static func now() -> Instant { Instant(nanoseconds: Int64(NIODeadline.now().uptimeNanoseconds)) }
+}

@@ -1,0 +1,80 @@
+import Logging
+import Testing
+import VIPCore
+@testable import VIPDaemon
+
+/// The check runner: probes on their intervals, hysteresis, verdicts handed over in order.
+@Suite struct HealthServiceTests {
+    let logger = Logger(label: "test")
+
+    func check(_ name: String, _ role: CheckConfig.Role, interval: Span = .milliseconds(10), rise: Int = 2,
+               fall: Int = 2, weight: Int = 0) -> CheckConfig {
+        CheckConfig(name: name, role: role, probe: .exec(.init(command: ["/bin/true"])), interval: interval,
+                    rise: rise, fall: fall, weight: weight)
+    }
+
+    @Test func frontFailureBecomesAFaultAfterFallAndClearsAfterRise() async throws {
+        let prober = ScriptedProber(["nginx": [.pass("HTTP 200")]])
+        let verdicts = Recorder<HealthVerdict>()
+        let service = HealthService(checks: [check("nginx", .front)], basePriority: 100, logger: logger,
+                                    prober: prober) { verdicts.append($0) }
+        let running = Task { try await service.run() }
+        defer { running.cancel() }
+        #expect(await eventually { verdicts.all.count == 2 })
+        #expect(verdicts.all == [
+            HealthVerdict(faultReason: "front check \"nginx\" has no result yet", backendHealthy: true, effectivePriority: 100),
+            HealthVerdict(faultReason: nil, backendHealthy: true, effectivePriority: 100),
+        ])
+        prober.then("nginx", [.fail("connection refused")])
+        #expect(await eventually { verdicts.all.count == 3 })
+        #expect(verdicts.all.last?.faultReason == "front check \"nginx\" down: connection refused")
+        let snapshot = try #require(service.checkSnapshot().first)
+        #expect(snapshot.state == .down)
+        #expect(snapshot.failures >= 2)
+        prober.then("nginx", [.pass("HTTP 200")])
+        #expect(await eventually { verdicts.all.count == 4 })
+        #expect(verdicts.all.last?.faultReason == nil)
+    }
+
+    @Test func backendAndWeightVerdicts() async {
+        let prober = ScriptedProber(["bingo": [.pass("pong")], "disk": [.fail("exit 1")]])
+        let verdicts = Recorder<HealthVerdict>()
+        let service = HealthService(checks: [check("bingo", .backend), check("disk", .weight, weight: -60)],
+                                    basePriority: 150, logger: logger, prober: prober) { verdicts.append($0) }
+        let running = Task { try await service.run() }
+        defer { running.cancel() }
+        let settled = HealthVerdict(faultReason: nil, backendHealthy: true, effectivePriority: 90)
+        #expect(await eventually { verdicts.all.last == settled })
+        #expect(verdicts.all.first == HealthVerdict(faultReason: nil, backendHealthy: false, effectivePriority: 150))
+        prober.then("bingo", [.fail("HTTP 500 (expected 200)")])
+        #expect(await eventually { verdicts.all.last?.backendHealthy == false })
+        #expect(verdicts.all.last?.faultReason == nil, "a sick backend does not make the node faulty")
+    }
+
+    @Test func aSlowCheckDelaysNoOtherCheck() async throws {
+        let prober = ScriptedProber(["slow": [.pass("exit 0")], "fast": [.pass("exit 0")]],
+                                    delays: ["slow": .seconds(30)])
+        let service = HealthService(checks: [check("slow", .weight, interval: .seconds(60), weight: 10),
+                                             check("fast", .backend)],
+                                    basePriority: 100, logger: logger, prober: prober) { _ in }
+        let running = Task { try await service.run() }
+        defer { running.cancel() }
+        #expect(await eventually { (service.checkSnapshot().last?.probes ?? 0) >= 5 })
+        #expect(service.checkSnapshot().first?.probes == 0)
+    }
+
+    @Test func probesStartOneIntervalApartWithoutCatchUpBursts() async throws {
+        let prober = ScriptedProber(["a": [.pass("exit 0")]])
+        let service = HealthService(checks: [check("a", .backend, interval: .milliseconds(100))],
+                                    basePriority: 100, logger: logger, prober: prober) { _ in }
+        let running = Task { try await service.run() }
+        defer { running.cancel() }
+        #expect(await eventually { (prober.starts["a"]?.count ?? 0) >= 6 })
+        let starts = try #require(prober.starts["a"])
+        // From start to start at least the interval: a late start is never
+        // followed by a burst of catch-up probes.
+        for (earlier, later) in zip(starts, starts.dropFirst()) {
+            #expect(later - earlier >= .milliseconds(99), "\(later - earlier)")  // stamps taken inside the probe
+        }
+    }
+}
