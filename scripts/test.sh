@@ -77,6 +77,17 @@ for t in Tests/install/test_install.sh Tests/install/test_deb.sh; do
     [ -x "$t" ] && run_checks "$t" "$t"
 done
 
+# The deployment: Ansible syntax and lint, rendered templates, the mtail
+# program, Prometheus and Grafana files (tools from scripts/deploy-deps.sh).
+stage "deployment tools"
+if scripts/deploy-deps.sh; then
+    for t in Tests/deploy/test_ansible.sh Tests/deploy/test_observability.sh; do
+        [ -x "$t" ] && run_checks "$t" "$t"
+    done
+else
+    echo "deploy-deps.sh failed"; failed=$((failed + 1)); status=1
+fi
+
 echo
 echo "tests: $passed passed, $failed failed"
 exit $status
