@@ -85,6 +85,44 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var peers: [Peer]
     public var counters: Counters
     public var version: String
+    /// Health checks, when configured.
+    public var checks: [Check] = []
+
+    public struct Check: Codable, Sendable, Equatable {
+        public var name: String
+        /// front, backend or weight.
+        public var role: String
+        /// unknown, up or down (after rise/fall).
+        public var state: String
+        /// The last probe's outcome, e.g. "HTTP 200" or "connection refused".
+        public var lastResult: String?
+        public var lastPassed: Bool?
+        public var lastResultMsAgo: Double?
+        public var stateForMs: Double
+        public var probes: Int
+        public var failures: Int
+
+        public init(name: String, role: String, state: String, lastResult: String?, lastPassed: Bool?,
+                    lastResultMsAgo: Double?, stateForMs: Double, probes: Int, failures: Int) {
+            self.name = name
+            self.role = role
+            self.state = state
+            self.lastResult = lastResult
+            self.lastPassed = lastPassed
+            self.lastResultMsAgo = lastResultMsAgo
+            self.stateForMs = stateForMs
+            self.probes = probes
+            self.failures = failures
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, role, state, probes, failures
+            case lastResult = "last_result"
+            case lastPassed = "last_passed"
+            case lastResultMsAgo = "last_result_ms_ago"
+            case stateForMs = "state_for_ms"
+        }
+    }
     /// This node handed over on purpose and will not preempt until asked.
     public var preemptHeld: Bool = false
     /// A planned handover in progress on this master: the target, or "best".
@@ -92,7 +130,9 @@ public struct StatusReport: Codable, Sendable, Equatable {
 
     public init(node: String, state: NodeState, priority: Int, basePriority: Int, vrid: Int, master: String?,
                 stateForMs: Double, lastTransitionReason: String?, advertIntervalMs: Double, vips: [VIP],
-                peers: [Peer], counters: Counters, version: String, preemptHeld: Bool = false, handover: String? = nil) {
+                peers: [Peer], counters: Counters, version: String, checks: [Check] = [],
+                preemptHeld: Bool = false, handover: String? = nil) {
+        self.checks = checks
         self.preemptHeld = preemptHeld
         self.handover = handover
         self.node = node
@@ -117,7 +157,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
         case lastTransitionReason = "last_transition_reason"
         case advertIntervalMs = "advert_interval_ms"
         case preemptHeld = "preempt_held"
-        case handover
+        case handover, checks
     }
 }
 

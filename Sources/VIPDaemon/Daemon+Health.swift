@@ -23,6 +23,7 @@ extension Daemon {
             let health = HealthService(checks: config.checks, basePriority: config.node.priority, logger: logger) { verdict in
                 loop.execute { engine.applyHealth(verdict) }
             }
+            try await engine.onLoop { engine.checkSnapshot = { health.checkSnapshot() } }
             services.append(.init(service: health))
         }
         return services

@@ -42,9 +42,10 @@ public final class VIPMetrics: Sendable {
         registry.makeCounter(name: name, labels: labels).increment()
     }
 
-    public func checkResult(name: String, up: Bool, seconds: Double) {
+    /// A check's state changed: the gauge, and a counter of transitions to down.
+    public func checkState(name: String, up: Bool) {
         registry.makeGauge(name: "vipd_check_up", labels: [("check", name)]).set(up ? 1.0 : 0.0)
-        registry.makeGauge(name: "vipd_check_duration_seconds", labels: [("check", name)]).set(seconds)
+        if !up { count("vipd_check_down_total", labels: [("check", name)]) }
     }
 
     /// The exposition text, after refreshing the snapshot gauges from `status`.
@@ -57,6 +58,10 @@ public final class VIPMetrics: Sendable {
         registry.makeGauge(name: "vipd_maintenance").set(status.state == .maintenance ? 1.0 : 0.0)
         for vip in status.vips {
             registry.makeGauge(name: "vipd_vip_held", labels: [("address", vip.address)]).set(vip.held ? 1.0 : 0.0)
+        }
+        for check in status.checks {
+            registry.makeGauge(name: "vipd_check_up", labels: [("check", check.name)]).set(check.state == "up" ? 1.0 : 0.0)
+            registry.makeGauge(name: "vipd_check_state_seconds", labels: [("check", check.name)]).set(check.stateForMs / 1000)
         }
         for peer in status.peers {
             registry.makeGauge(name: "vipd_peer_up", labels: [("peer", peer.id)]).set(peer.alive ? 1.0 : 0.0)

@@ -35,6 +35,10 @@ public final class NodeEngine: @unchecked Sendable {
     var lastTakeover: Instant?
     /// When this master began a planned handover (for its duration metric).
     var handoverStartedAt: Instant?
+    /// The health checks' current picture, when checks are configured.
+    public var checkSnapshot: (@Sendable () -> [HealthMonitor.CheckSnapshot])?
+    /// Check states last reported, to log and publish only changes.
+    var reportedChecks: [String: CheckState] = [:]
     /// Where events go (webhooks); set before `start`.
     public var webhooks: WebhookDispatcher?
     /// keepalived-style notify scripts; set before `start`.
@@ -263,6 +267,7 @@ public final class NodeEngine: @unchecked Sendable {
             advertIntervalMs: config.timing.advertInterval.milliseconds,
             vips: config.vips.map { .init(address: "\($0.address)/\($0.prefixLength)", interface: $0.interface, held: vips.held) },
             peers: peerReports, counters: counters, version: VIPDVersion.string,
+            checks: checkReports(now: now),
             preemptHeld: election.preemptSuppressed,
             handover: election.handover.map { $0.target ?? "best" })
     }
@@ -278,6 +283,7 @@ public final class NodeEngine: @unchecked Sendable {
     /// Applies the health checks' verdict: fault, backend flag, effective priority.
     public func applyHealth(_ verdict: HealthVerdict) {
         loop.preconditionInEventLoop()
+        reportCheckChanges()
         setFault(verdict.faultReason)
         setBackendHealthy(verdict.backendHealthy)
         setEffectivePriority(verdict.effectivePriority)

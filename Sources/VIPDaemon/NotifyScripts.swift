@@ -1,4 +1,3 @@
-import Foundation
 import Logging
 import VIPCore
 
@@ -48,36 +47,13 @@ public struct NotifyScripts: Sendable {
         let timeout = config.scriptTimeout
         let logger = self.logger
         let metrics = self.metrics
+        // SpawnCommandRunner: no shell, normal scheduling, own process group
+        // killed at the timeout, on a thread of its own.
         Task.detached {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: argv[0])
-            process.arguments = Array(argv.dropFirst())
-            process.standardInput = FileHandle.nullDevice
-            do {
-                try process.run()
-            } catch {
-                metrics.count("vipd_notify_failures_total")
-                logger.error("notify script \(argv[0]) could not start: \(error)")
-                return
-            }
-            let killer = Task {
-                try await Task.sleep(for: .nanoseconds(timeout.nanoseconds))
-                if process.isRunning {
-                    logger.error("notify script \(argv[0]) still running after \(timeout); killing it")
-                    kill(process.processIdentifier, SIGKILL)
-                }
-            }
-            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                DispatchQueue.global().async {
-                    process.waitUntilExit()
-                    done.resume()
-                }
-            }
-            killer.cancel()
-            if process.terminationReason != .exit || process.terminationStatus != 0 {
-                metrics.count("vipd_notify_failures_total")
-                logger.warning("notify script \(argv.joined(separator: " ")) exited with status \(process.terminationStatus)")
-            }
+            let outcome = await SpawnCommandRunner().run(argv, timeout: timeout)
+            if case .exited(0) = outcome.termination { return }
+            metrics.count("vipd_notify_failures_total")
+            logger.warning("notify script \(argv.joined(separator: " ")): \(outcome)")
         }
     }
 }

@@ -89,7 +89,14 @@ public enum ChildProcess {
         posix_spawnattr_setsigmask(&attributes, &emptyMask)
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        // vipd's threads may run SCHED_RR (realtime_priority); commands must
+        // not inherit that and compete with the heartbeats.
+        var normal = sched_param()
+        normal.sched_priority = 0
+        posix_spawnattr_setschedpolicy(&attributes, SCHED_OTHER)
+        posix_spawnattr_setschedparam(&attributes, &normal)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+                                                    | POSIX_SPAWN_SETSCHEDULER))
 
         let cArguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { for pointer in cArguments { free(pointer) } }

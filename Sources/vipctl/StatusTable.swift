@@ -27,6 +27,14 @@ enum StatusTable {
                 peer.lastHeardMs.map(duration) ?? "never",
             ]))
         }
+        if !report.checks.isEmpty {
+            lines.append("")
+            lines.append(row(["CHECK", "LAST RESULT", "STATE", "ROLE", "", "FOR"]))
+            for check in report.checks {
+                lines.append(row([check.name, check.lastResult ?? "-", check.state, check.role, "",
+                                  duration(check.stateForMs)]))
+            }
+        }
         let c = report.counters
         let dropped = c.dropped.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         lines.append("")

@@ -105,7 +105,7 @@ def test_notify_scripts_get_keepalived_arguments(cluster_factory):
     cluster = cluster_factory([150, 100])
     out = cluster.dir / "notify.out"
     script = cluster.dir / "notify.sh"
-    script.write_text(f"#!/bin/sh\necho \"$@\" >> {out}\n")
+    script.write_text(f"#!/bin/sh\necho \"$@\" >> {out}\nchrt -p $$ | head -1 >> {out}\n")
     os.chmod(script, 0o755)
     out.touch()
     os.chmod(out, 0o666)
@@ -120,3 +120,5 @@ def test_notify_scripts_get_keepalived_arguments(cluster_factory):
     assert "became-backup" in lines
     assert "became-master" in lines
     assert "INSTANCE vrid42 BACKUP 150" in lines
+    policies = [line for line in lines if "scheduling policy" in line]
+    assert policies and all("SCHED_OTHER" in line for line in policies), "scripts must not inherit SCHED_RR"

@@ -138,3 +138,27 @@ def test_unauthorized_user_is_refused(cluster_factory):
 def _vipd_uid():
     import pwd
     return pwd.getpwnam("vipd").pw_uid
+
+
+def test_checks_appear_in_status_and_a_failing_front_check_faults(cluster_factory):
+    cluster = cluster_factory([150, 100])
+    flag = cluster.dir / "front-ok"
+    flag.touch()
+    checks = (f"checks:\n  - name: front\n    role: front\n    exec: {{command: [/usr/bin/test, -e, {flag}]}}\n"
+              f"    interval: 50ms\n    rise: 1\n    fall: 1\n")
+    cluster.nodes[0].extra["tail"] = checks
+    cluster.start()
+    a, b = cluster.nodes
+    wait_for(lambda: cluster.masters() == ["n0"], 5, "n0 master")
+    check = a.status()["checks"][0]
+    assert check["name"] == "front" and check["state"] == "up" and check["last_passed"] is True
+    table = a.vipctl("status").stdout
+    assert "front" in table and "CHECK" in table
+    flag.unlink()
+    wait_for(lambda: a.state() == "fault", 2, "n0 in fault")
+    wait_for(lambda: cluster.masters() == ["n1"], 2, "n1 master")
+    assert a.status()["checks"][0]["state"] == "down"
+    status, body = a.request("GET", "/health")
+    assert status == 503 and "front" in body["reason"]
+    flag.touch()
+    wait_for(lambda: a.state() in ("backup", "master"), 2, "n0 out of fault")

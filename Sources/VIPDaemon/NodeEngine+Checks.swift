@@ -1,0 +1,32 @@
+import VIPCore
+
+/// Health checks as the outside world sees them: status, metrics, webhooks.
+extension NodeEngine {
+    func checkReports(now: Instant) -> [StatusReport.Check] {
+        guard let snapshot = checkSnapshot?() else { return [] }
+        return snapshot.map { check in
+            StatusReport.Check(
+                name: check.name, role: check.role.rawValue, state: check.state.description,
+                lastResult: check.lastResult?.detail, lastPassed: check.lastResult?.passed,
+                lastResultMsAgo: check.lastResultAt.map { (now - $0).milliseconds },
+                stateForMs: (now - check.stateSince).milliseconds, probes: check.probes, failures: check.failures)
+        }
+    }
+
+    /// Logs, counts and publishes checks whose state changed since last time.
+    func reportCheckChanges() {
+        guard let snapshot = checkSnapshot?() else { return }
+        for check in snapshot where reportedChecks[check.name] != check.state {
+            let previous = reportedChecks[check.name]
+            reportedChecks[check.name] = check.state
+            metrics.checkState(name: check.name, up: check.state == .up)
+            guard check.state != .unknown else { continue }
+            let detail = check.lastResult?.detail ?? ""
+            logger.notice("check \(check.name) (\(check.role.rawValue)) is \(check.state)\(detail.isEmpty ? "" : ": \(detail)")")
+            webhooks?.emit(NodeEvent(
+                node: config.node.id, event: check.state == .up ? .checkUp : .checkDown,
+                oldState: previous?.description, newState: check.state.description, reason: detail,
+                subject: check.name, timestamp: VIPLogHandler.timestamp()))
+        }
+    }
+}
