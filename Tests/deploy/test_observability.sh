@@ -45,6 +45,10 @@ out=$(promtool check config --syntax-only conf/prometheus/prometheus.yml 2>&1)
 check "promtool: conf/prometheus/prometheus.yml is valid" grep -q SUCCESS <<<"$out"
 grep -q SUCCESS <<<"$out" || echo "$out"
 
+out=$(promtool check rules conf/prometheus/vipd-alerts.yml 2>&1)
+check "promtool: conf/prometheus/vipd-alerts.yml is valid" grep -q SUCCESS <<<"$out"
+grep -q SUCCESS <<<"$out" || echo "$out"
+
 # ------------------------------------------------------------ grafana
 python3 - conf/grafana/vipd-dashboard.json "$tmp/rules.yml" "$tmp/names" <<'PY'
 import json, re, sys
@@ -56,12 +60,15 @@ def walk(panels):
         walk(p.get("panels", []))
 walk(dash["panels"])
 exprs += [a["expr"] for a in dash.get("annotations", {}).get("list", []) if a.get("expr")]
+# The alerting rules' metric names are checked the same way (not re-parsed).
+alerts = open("conf/prometheus/vipd-alerts.yml").read()
+extra_names = re.findall(r"\b((?:vipd|bingo_http)_[a-z_]+)", alerts)
 with open(sys.argv[2], "w") as f:
     f.write("groups:\n- name: dashboard\n  rules:\n")
     for i, e in enumerate(exprs):
         e = e.replace("$__range", "1h").replace("$__rate_interval", "1m")
         f.write(f"  - record: dashboard:q{i}\n    expr: {json.dumps(e)}\n")
-names = set(re.findall(r"\b((?:vipd|bingo_http|nginx)_[a-z_]+)", " ".join(exprs)))
+names = set(re.findall(r"\b((?:vipd|bingo_http|nginx)_[a-z_]+)", " ".join(exprs))) | set(extra_names)
 open(sys.argv[3], "w").write("\n".join(sorted(names)) + "\n")
 pass
 PY
@@ -77,6 +84,6 @@ while read -r name; do
         nginx_*) ;;  # prometheus-nginx-exporter's own names
     esac
 done <"$tmp/names"
-check "dashboard names only metrics vipd and bingo.mtail export${missing:+ (missing:$missing)}" test -z "$missing"
+check "dashboard and alerts name only metrics vipd and bingo.mtail export${missing:+ (missing:$missing)}" test -z "$missing"
 
 finish
