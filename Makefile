@@ -23,8 +23,12 @@ unit:
 test: deps
 	scripts/test.sh
 
-## demo: two vipd nodes, a failover you can watch
+## demo: two nodes (nginx, bingo stand-in, vipd) in network namespaces, a hard failover you can watch
 demo: build
+	python3 lab/demo.py
+
+## demo-loopback: the same election on loopback addresses, without namespaces or nginx
+demo-loopback: build
 	scripts/demo-loopback.sh
 
 ## bench: vipd against keepalived in the namespace lab (root; ~25 min), table + bench/results.json.

@@ -21,8 +21,8 @@ extension NodeEngine {
             reportedChecks[check.name] = check.state
             metrics.checkState(name: check.name, up: check.state == .up)
             guard check.state != .unknown else { continue }
+            // HealthService already logs the change; here it is only published.
             let detail = check.lastResult?.detail ?? ""
-            logger.notice("check \(check.name) (\(check.role.rawValue)) is \(check.state)\(detail.isEmpty ? "" : ": \(detail)")")
             webhooks?.emit(NodeEvent(
                 node: config.node.id, event: check.state == .up ? .checkUp : .checkDown,
                 oldState: previous?.description, newState: check.state.description, reason: detail,

@@ -29,10 +29,11 @@ enum StatusTable {
         }
         if !report.checks.isEmpty {
             lines.append("")
-            lines.append(row(["CHECK", "LAST RESULT", "STATE", "ROLE", "", "FOR"]))
+            let widths = [12, 40, 12, 9, 10]
+            lines.append(row(["CHECK", "LAST RESULT", "STATE", "ROLE", "FOR"], widths: widths))
             for check in report.checks {
-                lines.append(row([check.name, check.lastResult ?? "-", check.state, check.role, "",
-                                  duration(check.stateForMs)]))
+                lines.append(row([check.name, check.lastResult ?? "-", check.state, check.role,
+                                  duration(check.stateForMs)], widths: widths))
             }
         }
         let c = report.counters
@@ -42,8 +43,7 @@ enum StatusTable {
         return lines.joined(separator: "\n")
     }
 
-    static func row(_ cells: [String]) -> String {
-        let widths = [12, 40, 12, 5, 8, 10]
+    static func row(_ cells: [String], widths: [Int] = [12, 40, 12, 5, 8, 10]) -> String {
         return zip(cells, widths).map { $0.padding(toLength: max($1, $0.count + 1), withPad: " ", startingAt: 0) }
             .joined().trimmingTrailingSpaces()
     }
