@@ -107,8 +107,11 @@ def test_metrics_are_valid_prometheus_text(cluster_factory):
     a, b = cluster.nodes
     wait_for(lambda: cluster.masters() == ["n0"], 5, "n0 master")
     time.sleep(0.5)
-    status, text = a.request("GET", "/metrics")
-    assert status == 200
+    import subprocess
+    result = subprocess.run(["curl", "-sf", "--unix-socket", a.socket, "http://localhost/metrics"],
+                            capture_output=True, text=True, timeout=10)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
     families = {f.name: f for f in text_string_to_metric_families(text)}
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples}
     assert samples[("vipd_state", (("state", "master"),))] == 1
