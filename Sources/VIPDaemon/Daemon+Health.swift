@@ -11,7 +11,7 @@ extension Daemon {
                                logger: Logger) async throws -> [ServiceGroupConfiguration.ServiceConfiguration] {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let nginx = config.nginx {
-            let manager = NginxFrontManager(config: nginx, node: config.node, logger: logger)
+            let manager = NginxFrontManager(config: nginx, node: config.node, logger: logger, metrics: engine.metrics)
             try await engine.loop.submit {
                 engine.onBackendsChanged.append { manager.update($0) }
                 manager.update(engine.backendView())

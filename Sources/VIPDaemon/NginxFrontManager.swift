@@ -40,6 +40,8 @@ public final class NginxFrontManager: Service, Sendable {
     let node: NodeConfig
     let runner: any CommandRunning
     let logger: Logger
+    /// Where reloads and failures are counted for /metrics (nil in unit tests).
+    let metrics: VIPMetrics?
     private let latest = Mutex<BackendHealthView?>(nil)
     private let state = Mutex(State())
     private let wakeups: AsyncStream<Void>
@@ -52,7 +54,9 @@ public final class NginxFrontManager: Service, Sendable {
         var retryDelay: Duration = NginxFrontManager.retryDelays.first
     }
 
-    public init(config: NginxConfig, node: NodeConfig, runner: any CommandRunning = SpawnCommandRunner(), logger: Logger) {
+    public init(config: NginxConfig, node: NodeConfig, runner: any CommandRunning = SpawnCommandRunner(), logger: Logger,
+                metrics: VIPMetrics? = nil) {
+        self.metrics = metrics
         self.config = config
         self.node = node
         self.runner = runner
@@ -139,6 +143,7 @@ public final class NginxFrontManager: Service, Sendable {
             $0.applied = text
             $0.counters.reloads += 1
         }
+        metrics?.count("vipd_nginx_reloads_total")
         logger.notice("nginx upstream \(config.upstreamName) reloaded: \(summary(view))")
         return true
     }
@@ -149,6 +154,7 @@ public final class NginxFrontManager: Service, Sendable {
             if rejected { $0.counters.testFailures += 1 }
             $0.counters.lastError = message
         }
+        metrics?.count("vipd_nginx_reload_failures_total")
         logger.error("\(message)")
         return false
     }

@@ -15,6 +15,7 @@ upstream files with both backends up), so each also runs alone (-k).
 
 import json
 import os
+import subprocess
 import signal
 import sys
 import time
@@ -183,6 +184,10 @@ def test_rendering_rejected_by_nginx_t_keeps_the_previous_file_serving(lab):
     status, body = lab.curl("c", "http://198.18.0.2/ping")   # B's front, still on the previous file
     assert (status, body) == (200, "pong")
     assert "unknown directive \"this_is_not_a_directive\"" in lab.log("vipd-b")[log_mark:]
+    metrics = subprocess.run(["curl", "-sf", "--unix-socket", lab.socket("b"), "http://localhost/metrics"],
+                             capture_output=True, text=True, timeout=10).stdout
+    failures = [line for line in metrics.splitlines() if line.startswith("vipd_nginx_reload_failures_total")]
+    assert failures and float(failures[0].split()[-1]) >= 1, failures
 
     # Once the configuration is fixed, the pending rendering goes in (retry with backoff, 5 s first).
     os.unlink(broken)
