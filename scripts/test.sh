@@ -72,8 +72,9 @@ run_checks() {
         [ "${f:-0}" -gt 0 ] || failed=$((failed + 1))
     fi
 }
-# make install / make deb (Tests/install; they package the debug build above).
-for t in Tests/install/test_install.sh Tests/install/test_deb.sh; do
+# make install / make deb / the units under a real systemd (Tests/install;
+# they install the debug build above).
+for t in Tests/install/test_install.sh Tests/install/test_deb.sh Tests/install/test_systemd.sh; do
     [ -x "$t" ] && run_checks "$t" "$t"
 done
 
