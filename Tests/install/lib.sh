@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # sandbox_error is read by the scripts that source this file
 # Shared helpers for the install tests (sourced). Prints "ok"/"FAIL" lines.
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -80,4 +80,89 @@ verify_units() {
         systemd-analyze verify vipd.service vipd-nginx-test.service bingo.service bingo-blackhole.service \
             \$(test -f /lib/systemd/system/nginx.service && echo nginx.service) 2>&1
     "
+}
+
+# ---------------------------------------------------------------- systemd sandbox
+# systemd_sandbox_start TMPDIR SETUP: boots systemd as PID 1 in a throwaway
+# copy-on-write view of this machine (overlayfs over /, new mount, PID,
+# network, cgroup and UTS namespaces; a cgroup2 subtree of its own). SETUP,
+# a bash script, runs in the chroot first (create interfaces, install, enable
+# units into vipdtest.target.wants). Sets $sd (systemd's host PID) and the
+# function sb (run a command inside). Returns 1 with $sandbox_error set where
+# this machine cannot do it. systemd_sandbox_stop ends everything in it.
+sd=""; boot_pid=""; sandbox_cg=""; sandbox_error=""
+sb() { nsenter -t "$sd" -m -p -n -C -u -r -w "$@"; }
+systemd_sandbox_start() {
+    local tmp=$1 setup=$2 base state _
+    [ "$(id -u)" = 0 ] || { sandbox_error="needs root"; return 1; }
+    [ -x /lib/systemd/systemd ] || { sandbox_error="no /lib/systemd/systemd"; return 1; }
+    can_sandbox || { sandbox_error="needs unshare and overlayfs"; return 1; }
+    for base in /sys/fs/cgroup/unified /sys/fs/cgroup; do
+        if [ -f "$base/cgroup.procs" ] && grep -q "$base cgroup2" /proc/mounts; then
+            sandbox_cg=$base/vipd-test-$$; break
+        fi
+    done
+    [ -n "$sandbox_cg" ] || { sandbox_error="no writable cgroup2 hierarchy"; return 1; }
+    mkdir -p "$sandbox_cg"
+    (
+        echo $BASHPID >"$sandbox_cg/cgroup.procs"
+        exec setsid unshare --mount --propagation private --net --pid --fork --cgroup --uts bash -c "
+            set -e
+            t='$tmp'
+            mkdir \$t/sb && mount -t tmpfs tmpfs \$t/sb
+            mkdir \$t/sb/upper \$t/sb/work \$t/sb/root
+            r=\$t/sb/root
+            mount -t overlay overlay -o lowerdir=/,upperdir=\$t/sb/upper,workdir=\$t/sb/work \$r
+            mount -t proc proc \$r/proc
+            mount --rbind /dev \$r/dev
+            mount -t sysfs -o ro sysfs \$r/sys
+            mount -t cgroup2 cgroup2 \$r/sys/fs/cgroup
+            mount -t tmpfs tmpfs \$r/run
+            chroot \$r bash '$setup'
+            mkdir -p \$r/etc/systemd/system/vipdtest.target.wants
+            printf '[Unit]\\nDescription=vipd test\\nRequires=basic.target\\nAfter=basic.target\\n' >\$r/etc/systemd/system/vipdtest.target
+            for u in systemd-udevd.service systemd-udev-trigger.service systemd-networkd.service getty.target systemd-logind.service; do
+                ln -sf /dev/null \$r/etc/systemd/system/\$u
+            done
+            exec chroot \$r env container=vipd-test /lib/systemd/systemd --system --unit=vipdtest.target --show-status=false
+        " >"$tmp/boot.log" 2>&1
+    ) &
+    boot_pid=$!
+    for _ in $(seq 300); do
+        sd=$(pgrep -P "$boot_pid" 2>/dev/null | head -1)
+        [ -n "$sd" ] && [ "$(cat /proc/"$sd"/comm 2>/dev/null)" = systemd ] && break
+        sd=""
+        kill -0 "$boot_pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    if [ -z "$sd" ]; then cat "$tmp/boot.log"; sandbox_error="systemd did not start in the sandbox"; return 1; fi
+    for _ in $(seq 120); do
+        state=$(sb systemctl is-system-running 2>/dev/null)
+        case $state in running|degraded) return 0 ;; esac
+        sleep 0.5
+    done
+    sb systemctl list-jobs --no-pager 2>&1 | head
+    sandbox_error="systemd did not finish booting ($state)"
+    return 1
+}
+systemd_sandbox_stop() {
+    if [ "${KEEP_SANDBOX:-0}" = 1 ] && [ -n "$sd" ]; then echo "kept: nsenter -t $sd -m -p -n -C -u -r -w"; return; fi
+    # SIGKILL to the namespace's PID 1 ends every process in it.
+    [ -z "$sd" ] && [ -n "$boot_pid" ] && sd=$(pgrep -P "$boot_pid" 2>/dev/null | head -1)
+    [ -n "$sd" ] && kill -KILL "$sd" 2>/dev/null
+    [ -n "$boot_pid" ] && kill -KILL "$boot_pid" 2>/dev/null
+    local _
+    for _ in $(seq 50); do
+        if [ -z "$sd" ] || ! kill -0 "$sd" 2>/dev/null; then break; fi
+        sleep 0.1
+    done
+    sleep 0.3
+    if [ -n "$sandbox_cg" ] && [ -d "$sandbox_cg" ]; then find "$sandbox_cg" -depth -type d -exec rmdir {} \; 2>/dev/null; fi
+    return 0
+}
+# wait_for SECONDS CMD...: poll CMD every 0.2 s until it succeeds.
+wait_for() {
+    local n=$(( $1 * 5 )) _; shift
+    for _ in $(seq "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+    return 1
 }

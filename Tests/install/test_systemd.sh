@@ -28,29 +28,7 @@ if [ ${#pkgs[@]} -gt 0 ]; then
 fi
 
 tmp=$(mktemp -d /tmp/vipd-systemd-test.XXXXXX)
-cg=""
-for base in /sys/fs/cgroup/unified /sys/fs/cgroup; do
-    if [ -f "$base/cgroup.procs" ] && grep -q "$base cgroup2" /proc/mounts; then cg=$base/vipd-test-$$; break; fi
-done
-[ -n "$cg" ] || skip "no writable cgroup2 hierarchy"
-boot_pid=""
-sd=""
-cleanup() {
-    if [ "${KEEP_SANDBOX:-0}" = 1 ]; then echo "kept: nsenter -t $sd -m -p -n -C -u -r -w"; return; fi
-    # SIGKILL to the namespace's PID 1 ends every process in it.
-    [ -z "$sd" ] && [ -n "$boot_pid" ] && sd=$(pgrep -P "$boot_pid" 2>/dev/null | head -1)
-    [ -n "$sd" ] && kill -KILL "$sd" 2>/dev/null
-    [ -n "$boot_pid" ] && kill -KILL "$boot_pid" 2>/dev/null
-    local _
-    for _ in $(seq 50); do
-        if [ -z "$sd" ] || ! kill -0 "$sd" 2>/dev/null; then break; fi
-        sleep 0.1
-    done
-    sleep 0.3
-    [ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+trap 'systemd_sandbox_stop; rm -rf "$tmp"' EXIT
 
 # ------------------------------------------------------------ inside, before boot
 cat >"$tmp/setup.sh" <<SETUP
@@ -104,59 +82,16 @@ printf '#!/bin/sh\nexec /usr/bin/python3 /opt/bingo/standin.py --host 0.0.0.0 --
 chmod 755 /opt/bingo/bingo /opt/bingo/standin.py
 w=/etc/systemd/system/vipdtest.target.wants
 mkdir -p \$w
-printf '[Unit]\nDescription=vipd unit test\nRequires=basic.target\nAfter=basic.target\n' >/etc/systemd/system/vipdtest.target
 ln -sf /etc/systemd/system/vipd.service \$w/vipd.service
 ln -sf /etc/systemd/system/bingo.service \$w/bingo.service
 ln -sf /lib/systemd/system/nginx.service \$w/nginx.service
-for u in systemd-udevd.service systemd-udev-trigger.service systemd-networkd.service getty.target systemd-logind.service; do
-    ln -sf /dev/null /etc/systemd/system/\$u
-done
 SETUP
 
-mkdir -p "$cg"
-(
-    echo $BASHPID >"$cg/cgroup.procs"
-    exec setsid unshare --mount --propagation private --net --pid --fork --cgroup --uts bash -c "
-        set -e
-        t='$tmp'
-        mkdir \$t/sb && mount -t tmpfs tmpfs \$t/sb
-        mkdir \$t/sb/upper \$t/sb/work \$t/sb/root
-        r=\$t/sb/root
-        mount -t overlay overlay -o lowerdir=/,upperdir=\$t/sb/upper,workdir=\$t/sb/work \$r
-        mount -t proc proc \$r/proc
-        mount --rbind /dev \$r/dev
-        mount -t sysfs -o ro sysfs \$r/sys
-        mount -t cgroup2 cgroup2 \$r/sys/fs/cgroup
-        mount -t tmpfs tmpfs \$r/run
-        chroot \$r bash '$tmp/setup.sh'
-        exec chroot \$r env container=vipd-test /lib/systemd/systemd --system --unit=vipdtest.target --show-status=false
-    " >"$tmp/boot.log" 2>&1
-) &
-boot_pid=$!
-
-for _ in $(seq 100); do
-    sd=$(pgrep -P "$boot_pid" 2>/dev/null | head -1)
-    [ -n "$sd" ] && [ "$(cat /proc/"$sd"/comm 2>/dev/null)" = systemd ] && break
-    sd=""; sleep 0.2
-done
-[ -n "$sd" ] || { cat "$tmp/boot.log"; skip "systemd did not start in the sandbox"; }
-sb() { nsenter -t "$sd" -m -p -n -C -u -r -w "$@"; }
-state=""
-for _ in $(seq 120); do
-    state=$(sb systemctl is-system-running 2>/dev/null)
-    case $state in running|degraded) break ;; esac
-    sleep 0.5
-done
-case $state in running|degraded) ;; *) sb systemctl list-jobs --no-pager 2>&1 | head; skip "systemd did not finish booting ($state)" ;; esac
-check "systemd booted the test target ($state), no unit failed" test "$(sb systemctl list-units --state=failed --plain --no-legend | wc -l)" = 0
+systemd_sandbox_start "$tmp" "$tmp/setup.sh" || skip "$sandbox_error"
+check "systemd booted the test target, no unit failed" test "$(sb systemctl list-units --state=failed --plain --no-legend | wc -l)" = 0
 sb systemctl list-units --state=failed --plain --no-legend
 
 prop() { sb systemctl show "$1" -p "$2" --value; }
-wait_for() {  # SECONDS CMD...: poll CMD every 0.2 s
-    local n=$(( $1 * 5 )); shift
-    for _ in $(seq "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
-    return 1
-}
 vip_here() { sb ip -4 addr show vipd0 | grep -q "198.18.0.100/24"; }
 is_master() { sb vipctl status --json | grep -q '"state":"master"'; }
 
