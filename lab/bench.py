@@ -303,6 +303,7 @@ def starvation_run(lab, daemon, seconds, index):
     files = start_probes(lab, tag, max_duration=seconds + 120)
     time.sleep(1.0)
     marks = {n: len(lab.log(n)) for n in ("a", "b")}
+    load_before = os.getloadavg()[0]
     pid = int(lab.out(f"bench_start_stress {seconds}"))
     t0 = time.time()
     lab.wait_for(lambda: lab.run(f"lab_pid_is_ours {pid}", check=False)[0] != 0, seconds + 30, interval=0.5,
@@ -330,6 +331,8 @@ def starvation_run(lab, daemon, seconds, index):
         "total_requests": http["sent"], "p90_ms": http["latency_ms"]["p90"],
         "icmp_sent": icmp["sent"], "icmp_received": icmp["received"], "served_by": http["served_by"],
         "stress_tail": stress_out,
+        # Other work on the machine shows as less CPU for stress-ng (it gets ~2 x seconds alone).
+        "stress_cpu_seconds": _stress_cpu_seconds(stress_out), "loadavg_before": round(load_before, 2),
     }
     wait_baseline(lab, daemon, 30)
     return detail
@@ -373,6 +376,11 @@ def load_run(daemon, seconds, kill_at, rps=120):
         return detail
     finally:
         lab.close(keep=os.environ.get("LAB_KEEP") == "1" or not ok)
+
+
+def _stress_cpu_seconds(text):
+    m = re.search(r"cpu\s+\d+\s+[\d.]+\s+([\d.]+)\s+([\d.]+)", text)
+    return round(float(m.group(1)) + float(m.group(2)), 1) if m else None
 
 
 def read_cpu_rss(pid):
