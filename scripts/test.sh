@@ -79,10 +79,11 @@ for t in Tests/install/test_install.sh Tests/install/test_deb.sh Tests/install/t
 done
 
 # The deployment: Ansible syntax and lint, rendered templates, the mtail
-# program, Prometheus and Grafana files (tools from scripts/deploy-deps.sh).
+# program, Prometheus and Grafana files (tools from scripts/deploy-deps.sh),
+# and site.yml run for real in a sandbox with systemd (test_playbook.sh).
 stage "deployment tools"
 if scripts/deploy-deps.sh; then
-    for t in Tests/deploy/test_ansible.sh Tests/deploy/test_observability.sh; do
+    for t in Tests/deploy/test_ansible.sh Tests/deploy/test_observability.sh Tests/deploy/test_playbook.sh; do
         [ -x "$t" ] && run_checks "$t" "$t"
     done
 else

@@ -156,8 +156,12 @@ systemd_sandbox_stop() {
         if [ -z "$sd" ] || ! kill -0 "$sd" 2>/dev/null; then break; fi
         sleep 0.1
     done
-    sleep 0.3
-    if [ -n "$sandbox_cg" ] && [ -d "$sandbox_cg" ]; then find "$sandbox_cg" -depth -type d -exec rmdir {} \; 2>/dev/null; fi
+    # The cgroups empty out a moment after the processes are gone.
+    for _ in $(seq 30); do
+        if [ -z "$sandbox_cg" ] || [ ! -d "$sandbox_cg" ]; then break; fi
+        find "$sandbox_cg" -depth -type d -exec rmdir {} \; 2>/dev/null
+        sleep 0.2
+    done
     return 0
 }
 # wait_for SECONDS CMD...: poll CMD every 0.2 s until it succeeds.

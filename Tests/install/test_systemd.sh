@@ -28,7 +28,7 @@ if [ ${#pkgs[@]} -gt 0 ]; then
 fi
 
 tmp=$(mktemp -d /tmp/vipd-systemd-test.XXXXXX)
-trap 'systemd_sandbox_stop; rm -rf "$tmp"' EXIT
+trap 'systemd_sandbox_stop; [ "${KEEP_SANDBOX:-0}" = 1 ] || rm -rf "$tmp"' EXIT
 
 # ------------------------------------------------------------ inside, before boot
 cat >"$tmp/setup.sh" <<SETUP

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# deploy/ansible/site.yml for real, on node-a of a two-node inventory: the
+# playbook runs (connection local) inside a throwaway sandbox of this machine
+# with systemd booted as PID 1 (Tests/install/lib.sh: overlayfs over /, own
+# mount/PID/network/cgroup namespaces, a veth carrying 198.18.0.1 and the
+# VIP). node-b is in the inventory but never reached (--limit node-a): it is
+# the peer vipd hears nothing from. bingo is a wrapper around the stand-in
+# whose prepare_db creates the three tables. The sandbox has no network, so
+# the Debian packages the roles install must be in apt's cache: the script
+# downloads them first (apt-get --download-only; the machine itself is not
+# changed). Then: a second run changes nothing; vipd is master, nginx serves
+# bingo through the VIP over HTTP and HTTPS, the indexes exist, Prometheus
+# scrapes vipd and mtail counts requests. Closes with "N passed, M failed".
+set -uo pipefail
+# shellcheck source-path=SCRIPTDIR source=../install/lib.sh
+source "$(dirname "$0")/../install/lib.sh"
+bin=$(bin_dir) || exit 1
+cd "$repo" || exit 1
+skip() { echo "skip - $*"; echo; echo "0 passed, 0 failed"; exit 0; }
+command -v ansible-playbook >/dev/null || { echo "ansible-playbook missing: run scripts/deploy-deps.sh"; exit 1; }
+
+# Not under /tmp: systemd-tmpfiles empties /tmp when the sandbox boots.
+tmp=$(mktemp -d /var/tmp/vipd-playbook-test.XXXXXX)
+chmod 755 "$tmp"
+trap 'systemd_sandbox_stop; [ "${KEEP_SANDBOX:-0}" = 1 ] || rm -rf "$tmp"' EXIT
+
+# Everything the roles apt-install, in the cache (plus what they pull in).
+packages=(chrony acl sudo python3-psycopg2 postgresql postgresql-client nginx polkitd dbus curl
+          prometheus prometheus-node-exporter prometheus-nginx-exporter mtail python3-apt python3-yaml)
+if ! DEBIAN_FRONTEND=noninteractive apt-get install --download-only -y -q --no-install-recommends \
+        "${packages[@]}" >"$tmp/apt.log" 2>&1; then
+    tail -5 "$tmp/apt.log"; skip "cannot download the packages the roles install"
+fi
+
+if ! deb=$(make -s deb BIN_DIR="$bin" DIST="$tmp" ALLOW_TOOLCHAIN_LIBS=1 DEB_COMPRESS=none 2>"$tmp/deb.err"); then
+    cat "$tmp/deb.err"; fail "make deb"; finish; exit 1
+fi
+
+# bingo for the test: the stand-in, and a prepare_db that creates the tables
+# bingo.md's indexes refer to.
+{
+    echo '#!/bin/sh'
+    # shellcheck disable=SC2016  # $1 of the generated script
+    echo 'case "$1" in'
+    echo "    run_server) exec /usr/bin/python3 $repo/Tests/standin/bingo_standin.py --host 0.0.0.0 --port 30164 --name sandbox --quiet ;;"
+    echo "    prepare_db) exec /usr/bin/python3 $repo/Tests/deploy/fake_prepare_db.py ;;"
+    echo '    *) echo "usage: bingo run_server|prepare_db" >&2; exit 2 ;;'
+    echo 'esac'
+} >"$tmp/bingo"
+chmod 755 "$tmp/bingo"
+
+cat >"$tmp/inventory.yml" <<INVENTORY
+all:
+  children:
+    bingo_nodes:
+      hosts:
+        node-a:
+          ansible_connection: local
+          ansible_python_interpreter: /usr/bin/python3
+          node_address: 198.18.0.1
+          vipd_priority: 150
+        node-b:
+          ansible_host: 198.18.0.2
+          node_address: 198.18.0.2
+          vipd_priority: 100
+      vars:
+        interface: vipd0
+        vip: 198.18.0.100/24
+        student_email: test@example.com
+        bingo_domain: bingo.test
+        bingo_binary_src: $tmp/bingo
+        vipd_deb_src: $deb
+        bingo_db_password: playbook-test
+        common_apt_cache_valid_time: 315360000
+INVENTORY
+
+cat >"$tmp/setup.sh" <<'SETUP'
+set -e
+ip link set lo up
+ip link add vipd0 type veth peer name vipd1
+ip link set vipd1 up
+ip addr add 198.18.0.1/24 dev vipd0
+ip link set vipd0 up
+# A fresh host: nothing of ours installed yet.
+if dpkg -s vipd >/dev/null 2>&1; then dpkg -P vipd >/dev/null; fi
+rm -rf /etc/vipd /opt/bingo /etc/nginx/vipd
+# This machine's apt deletes downloaded packages after every dpkg run (a
+# container image's docker-clean); offline, the roles need them to stay.
+rm -f /etc/apt/apt.conf.d/docker-clean
+# The sandbox cannot create user namespaces, which Debian's prometheus.service
+# asks for (PrivateUsers=true). Only here; a real host keeps it.
+mkdir -p /etc/systemd/system/prometheus.service.d
+printf '[Service]\nPrivateUsers=false\n' >/etc/systemd/system/prometheus.service.d/sandbox.conf
+SETUP
+
+systemd_sandbox_start "$tmp" "$tmp/setup.sh" || skip "$sandbox_error"
+
+play() {
+    sb env ANSIBLE_CONFIG="$repo/deploy/ansible/ansible.cfg" ANSIBLE_NOCOLOR=1 ANSIBLE_HOME="$tmp/ansible-home" \
+        ANSIBLE_LOCAL_TEMP="$tmp/ansible-tmp" DEBIAN_FRONTEND=noninteractive \
+        ansible-playbook -i "$tmp/inventory.yml" "$repo/deploy/ansible/site.yml" --limit node-a
+}
+recap() { grep -E "^node-a +:" "$1" | tail -1 | tr -s ' '; }
+
+play >"$tmp/run1.log" 2>&1; rc=$?
+check "first run of site.yml succeeds ($(recap "$tmp/run1.log"))" test "$rc" = 0
+if [ "$rc" != 0 ]; then grep -E -B2 -A12 "^fatal|FAILED" "$tmp/run1.log" | head -80; finish; exit 1; fi
+
+play >"$tmp/run2.log" 2>&1; rc=$?
+second=$(recap "$tmp/run2.log")
+check "second run succeeds and changes nothing ($second)" \
+    bash -c "[ $rc = 0 ] && grep -qE 'changed=0 .*failed=0' <<<'$second'"
+grep -E "^changed:" -B1 "$tmp/run2.log" | head -20
+
+prop() { sb systemctl show "$1" -p "$2" --value; }
+for unit in vipd bingo nginx postgresql chrony bingo-blackhole prometheus prometheus-node-exporter \
+            prometheus-nginx-exporter mtail; do
+    check "$unit.service enabled and active" \
+        test "$(prop "$unit.service" UnitFileState) $(prop "$unit.service" ActiveState)" = "enabled active"
+done
+is_master() { sb vipctl status --json | grep -q '"state":"master"' && sb ip -4 addr show vipd0 | grep -q 198.18.0.100/24; }
+check "vipd is master and holds the VIP" wait_for 10 is_master
+check "GET /ping through the VIP over HTTP -> pong" test "$(sb curl -s --max-time 3 http://198.18.0.100/ping)" = pong
+check "GET /ping through the VIP over HTTPS (self-signed for bingo.test) -> pong" \
+    test "$(sb curl -sk --max-time 3 --resolve bingo.test:443:198.18.0.100 https://bingo.test/ping)" = pong
+check "bingo's config.yaml carries student_email" sb grep -q '^student_email: test@example.com$' /opt/bingo/config.yaml
+check "bingo's config.yaml is 0640 root:bingo (it holds the password)" \
+    test "$(sb stat -c '%a %U:%G' /opt/bingo/config.yaml)" = "640 root:bingo"
+idx=$(sb runuser -u postgres -- psql -d bingo -tAc "SELECT count(*) FROM (
+    SELECT conname FROM pg_constraint WHERE conname IN ('sessions_pk', 'customers_pk', 'movies_pk')
+    UNION ALL SELECT indexname FROM pg_indexes
+    WHERE indexname IN ('sessions_movie_id_idx', 'movies_year_name_idx', 'customers_surname_idx', 'movies_year_idx')) x" 2>&1)
+check "the 3 primary keys and 4 indexes of bingo.md exist ($idx)" test "$idx" = 7
+rows=$(sb runuser -u postgres -- psql -d bingo -tAc "SELECT count(*) FROM public.movies" 2>&1)
+check "prepare_db ran once: test data present, not duplicated ($rows movies)" test "$rows" = 2
+check "vipd rendered the nginx upstream (test and reload via systemctl + polkit)" \
+    sb grep -q "Rendered by vipd" /etc/nginx/vipd/bingo-upstream.conf
+check "auth.key 0600 vipd" test "$(sb stat -c '%a %U' /etc/vipd/auth.key)" = "600 vipd"
+vipd_up() { sb curl -s 'http://198.18.0.1:9090/api/v1/query?query=up%7Bjob%3D%22vipd%22%7D' | grep -q '"1"\]'; }
+check "Prometheus scrapes vipd with the token (up{job=\"vipd\"} == 1)" wait_for 30 vipd_up
+for _ in 1 2 3; do sb curl -s -o /dev/null http://198.18.0.100/api/movie/1; done
+counted() { sb curl -s http://127.0.0.1:3903/metrics | grep -q 'bingo_http_requests_total{endpoint="/api/movie/{id}"'; }
+check "mtail counts requests per endpoint from nginx's JSON log" wait_for 10 counted
+check "chrony configured (NTP is a bingo requirement)" sb test -f /etc/chrony/conf.d/bingo.conf
+check "sysctl applied: ip_nonlocal_bind=1" test "$(sb sysctl -n net.ipv4.ip_nonlocal_bind)" = 1
+
+[ "$failures" = 0 ] || sb journalctl --no-pager -o cat -n 40 | tail -40
+finish
