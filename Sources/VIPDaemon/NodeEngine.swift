@@ -87,7 +87,9 @@ public final class NodeEngine: @unchecked Sendable {
         case .success(let heartbeat):
             counters.heartbeatsReceived += 1
             metrics.heartbeatReceived()
-            for event in peers.record(heartbeat, now: now) { log(event) }
+            let events = peers.record(heartbeat, now: now)
+            for event in events { log(event) }
+            reannounceAfterHeal(events)
             reportBackendsIfChanged()
             run(election.receive(heartbeat, from: source, now: now))
         }
@@ -232,6 +234,23 @@ public final class NodeEngine: @unchecked Sendable {
             webhooks.emit(NodeEvent(node: node, event: .vipReleased, oldState: from.description, newState: to.description,
                                     reason: reason.description, subject: vipList, timestamp: stamp))
         }
+    }
+
+    /// A peer that comes back (a healed partition), or one that stops being
+    /// master while this node is master, may have answered for the VIPs:
+    /// clients may still point at it, so announce them once more. The
+    /// election re-announces when it hears a lower master; this covers the
+    /// race where that peer yielded before its master heartbeat reached us.
+    private func reannounceAfterHeal(_ events: [PeerTable.Event]) {
+        guard election.state == .master, !config.vips.isEmpty else { return }
+        let healed = events.contains { event in
+            switch event {
+            case .found: true
+            case .stateChanged(_, let from, _): from == .master
+            case .lost: false
+            }
+        }
+        if healed { vips.reannounce() }
     }
 
     private func log(_ event: PeerTable.Event) {
