@@ -37,9 +37,10 @@ responses (kernel receive timestamps); the ICMP gap is recorded too
 (icmp_outage_ms). failed_requests = HTTP requests that got an error or no
 answer within 2 s.
 
-Env / options: BENCH_QUICK=1 (2 runs, 100 ms only, cpu-starvation 1 x 15 s at
-20 ms, idle 5 s), BENCH_RUNS, BENCH_INTERVALS ("1s,100ms,20ms"),
-BENCH_SCENARIOS ("hard-kill,graceful-stop,planned-failover,cpu-starvation,idle"),
+Env / options: BENCH_QUICK=1 (2 runs at 100 ms, cpu-starvation 1 x 15 s at
+20 ms, idle 5 s, load 20 s), BENCH_RUNS, BENCH_INTERVALS ("1s,100ms,20ms"),
+BENCH_SCENARIOS ("hard-kill,graceful-stop,planned-failover,cpu-starvation,idle,
+load-120rps-master-kill"),
 BENCH_DAEMONS ("vipd,keepalived"), BENCH_STARVE_SECONDS (60), BENCH_LOAD_SECONDS (60),
 BENCH_IDLE_SECONDS (20), BENCH_OUT (bench/results.json), BIN_DIR (vipd and
 vipctl; default .build/debug, what `make build` makes; copied once at start),
