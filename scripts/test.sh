@@ -61,12 +61,15 @@ fi
 run_checks() {
     local name=$1; shift
     stage "$name"
-    "$@" 2>&1 | tee "$log/checks.txt" | grep -vE "^ok " || true
-    local rc=${PIPESTATUS[0]} line p f
+    local rc=0 line p f
+    "$@" > "$log/checks.txt" 2>&1 || rc=$?
+    grep -vE "^ok " "$log/checks.txt" || true
     line=$(grep -E "^[0-9]+ passed, [0-9]+ failed$" "$log/checks.txt" | tail -1)
     p=$(cut -d' ' -f1 <<<"$line"); f=$(cut -d' ' -f3 <<<"$line")
     passed=$((passed + ${p:-0}))
     failed=$((failed + ${f:-0}))
+    # A script that reports failures fails the run even if it exited 0.
+    if [ "${f:-0}" -gt 0 ]; then status=1; fi
     if [ "$rc" -ne 0 ]; then
         status=1
         [ "${f:-0}" -gt 0 ] || failed=$((failed + 1))

@@ -22,7 +22,18 @@ command -v ansible-playbook >/dev/null || { echo "ansible-playbook missing: run 
 # Not under /tmp: systemd-tmpfiles empties /tmp when the sandbox boots.
 tmp=$(mktemp -d /var/tmp/vipd-playbook-test.XXXXXX)
 chmod 755 "$tmp"
-trap 'systemd_sandbox_stop; [ "${KEEP_SANDBOX:-0}" = 1 ] || rm -rf "$tmp"' EXIT
+# The same goes for a checkout under /tmp or /var/tmp (CI's clone may live
+# there; bingo.service's PrivateTmp hides both): then the sandbox gets a copy
+# of it, without the build folders, under /var/lib.
+play_repo=$repo
+case "$repo" in
+    /tmp/*|/var/tmp/*)
+        play_repo=$(mktemp -d /var/lib/vipd-playbook-repo.XXXXXX)
+        chmod 755 "$play_repo"
+        tar -C "$repo" --exclude='./.build' --exclude='./.build-*' --exclude='./.git' -cf - . | tar -C "$play_repo" -xf -
+        ;;
+esac
+trap 'systemd_sandbox_stop; [ "${KEEP_SANDBOX:-0}" = 1 ] || rm -rf "$tmp"; [ "$play_repo" = "$repo" ] || rm -rf "$play_repo"' EXIT
 
 # Everything the roles apt-install, in the cache (plus what they pull in).
 packages=(chrony acl sudo python3-psycopg2 postgresql postgresql-client nginx polkitd dbus curl
@@ -42,8 +53,8 @@ fi
     echo '#!/bin/sh'
     # shellcheck disable=SC2016  # $1 of the generated script
     echo 'case "$1" in'
-    echo "    run_server) exec /usr/bin/python3 $repo/Tests/standin/bingo_standin.py --host 0.0.0.0 --port 30164 --name sandbox --quiet ;;"
-    echo "    prepare_db) exec /usr/bin/python3 $repo/Tests/deploy/fake_prepare_db.py ;;"
+    echo "    run_server) exec /usr/bin/python3 $play_repo/Tests/standin/bingo_standin.py --host 0.0.0.0 --port 30164 --name sandbox --quiet ;;"
+    echo "    prepare_db) exec /usr/bin/python3 $play_repo/Tests/deploy/fake_prepare_db.py ;;"
     echo '    *) echo "usage: bingo run_server|prepare_db" >&2; exit 2 ;;'
     echo 'esac'
 } >"$tmp/bingo"
@@ -96,15 +107,15 @@ SETUP
 systemd_sandbox_start "$tmp" "$tmp/setup.sh" || skip "$sandbox_error"
 
 play() {
-    sb env ANSIBLE_CONFIG="$repo/deploy/ansible/ansible.cfg" ANSIBLE_NOCOLOR=1 ANSIBLE_HOME="$tmp/ansible-home" \
+    sb env ANSIBLE_CONFIG="$play_repo/deploy/ansible/ansible.cfg" ANSIBLE_NOCOLOR=1 ANSIBLE_HOME="$tmp/ansible-home" \
         ANSIBLE_LOCAL_TEMP="$tmp/ansible-tmp" DEBIAN_FRONTEND=noninteractive \
-        ansible-playbook -i "$tmp/inventory.yml" "$repo/deploy/ansible/site.yml" --limit node-a
+        ansible-playbook -i "$tmp/inventory.yml" "$play_repo/deploy/ansible/site.yml" --limit node-a
 }
 recap() { grep -E "^node-a +:" "$1" | tail -1 | tr -s ' '; }
 
 play >"$tmp/run1.log" 2>&1; rc=$?
 check "first run of site.yml succeeds ($(recap "$tmp/run1.log"))" test "$rc" = 0
-if [ "$rc" != 0 ]; then grep -E -B2 -A12 "^fatal|FAILED" "$tmp/run1.log" | head -80; finish; exit 1; fi
+if [ "$rc" != 0 ]; then grep -E -B2 -A12 "^fatal|FAILED" "$tmp/run1.log" | head -80; echo "--- last lines of the run:"; tail -n 30 "$tmp/run1.log"; finish; exit 1; fi
 
 play >"$tmp/run2.log" 2>&1; rc=$?
 second=$(recap "$tmp/run2.log")
