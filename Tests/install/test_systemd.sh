@@ -148,11 +148,16 @@ echo "     (bingo back in $((SECONDS - start)) s)"
 # First wait until vipd has seen bingo healthy again (rise) and rendered it.
 check "vipd saw bingo healthy again and re-rendered the upstream" \
     wait_for 20 sb grep -q "this node: backend checks pass" /etc/nginx/vipd/bingo-upstream.conf
+# The file is written before vipd tests and reloads it: let that reload finish
+# first, or the broken line below would make it fail as a reload, not a test.
+check "vipd reloaded nginx with that rendering" \
+    wait_for 20 bash -c "$(declare -f sb); sd=$sd; sb journalctl -u vipd -o cat | grep -E 'nginx upstream|nginx reload|nginx test' | tail -n 1 | grep -q reloaded"
+sleep 1
 before=$(sb cat /etc/nginx/vipd/bingo-upstream.conf)
 sb sh -c 'echo "this is not nginx;" >>/etc/nginx/conf.d/bingo-http.conf'
 sb curl -s -X POST --max-time 2 http://127.0.0.1:30165/control/bad >/dev/null
 check "nginx -t failing (vipd-nginx-test.service): vipd logs the rejection" \
-    wait_for 10 bash -c "$(declare -f sb); sd=$sd; sb journalctl -u vipd -o cat | grep -q 'nginx test rejected'"
+    wait_for 20 bash -c "$(declare -f sb); sd=$sd; sb journalctl -u vipd -o cat | grep -q 'nginx test rejected'"
 check "...and keeps the previous upstream file" test "$(sb cat /etc/nginx/vipd/bingo-upstream.conf)" = "$before"
 
 sb systemctl stop vipd.service
