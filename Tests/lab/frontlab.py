@@ -78,6 +78,17 @@ def cleanup(lab_dir):
     if os.path.exists(pids_file):
         with open(pids_file) as f:
             procs = [line.split() for line in f if line.strip()]
+        # nginx first, gently: SIGKILL of its master would orphan the workers.
+        masters = [(pid, start) for pid, start, name in procs if name.startswith("nginx")]
+        for pid, start in masters:
+            if proc_start_time(int(pid)) == start:
+                try:
+                    os.kill(int(pid), signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(proc_start_time(int(p)) == s for p, s in masters):
+            time.sleep(0.02)
         for pid, start, _name in procs:
             if proc_start_time(int(pid)) == start:
                 try:
