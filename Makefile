@@ -13,8 +13,12 @@ deps:
 build: deps
 	$(SWIFT) build
 
+# The shipped binaries link the Swift runtime in (smaller RSS, no runtime to
+# install); `make install`, `make deb` and `make bench` all use them.
+RELEASE_FLAGS ?= --static-swift-stdlib
+
 release: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release $(RELEASE_FLAGS)
 
 unit:
 	$(SWIFT) test
@@ -32,9 +36,10 @@ demo-loopback: build
 	scripts/demo-loopback.sh
 
 ## bench: vipd against keepalived in the namespace lab (root; ~25 min), table + bench/results.json.
-## BENCH_QUICK=1 for a short smoke run; BIN_DIR, BENCH_RUNS, BENCH_INTERVALS... see lab/bench.py
-bench: build
-	python3 lab/bench.py
+## Measures the release binaries, as shipped. BENCH_QUICK=1 for a short smoke run;
+## BIN_DIR, BENCH_RUNS, BENCH_INTERVALS... see lab/bench.py
+bench: release
+	BIN_DIR="$${BIN_DIR:-$$($(SWIFT) build -c release $(RELEASE_FLAGS) --show-bin-path)}" python3 lab/bench.py
 
 ## soak: random faults with a continuous client for SOAK_SECONDS (default 600), root
 soak: build
@@ -49,7 +54,6 @@ clean:
 # runs scripts/install.sh: binaries to $(DESTDIR)$(PREFIX)/bin, units to
 # $(DESTDIR)/etc/systemd/system, /etc/vipd configs never overwritten, users
 # and keys created (users only without DESTDIR). Idempotent.
-RELEASE_FLAGS ?= --static-swift-stdlib
 BIN_DIR ?=
 .PHONY: install uninstall deb
 

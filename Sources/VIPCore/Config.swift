@@ -90,17 +90,27 @@ public struct VIPSpec: Sendable, Equatable {
 }
 
 public struct TimingConfig: Sendable, Equatable {
-    /// How often every node sends a heartbeat (the VRRP advertisement interval).
+    /// How often the master sends a heartbeat (the VRRP advertisement interval).
     public var advertInterval: Span
+    /// How often a node that is not master sends one; nil for the default
+    /// (`ConfigDefaults.standbyInterval`, never below `advertInterval`).
+    public var standbyInterval: Span?
     /// Whether a node that outranks the current master takes over.
     public var preempt: Bool
     /// How long a node must have been running before it may preempt.
     public var preemptDelay: Span
 
-    public init(advertInterval: Span = ConfigDefaults.advertInterval, preempt: Bool = true, preemptDelay: Span = .zero) {
+    public init(advertInterval: Span = ConfigDefaults.advertInterval, standbyInterval: Span? = nil,
+                preempt: Bool = true, preemptDelay: Span = .zero) {
         self.advertInterval = advertInterval
+        self.standbyInterval = standbyInterval
         self.preempt = preempt
         self.preemptDelay = preemptDelay
+    }
+
+    /// The standby cadence in effect.
+    public var effectiveStandbyInterval: Span {
+        standbyInterval ?? max(advertInterval, ConfigDefaults.standbyInterval)
     }
 }
 
@@ -136,6 +146,10 @@ public enum ConfigDefaults {
     public static let path = "/etc/vipd/vipd.yaml"
     public static let port: UInt16 = 5798
     public static let advertInterval = Span.milliseconds(100)
+    /// Backups only tell the master they are alive and how their backend is
+    /// (the election never waits for them), so once a second is enough and
+    /// halves an idle node's wake-ups at the default advert interval.
+    public static let standbyInterval = Span.seconds(1)
     public static let controlSocket = "/run/vipd/control.sock"
     public static let logLevel = "info"
     public static let user = "vipd"

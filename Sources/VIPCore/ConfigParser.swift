@@ -139,7 +139,7 @@ public enum ConfigParser {
         var timing = TimingConfig(advertInterval: ConfigDefaults.advertInterval, preempt: true, preemptDelay: .zero)
         guard let raw = top.child("timing") else { return timing }
         guard let map = reader.mapping(raw, at: "timing",
-                                       allowed: ["advert_interval", "preempt", "preempt_delay", "nopreempt"]) else { return nil }
+                                       allowed: ["advert_interval", "standby_interval", "preempt", "preempt_delay", "nopreempt"]) else { return nil }
         // The wire carries centiseconds in 16 bits; below 10 ms timers outrun schedulers.
         if let interval = map.span("advert_interval", .milliseconds(10)...Span.seconds(25)) {
             if interval.nanoseconds % 10_000_000 != 0 {
@@ -147,6 +147,16 @@ public enum ConfigParser {
                             "must be a whole number of centiseconds (10ms steps), got \(interval)")
             }
             timing.advertInterval = interval
+        }
+        if let standby = map.span("standby_interval", .milliseconds(10)...Span.seconds(25)) {
+            if standby.nanoseconds % 10_000_000 != 0 {
+                reader.fail("timing.standby_interval", map.child("standby_interval"),
+                            "must be a whole number of centiseconds (10ms steps), got \(standby)")
+            } else if standby < timing.advertInterval {
+                reader.fail("timing.standby_interval", map.child("standby_interval"),
+                            "must not be shorter than timing.advert_interval (\(timing.advertInterval)), got \(standby)")
+            }
+            timing.standbyInterval = standby
         }
         let preempt = map.bool("preempt")
         let nopreempt = map.bool("nopreempt")

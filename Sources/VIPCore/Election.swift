@@ -15,22 +15,26 @@ public struct Election: Sendable {
         public var address: IPAddress
         public var priority: UInt8
         public var advertInterval: Span
+        /// Heartbeat cadence outside master (at least `advertInterval`).
+        public var standbyInterval: Span
         public var preempt: Bool
         public var preemptDelay: Span
 
         public init(nodeID: String, address: IPAddress, priority: UInt8, advertInterval: Span,
-                    preempt: Bool = true, preemptDelay: Span = .zero) {
+                    standbyInterval: Span? = nil, preempt: Bool = true, preemptDelay: Span = .zero) {
             self.nodeID = nodeID
             self.address = address
             self.priority = priority
             self.advertInterval = advertInterval
+            self.standbyInterval = max(standbyInterval ?? advertInterval, advertInterval)
             self.preempt = preempt
             self.preemptDelay = preemptDelay
         }
 
         public init(config: VIPConfig) {
             self.init(nodeID: config.node.id, address: config.node.address, priority: config.node.priority,
-                      advertInterval: config.timing.advertInterval, preempt: config.timing.preempt,
+                      advertInterval: config.timing.advertInterval,
+                      standbyInterval: config.timing.effectiveStandbyInterval, preempt: config.timing.preempt,
                       preemptDelay: config.timing.preemptDelay)
         }
     }
@@ -89,7 +93,28 @@ public struct Election: Sendable {
 
     /// The earliest instant at which `tick` has work to do.
     public var nextDeadline: Instant? {
-        [nextHeartbeat, masterDown, handover?.deadline, handoverRequest?.until].compactMap { $0 }.min()
+        Instant.earliest(Instant.earliest(nextHeartbeat, masterDown), Instant.earliest(handover?.deadline, handoverRequest?.until))
+    }
+
+    /// How often this node sends heartbeats now, and what they advertise:
+    /// the advert interval as master (the election runs on it) and while a
+    /// handover request must reach the master; the standby interval
+    /// otherwise. Peers judge a node lost by the interval its heartbeats carry.
+    public var heartbeatInterval: Span { interval(advertisedAs: state) }
+
+    /// The interval a heartbeat sent in `sentState` carries. Actions are run
+    /// after the state they came from may have changed (a resignation is sent
+    /// as master by a node already stopping), so the engine asks by the
+    /// action's state, not the current one.
+    public func interval(advertisedAs sentState: NodeState) -> Span {
+        sentState == .master || handoverRequest != nil ? settings.advertInterval : settings.standbyInterval
+    }
+
+    /// Sends a heartbeat now, off the regular cadence (a changed backend
+    /// flag), when this node is running.
+    public mutating func announce(now: Instant) -> ElectionOutput {
+        guard state != .initial else { return output([]) }
+        return output([heartbeat()])
     }
 
     public var masterDownInterval: Span {
@@ -138,7 +163,7 @@ public struct Election: Sendable {
         }
         if let due = nextHeartbeat, now >= due {
             actions.append(heartbeat())
-            nextHeartbeat = now + settings.advertInterval
+            nextHeartbeat = now + heartbeatInterval
         }
         return output(actions)
     }

@@ -3,6 +3,10 @@
 /// The shared secret that authenticates heartbeats.
 public struct HeartbeatKey: @unchecked Sendable {  // SymmetricKey is immutable bytes
     let key: SymmetricKey
+    /// HMAC state with the key already absorbed (both pads hashed). Every
+    /// heartbeat starts from a copy, so the key schedule runs once per key, not
+    /// once per packet: this is most of the cost of sending and checking one.
+    let keyed: HMAC<SHA256>
     /// Keys shorter than this are refused: HMAC-SHA256 is only as strong as its key.
     public static let minimumLength = 16
 
@@ -12,7 +16,15 @@ public struct HeartbeatKey: @unchecked Sendable {  // SymmetricKey is immutable 
     public init?(bytes: [UInt8]) {
         guard bytes.count >= Self.minimumLength else { return nil }
         key = SymmetricKey(data: bytes)
+        keyed = HMAC<SHA256>(key: key)
         fingerprint = SHA256.hash(data: bytes).prefix(4).map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    }
+
+    /// HMAC-SHA256 of `message` under this key.
+    func tag(_ message: ArraySlice<UInt8>) -> HashedAuthenticationCode<SHA256> {
+        var mac = keyed
+        mac.update(data: message)
+        return mac.finalize()
     }
 }
 
@@ -65,7 +77,7 @@ public enum HeartbeatCodec {
             bytes.append(UInt8(target.count))
             bytes.append(contentsOf: target)
         }
-        bytes.append(contentsOf: HMAC<SHA256>.authenticationCode(for: bytes, using: key.key))
+        bytes.append(contentsOf: key.tag(bytes[...]))
         return bytes
     }
 
@@ -113,7 +125,8 @@ public enum HeartbeatCodec {
     public static func isAuthentic(_ bytes: [UInt8], key: HeartbeatKey) -> Bool {
         guard bytes.count > tagLength else { return false }
         let split = bytes.count - tagLength
-        return HMAC<SHA256>.isValidAuthenticationCode(bytes[split...], authenticating: bytes[..<split], using: key.key)
+        // `==` against bytes is the constant-time comparison of swift-crypto.
+        return key.tag(bytes[..<split]) == bytes[split...]
     }
 
     static func appendBigEndian<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {

@@ -71,7 +71,11 @@ public struct PeerTable: Sendable {
 
     /// The earliest time some alive peer would be declared lost.
     public var nextDeadline: Instant? {
-        entries.filter(\.alive).compactMap(lossDeadline(of:)).min()
+        var earliest: Instant?
+        for entry in entries where entry.alive {
+            if let deadline = lossDeadline(of: entry), earliest.map({ deadline < $0 }) ?? true { earliest = deadline }
+        }
+        return earliest
     }
 
     private func lossDeadline(of entry: Entry) -> Instant? {

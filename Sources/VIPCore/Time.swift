@@ -14,6 +14,13 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible {
     public static func - (lhs: Instant, rhs: Instant) -> Span { Span(nanoseconds: lhs.nanoseconds - rhs.nanoseconds) }
 
     public var description: String { "t+\(Span(nanoseconds: nanoseconds))" }
+
+    /// The earlier of two optional instants; nil only when both are.
+    public static func earliest(_ a: Instant?, _ b: Instant?) -> Instant? {
+        guard let a else { return b }
+        guard let b else { return a }
+        return min(a, b)
+    }
 }
 
 /// A length of time in nanoseconds (configuration values, timer intervals).

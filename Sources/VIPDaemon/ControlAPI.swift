@@ -154,23 +154,21 @@ public enum ControlAPI {
     /// The Unix-socket server (mode 0660 once listening).
     public static func application(engine: NodeEngine, socket: String, logger: Logger,
                                    reloadSource: @escaping @Sendable () throws -> LoadedConfig) -> some Service {
-        Application(
+        ControlServer(
             router: router(engine: engine, reloadSource: reloadSource),
-            configuration: .init(address: .unixDomainSocket(path: socket), serverName: "vipd"),
+            address: .unixDomainSocket(path: socket), logger: logger,
             onServerRunning: { _ in
                 // Connecting needs write permission: owner and group only.
                 _ = chmod(socket, 0o660)
-            },
-            logger: logger)
+            })
     }
 
     /// The optional loopback TCP server; every request needs the bearer token.
     public static func tcpApplication(engine: NodeEngine, host: String, port: Int, token: [UInt8], logger: Logger,
                                       reloadSource: @escaping @Sendable () throws -> LoadedConfig) -> some Service {
-        Application(
+        ControlServer(
             router: router(engine: engine, token: token, reloadSource: reloadSource),
-            configuration: .init(address: .hostname(host, port: port), serverName: "vipd"),
-            logger: logger)
+            address: .hostname(host, port: port), logger: logger)
     }
 
     /// Creates the socket's directory (owned by `owner`, who vipd becomes) if

@@ -125,7 +125,10 @@ public final class NodeEngine: @unchecked Sendable {
 
     public func setBackendHealthy(_ healthy: Bool) {
         loop.preconditionInEventLoop()
+        guard healthy != backendHealthy else { return }
         backendHealthy = healthy
+        // Peers' nginx should hear it now, not at the next (standby) heartbeat.
+        run(election.announce(now: now))
     }
 
     // MARK: Running actions
@@ -168,7 +171,7 @@ public final class NodeEngine: @unchecked Sendable {
         let heartbeat = Heartbeat(
             vrid: config.vrid, priority: priority, state: state,
             flags: signal.flags.union(backendHealthy ? [.backendHealthy] : []),
-            advertInterval: config.timing.advertInterval, epoch: epoch, sequence: sequence,
+            advertInterval: election.interval(advertisedAs: state), epoch: epoch, sequence: sequence,
             nodeID: config.node.id, target: signal.target)
         counters.heartbeatsSent += 1
         metrics.heartbeatSent()
@@ -181,10 +184,18 @@ public final class NodeEngine: @unchecked Sendable {
         return future
     }
 
-    /// Keeps exactly one timer armed, for the earliest of the election's and
-    /// the peer table's deadlines.
+    /// Keeps exactly one timer armed, no later than the earliest of the
+    /// election's and the peer table's deadlines.
+    ///
+    /// An armed timer that is due no later than needed is left alone: every
+    /// heartbeat from a peer pushes its loss deadline (and a backup's
+    /// master-down deadline) further out, and re-arming for each one would
+    /// cost a cancel, a new task and a timerfd syscall per packet. A timer
+    /// that fires early is harmless: `tick` and `expire` act only on what is
+    /// due, and the timer is armed again for what remains.
     func reschedule() {
-        let deadline = [election.nextDeadline, peers.nextDeadline].compactMap { $0 }.min()
+        let deadline = Instant.earliest(election.nextDeadline, peers.nextDeadline)
+        if timer != nil, let armed = timerDeadline, deadline.map({ armed <= $0 }) ?? true { return }
         guard deadline != timerDeadline || timer == nil else { return }
         timer?.cancel()
         timerDeadline = deadline

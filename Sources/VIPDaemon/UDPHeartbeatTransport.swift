@@ -8,8 +8,9 @@ import VIPCore
 /// Heartbeats over UDP unicast, one datagram per peer (SwiftNIO).
 ///
 /// The channel lives on the engine's event loop, so received datagrams reach
-/// the engine without a hop between threads.
-public final class UDPHeartbeatTransport: HeartbeatSending {
+/// the engine without a hop between threads. `send` runs on that loop too,
+/// which is what makes the mutable address cache safe.
+public final class UDPHeartbeatTransport: HeartbeatSending, @unchecked Sendable {
     let channel: any Channel
 
     init(channel: any Channel) {
@@ -37,17 +38,23 @@ public final class UDPHeartbeatTransport: HeartbeatSending {
         return UDPHeartbeatTransport(channel: channel)
     }
 
+    /// Socket addresses of the last peer list sent to. The list changes only
+    /// on reload, so addresses are resolved again only then, not per packet.
+    private var targets: (peers: [PeerConfig], addresses: [SocketAddress?]) = ([], [])
+
     public func send(_ bytes: [UInt8], to peers: [PeerConfig]) -> EventLoopFuture<Void> {
+        channel.eventLoop.preconditionInEventLoop()
+        if targets.peers != peers {
+            targets = (peers, peers.map { try? SocketAddress(ipAddress: $0.address.description, port: Int($0.port)) })
+        }
         let buffer = channel.allocator.buffer(bytes: bytes)
-        let writes = peers.map { peer -> EventLoopFuture<Void> in
-            // The peer list can change on reload, so addresses are made per send (10/s: cheap).
-            guard let target = try? SocketAddress(ipAddress: peer.address.description, port: Int(peer.port)) else {
-                return channel.eventLoop.makeFailedFuture(ChannelError.badInterfaceAddressFamily)
-            }
+        let writes = targets.addresses.map { target -> EventLoopFuture<Void> in
+            guard let target else { return channel.eventLoop.makeFailedFuture(ChannelError.badInterfaceAddressFamily) }
             return channel.write(AddressedEnvelope(remoteAddress: target, data: buffer))
         }
         channel.flush()
-        return EventLoopFuture.andAllSucceed(writes, on: channel.eventLoop)
+        // The usual case, one peer, needs no combined future.
+        return writes.count == 1 ? writes[0] : EventLoopFuture.andAllSucceed(writes, on: channel.eventLoop)
     }
 
     public func close() async throws {
@@ -64,8 +71,20 @@ final class HeartbeatInboundHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
-        guard let text = envelope.remoteAddress.ipAddress, let source = IPAddress(text) else { return }
+        guard let source = Self.address(of: envelope.remoteAddress) else { return }
         engine.receive(Array(envelope.data.readableBytesView), from: source)
+    }
+
+    /// The sender's address from its raw bytes (no text round trip per packet).
+    static func address(of socketAddress: SocketAddress) -> IPAddress? {
+        switch socketAddress {
+        case .v4(let v4):
+            return withUnsafeBytes(of: v4.address.sin_addr) { IPAddress(bytes: Array($0)) }
+        case .v6(let v6):
+            return withUnsafeBytes(of: v6.address.sin6_addr) { IPAddress(bytes: Array($0)) }
+        default:
+            return nil
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -72,6 +72,12 @@ struct Run: ParsableCommand {
             addresses = try NetlinkAddressManager()
             try ControlAPI.prepareSocketPath(loaded.config.control.socket, owner: loaded.config.user,
                                              group: loaded.config.control.group)
+            // The last moment the kernel lets vipd page out its own executable
+            // (it must own the file or be privileged): see StartupPages.
+            switch StartupPages.release() {
+            case .success(let bytes): logger.debug("start-up pages released: advised \(bytes >> 20) MiB of read-only mappings")
+            case .failure(let error): logger.info("start-up pages not released: \(error)")
+            }
             if loaded.config.user != "root" { try Privileges.dropToUser(loaded.config.user) }
             try Privileges.requireNetworkCapabilities()
         } catch {

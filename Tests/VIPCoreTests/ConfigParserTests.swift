@@ -83,6 +83,19 @@ import VIPCore
         #expect(issues(Self.minimal + "\ntiming:\n  advert_interval: 20ms\n  preempt_delay: 30s\n").isEmpty)
     }
 
+    @Test func standbyIntervalDefaultsToOneSecondButNeverBelowTheAdvertInterval() throws {
+        #expect(try ConfigParser.parse(Self.minimal, file: "t").timing.effectiveStandbyInterval == .seconds(1))
+        let slow = try ConfigParser.parse(Self.minimal + "\ntiming:\n  advert_interval: 2s\n", file: "t")
+        #expect(slow.timing.effectiveStandbyInterval == .seconds(2))
+        let set = try ConfigParser.parse(Self.minimal + "\ntiming:\n  standby_interval: 300ms\n", file: "t")
+        #expect(set.timing.effectiveStandbyInterval == .milliseconds(300))
+        let below = issues(Self.minimal + "\ntiming:\n  advert_interval: 200ms\n  standby_interval: 100ms\n")
+        #expect(below.map(\.field) == ["timing.standby_interval"])
+        #expect(below.first?.message.contains("must not be shorter than timing.advert_interval") == true)
+        #expect(issues(Self.minimal + "\ntiming:\n  standby_interval: 1005ms\n").map(\.field) == ["timing.standby_interval"])
+        #expect(issues(Self.minimal + "\ntiming:\n  standby_interval: 30s\n").map(\.field) == ["timing.standby_interval"])
+    }
+
     @Test func nopreemptIsKeepalivedsSpelling() throws {
         let config = try ConfigParser.parse(Self.minimal + "\ntiming:\n  nopreempt: true\n", file: "t")
         #expect(config.timing.preempt == false)

@@ -30,6 +30,48 @@ import VIPCore
         #expect(ElectionTiming.masterDownInterval(interval: .seconds(1), priority: 255).nanoseconds == 3_003_906_250)
     }
 
+    @Test func backupsSendAtTheStandbyIntervalAndMastersAtTheAdvertInterval() {
+        var election = Election(settings: Election.Settings(nodeID: "a", address: a, priority: 100, advertInterval: interval,
+                                                            standbyInterval: .seconds(1)))
+        _ = election.start(now: ms(0))
+        #expect(election.tick(now: ms(0)).actions == [.sendHeartbeat(priority: 100, state: .backup)])
+        #expect(election.heartbeatInterval == .seconds(1))
+        // The master's heartbeats keep the backup waiting; it speaks once a second.
+        var sent: [Int64] = []
+        for t in stride(from: Int64(100), through: 2_000, by: 100) {
+            _ = election.receive(heartbeat(priority: 200), from: b, now: ms(t))
+            if !election.tick(now: ms(t)).actions.isEmpty { sent.append(t) }
+        }
+        #expect(sent == [1_000, 2_000])
+        // A resignation is advertised with the advert interval even though the
+        // node has already left master when the engine sends it.
+        #expect(election.interval(advertisedAs: .master) == interval)
+        // Master: the advert interval again.
+        _ = election.receive(heartbeat(priority: 0), from: b, now: ms(2_050))
+        let takeover = election.tick(now: ms(2_200))
+        #expect(transitions(takeover) == [.master])
+        #expect(election.heartbeatInterval == interval)
+        #expect(takeover.nextDeadline == ms(2_300))
+    }
+
+    @Test func aHandoverRequestIsRepeatedAtTheAdvertInterval() {
+        var election = Election(settings: Election.Settings(nodeID: "a", address: a, priority: 100, advertInterval: interval,
+                                                            standbyInterval: .seconds(1)))
+        _ = election.start(now: ms(0))
+        _ = election.receive(heartbeat(priority: 200), from: b, now: ms(10))
+        _ = election.requestHandover(to: nil, now: ms(50))
+        #expect(election.heartbeatInterval == interval)
+        #expect(election.interval(advertisedAs: .backup) == interval)
+        #expect(election.nextDeadline == ms(150))
+    }
+
+    @Test func announceSendsOffCadenceOnlyWhileRunning() {
+        var election = Election(settings: settings())
+        #expect(election.announce(now: ms(0)).actions.isEmpty)
+        _ = election.start(now: ms(0))
+        #expect(election.announce(now: ms(5)).actions == [.sendHeartbeat(priority: 100, state: .backup)])
+    }
+
     @Test func startGoesToBackupAndAnnounces() {
         var election = Election(settings: settings())
         let output = election.start(now: ms(0))

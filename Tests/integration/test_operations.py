@@ -46,7 +46,8 @@ def test_failover_is_refused_without_a_healthy_peer(cluster_factory):
     wait_for(lambda: cluster.masters() == ["n0"], 5, "n0 master")
     b.kill()
     b.wait_exit()
-    wait_for(lambda: not a.status()["peers"][0]["alive"], 2, "n1 lost")
+    # A backup heartbeats at the standby interval (1 s): lost after 3 of them + skew.
+    wait_for(lambda: not a.status()["peers"][0]["alive"], 6, "n1 lost")
     result = a.vipctl("failover")
     assert result.returncode == 1
     assert "no healthy peer" in result.stderr
