@@ -61,6 +61,10 @@ public struct Election: Sendable {
     /// Backup only: that resignation was a planned handover to "the best backup".
     private var resignationPlanned = false
     private var maintenance = false
+    /// Heartbeats still to carry `releasedVIPs` after leaving master: a few,
+    /// as any one of them may be lost.
+    private var releasedVIPsHeartbeats = 0
+    public static let releasedVIPsRepeats = 3
     /// Set after this node handed over on purpose, so preemption does not take
     /// the VIPs straight back; cleared when it becomes master again, when
     /// maintenance is switched off, or when an operator asks for it by name.
@@ -285,6 +289,13 @@ public struct Election: Sendable {
         return ([], nil)
     }
 
+    /// Whether the heartbeat being sent must carry `releasedVIPs`; counts it.
+    public mutating func takeReleasedVIPsFlag(sentAs sentState: NodeState) -> Bool {
+        guard sentState != .master, releasedVIPsHeartbeats > 0 else { return false }
+        releasedVIPsHeartbeats -= 1
+        return true
+    }
+
     /// How long a handover or a handover request may take before it is dropped.
     public var handoverPatience: Span {
         2 * ElectionTiming.masterDownInterval(interval: settings.advertInterval, priority: 1)
@@ -381,12 +392,18 @@ public struct Election: Sendable {
         guard next != previous else { return [] }
         state = next
         var actions: [ElectionAction] = [.transition(from: previous, to: next, reason: reason)]
-        if previous == .master { actions.append(.releaseVIPs) }
+        if previous == .master {
+            actions.append(.releaseVIPs)
+            releasedVIPsHeartbeats = Self.releasedVIPsRepeats
+            // Tell the peers now, not at the next standby heartbeat.
+            if next != .initial { nextHeartbeat = now }
+        }
         masterDown = nil
         resignedMaster = nil
         handover = nil
         switch next {
         case .master:
+            releasedVIPsHeartbeats = 0
             preemptSuppressed = false
             handoverRequest = nil
             currentMaster = settings.nodeID

@@ -54,8 +54,13 @@ public struct HeartbeatFlags: OptionSet, Sendable, Hashable {
     public static let handover = HeartbeatFlags(rawValue: 1 << 1)
     /// A backup asks the master to hand over to `target` (or to the best backup).
     public static let handoverRequest = HeartbeatFlags(rawValue: 1 << 2)
+    /// The sender held the VIPs until moments ago (its first heartbeats after
+    /// leaving master). Clients may still point at it: a master that hears
+    /// this announces the VIPs again. Needed because a loser of a split brain
+    /// can yield before any of its master heartbeats reached the winner.
+    public static let releasedVIPs = HeartbeatFlags(rawValue: 1 << 3)
     /// Bits a receiver understands; others are ignored so later versions can add flags.
-    public static let known: HeartbeatFlags = [.backendHealthy, .handover, .handoverRequest]
+    public static let known: HeartbeatFlags = [.backendHealthy, .handover, .handoverRequest, .releasedVIPs]
     /// Flags followed on the wire by the target field.
     public static let carriesTarget: HeartbeatFlags = [.handover, .handoverRequest]
 }

@@ -89,7 +89,7 @@ public final class NodeEngine: @unchecked Sendable {
             metrics.heartbeatReceived()
             let events = peers.record(heartbeat, now: now)
             for event in events { log(event) }
-            reannounceAfterHeal(events)
+            reannounceAfterHeal(events, heartbeat)
             reportBackendsIfChanged()
             run(election.receive(heartbeat, from: source, now: now))
         }
@@ -168,9 +168,11 @@ public final class NodeEngine: @unchecked Sendable {
         guard let sender else { return loop.makeSucceededVoidFuture() }
         sequence += 1
         let signal = election.handoverSignal
+        var flags = signal.flags.union(backendHealthy ? [.backendHealthy] : [])
+        if election.takeReleasedVIPsFlag(sentAs: state) { flags.insert(.releasedVIPs) }
         let heartbeat = Heartbeat(
             vrid: config.vrid, priority: priority, state: state,
-            flags: signal.flags.union(backendHealthy ? [.backendHealthy] : []),
+            flags: flags,
             advertInterval: election.interval(advertisedAs: state), epoch: epoch, sequence: sequence,
             nodeID: config.node.id, target: signal.target)
         counters.heartbeatsSent += 1
@@ -252,8 +254,14 @@ public final class NodeEngine: @unchecked Sendable {
     /// clients may still point at it, so announce them once more. The
     /// election re-announces when it hears a lower master; this covers the
     /// race where that peer yielded before its master heartbeat reached us.
-    private func reannounceAfterHeal(_ events: [PeerTable.Event]) {
+    private func reannounceAfterHeal(_ events: [PeerTable.Event], _ heartbeat: Heartbeat) {
         guard election.state == .master, !config.vips.isEmpty else { return }
+        // The peer says it held the VIPs until just now (it may have yielded
+        // to us before any of its master heartbeats got through).
+        if heartbeat.flags.contains(.releasedVIPs) {
+            vips.reannounce()
+            return
+        }
         let healed = events.contains { event in
             switch event {
             case .found: true

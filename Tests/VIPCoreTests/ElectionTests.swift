@@ -65,6 +65,28 @@ import VIPCore
         #expect(election.nextDeadline == ms(150))
     }
 
+    @Test func aNodeThatLeftMasterFlagsItsNextThreeHeartbeatsAndSendsTheFirstAtOnce() {
+        var election = Election(settings: Election.Settings(nodeID: "a", address: a, priority: 100, advertInterval: interval,
+                                                            standbyInterval: .seconds(1)))
+        _ = election.start(now: ms(0))
+        _ = election.tick(now: ms(0))
+        _ = election.tick(now: ms(400))
+        #expect(election.state == .master)
+        let whileMaster = election.takeReleasedVIPsFlag(sentAs: .master)
+        #expect(!whileMaster)
+        // Outranked by a higher master (a healed partition): yield and say so.
+        let yielded = election.receive(heartbeat(priority: 200), from: b, now: ms(450))
+        #expect(transitions(yielded) == [.backup])
+        #expect(yielded.nextDeadline == ms(450))
+        #expect(election.tick(now: ms(450)).actions == [.sendHeartbeat(priority: 100, state: .backup)])
+        // A resignation sent as master does not use up the flag.
+        let asMaster = election.takeReleasedVIPsFlag(sentAs: .master)
+        #expect(!asMaster)
+        var flagged: [Bool] = []
+        for _ in 0..<5 { flagged.append(election.takeReleasedVIPsFlag(sentAs: .backup)) }
+        #expect(flagged == [true, true, true, false, false])
+    }
+
     @Test func announceSendsOffCadenceOnlyWhileRunning() {
         var election = Election(settings: settings())
         #expect(election.announce(now: ms(0)).actions.isEmpty)
