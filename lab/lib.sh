@@ -112,6 +112,15 @@ lab_pid_is_ours() {
     [ "${st%% *}" != Z ] && [ "${st#* }" = "$(cat "$LAB/start.$pid")" ]
 }
 
+# lab_descendants PID: the PIDs of PID's children, grandchildren, ...
+lab_descendants() {
+    local child
+    for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+        echo "$child"
+        lab_descendants "$child"
+    done
+}
+
 # lab_kill_pid PID [SIGNAL] [TIMEOUT_S]: signal, wait until gone, SIGKILL after timeout.
 lab_kill_pid() {
     local pid=$1 sig=${2:-TERM} timeout=${3:-10} i=0
@@ -194,11 +203,18 @@ lab_up() {
 lab_down() {
     [ -n "${LAB:-}" ] && [ -d "$LAB" ] || return 0
     [ -f "$LAB/down" ] && return 0
-    local pid name ns
+    local pid name ns kids=()
     if [ -f "$LAB/pids" ]; then
+        # Children of recorded processes go too: an nginx master killed
+        # alone leaves its workers running as orphans. Listed before any
+        # kill, while the parent links still exist.
+        while read -r pid name; do
+            lab_pid_is_ours "$pid" && mapfile -t -O "${#kids[@]}" kids < <(lab_descendants "$pid")
+        done <"$LAB/pids"
         while read -r pid name; do
             lab_pid_is_ours "$pid" && kill -KILL "$pid" 2>/dev/null
         done <"$LAB/pids"
+        for pid in "${kids[@]}"; do kill -KILL "$pid" 2>/dev/null; done
         while read -r pid name; do
             while lab_pid_is_ours "$pid"; do sleep 0.02; done
             wait "$pid" 2>/dev/null
