@@ -9,36 +9,6 @@
 /// each other's state and backend health. Only heartbeats whose state is
 /// `master` take part in the election.
 public struct Election: Sendable {
-    public struct Settings: Sendable, Equatable {
-        public var nodeID: String
-        /// This node's heartbeat source address: the equal-priority tie-break.
-        public var address: IPAddress
-        public var priority: UInt8
-        public var advertInterval: Span
-        /// Heartbeat cadence outside master (at least `advertInterval`).
-        public var standbyInterval: Span
-        public var preempt: Bool
-        public var preemptDelay: Span
-
-        public init(nodeID: String, address: IPAddress, priority: UInt8, advertInterval: Span,
-                    standbyInterval: Span? = nil, preempt: Bool = true, preemptDelay: Span = .zero) {
-            self.nodeID = nodeID
-            self.address = address
-            self.priority = priority
-            self.advertInterval = advertInterval
-            self.standbyInterval = max(standbyInterval ?? advertInterval, advertInterval)
-            self.preempt = preempt
-            self.preemptDelay = preemptDelay
-        }
-
-        public init(config: VIPConfig) {
-            self.init(nodeID: config.node.id, address: config.node.address, priority: config.node.priority,
-                      advertInterval: config.timing.advertInterval,
-                      standbyInterval: config.timing.effectiveStandbyInterval, preempt: config.timing.preempt,
-                      preemptDelay: config.timing.preemptDelay)
-        }
-    }
-
     public private(set) var state: NodeState = .initial
     public private(set) var settings: Settings
     /// Priority after weighted checks; what heartbeats carry.
