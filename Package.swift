@@ -35,9 +35,11 @@ let package = Package(
         ),
         // libcap (Debian libcap-dev) for keeping CAP_NET_ADMIN/CAP_NET_RAW after setuid.
         .systemLibrary(name: "CLibcap", path: "Sources/CLibcap"),
+        // timerfd(2) from glibc's headers (no library to link).
+        .systemLibrary(name: "CTimerFD", path: "Sources/CTimerFD"),
         .target(
             name: "VIPLinux",
-            dependencies: ["VIPCore", "CLibcap"]
+            dependencies: ["VIPCore", "CLibcap", "CTimerFD"]
         ),
         .target(
             name: "VIPDaemon",

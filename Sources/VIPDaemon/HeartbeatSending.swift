@@ -1,9 +1,9 @@
-import NIOCore
 import VIPCore
 
 /// Sends one datagram to every peer. The engine knows nothing of sockets;
-/// `UDPHeartbeatTransport` implements this over SwiftNIO, tests use a recorder.
+/// `UDPHeartbeatTransport` implements this with `sendto(2)`, tests use a recorder.
 public protocol HeartbeatSending: Sendable {
-    /// Sends `bytes` to each peer; the future completes when all writes are flushed.
-    func send(_ bytes: [UInt8], to peers: [PeerConfig]) -> EventLoopFuture<Void>
+    /// Hands `bytes` to the kernel for each peer, now, on the engine's loop.
+    /// Throws the first error; the other peers are still sent to.
+    func send(_ bytes: [UInt8], to peers: [PeerConfig]) throws
 }

@@ -19,8 +19,9 @@ public struct HeartbeatService: Service {
         let engine = self.engine
         let transport = ReopeningTransport(config: config, engine: engine, logger: engine.logger)
         try await transport.open()
+        let timer = try await TimerFDEngineTimer.make(on: engine.loop) { engine.timerFired() }
         let systemd = SystemdNotify()
-        try await engine.loop.submit { engine.start(sender: transport) }.get()
+        try await engine.loop.submit { engine.start(sender: transport, timer: timer) }.get()
         systemd.send("READY=1\nSTATUS=electing")
         // Pinged from the engine's own loop: a stuck loop stops the pings and
         // systemd restarts vipd (WatchdogSec=).
@@ -32,7 +33,8 @@ public struct HeartbeatService: Service {
         try? await gracefulShutdown()
         systemd.send("STOPPING=1")
         watchdog?.cancel()
-        try? await engine.loop.flatSubmit { engine.shutdown() }.get()
+        try? await engine.loop.submit { engine.shutdown() }.get()
+        try? await engine.loop.submit { timer.close() }.get()
         await transport.close()
     }
 }

@@ -22,7 +22,10 @@ public final class NodeEngine: @unchecked Sendable {
     var peers: PeerTable
     var sender: (any HeartbeatSending)?
     private var sequence: UInt64 = 0
-    private var timer: Scheduled<Void>?
+    /// The error of the failing sends so far and how many, while sends fail.
+    private var sendFailure: (error: String, count: Int)?
+    private var timer: (any EngineTimer)?
+    /// What `timer` is armed for (nil: disarmed).
     private var timerDeadline: Instant?
     var stateSince: Instant
     var lastReason: TransitionReason?
@@ -67,10 +70,12 @@ public final class NodeEngine: @unchecked Sendable {
 
     // MARK: Inputs (call on `loop`)
 
-    /// Starts the election; heartbeats go out through `sender`.
-    public func start(sender: any HeartbeatSending) {
+    /// Starts the election; heartbeats go out through `sender`, and `timer`
+    /// (by default a scheduled task on `loop`) calls `timerFired`.
+    public func start(sender: any HeartbeatSending, timer: (any EngineTimer)? = nil) {
         loop.preconditionInEventLoop()
         self.sender = sender
+        self.timer = timer ?? ScheduledTaskEngineTimer(loop: loop) { [weak self] in self?.timerFired() }
         vips.releaseLeftovers()
         run(election.start(now: now))
     }
@@ -95,14 +100,23 @@ public final class NodeEngine: @unchecked Sendable {
         }
     }
 
-    /// Graceful stop: resign if master, release the VIPs, and complete once
-    /// the resignation has been flushed to the peers.
-    public func shutdown() -> EventLoopFuture<Void> {
+    /// Graceful stop: resign if master (the resignation is with the kernel
+    /// when this returns) and release the VIPs.
+    public func shutdown() {
         loop.preconditionInEventLoop()
-        let flushed = run(election.shutdown(now: now))
-        timer?.cancel()
-        timer = nil
-        return flushed
+        run(election.shutdown(now: now))
+        timer?.arm(at: nil)
+        timerDeadline = nil
+    }
+
+    /// The timer's deadline passed: expire silent peers, run the election's clock.
+    func timerFired() {
+        loop.preconditionInEventLoop()
+        timerDeadline = nil
+        let now = self.now
+        for event in peers.expire(now: now) { log(event) }
+        reportBackendsIfChanged()
+        run(election.tick(now: now))
     }
 
     /// Sets or clears a front fault (a failing front check).
@@ -133,9 +147,7 @@ public final class NodeEngine: @unchecked Sendable {
 
     // MARK: Running actions
 
-    @discardableResult
-    func run(_ output: ElectionOutput) -> EventLoopFuture<Void> {
-        var writes: [EventLoopFuture<Void>] = []
+    func run(_ output: ElectionOutput) {
         for action in output.actions {
             switch action {
             case .transition(let from, let to, let reason):
@@ -149,7 +161,7 @@ public final class NodeEngine: @unchecked Sendable {
                 logger.notice("\(from) -> \(to) (\(reason))")
                 for observer in onTransition { observer(from, to, reason) }
             case .sendHeartbeat(let priority, let state):
-                writes.append(send(priority: priority, state: state))
+                send(priority: priority, state: state)
             case .acquireVIPs:
                 vips.acquire()
             case .releaseVIPs:
@@ -161,11 +173,10 @@ public final class NodeEngine: @unchecked Sendable {
             }
         }
         reschedule()
-        return EventLoopFuture.andAllComplete(writes, on: loop)
     }
 
-    private func send(priority: UInt8, state: NodeState) -> EventLoopFuture<Void> {
-        guard let sender else { return loop.makeSucceededVoidFuture() }
+    private func send(priority: UInt8, state: NodeState) {
+        guard let sender else { return }
         sequence += 1
         let signal = election.handoverSignal
         var flags = signal.flags.union(backendHealthy ? [.backendHealthy] : [])
@@ -177,43 +188,31 @@ public final class NodeEngine: @unchecked Sendable {
             nodeID: config.node.id, target: signal.target)
         counters.heartbeatsSent += 1
         metrics.heartbeatSent()
-        let future = sender.send(HeartbeatCodec.encode(heartbeat, key: key), to: config.peers)
-        future.whenFailure { [self] error in
+        do {
+            try sender.send(HeartbeatCodec.encode(heartbeat, key: key), to: config.peers)
+            if let failing = sendFailure {
+                sendFailure = nil
+                logger.notice("sending heartbeats again (after \(failing.count) failed)")
+            }
+        } catch {
             counters.sendErrors += 1
             metrics.count("vipd_heartbeat_send_errors_total")
-            logger.warning("sending heartbeat failed: \(error)")
+            // Once per failure, not ten times a second while a link is down.
+            let text = "\(error)"
+            if sendFailure?.error != text { logger.warning("sending heartbeat failed: \(text)") }
+            sendFailure = (text, (sendFailure?.count ?? 0) + 1)
         }
-        return future
     }
 
-    /// Keeps exactly one timer armed, no later than the earliest of the
-    /// election's and the peer table's deadlines.
-    ///
-    /// An armed timer that is due no later than needed is left alone: every
-    /// heartbeat from a peer pushes its loss deadline (and a backup's
-    /// master-down deadline) further out, and re-arming for each one would
-    /// cost a cancel, a new task and a timerfd syscall per packet. A timer
-    /// that fires early is harmless: `tick` and `expire` act only on what is
-    /// due, and the timer is armed again for what remains.
+    /// Keeps the timer armed for the earliest of the election's and the peer
+    /// table's deadlines, re-arming only when that moves. A tick that comes
+    /// early is harmless: `tick` and `expire` act only on what is due.
     func reschedule() {
+        guard let timer else { return }
         let deadline = Instant.earliest(election.nextDeadline, peers.nextDeadline)
-        if timer != nil, let armed = timerDeadline, deadline.map({ armed <= $0 }) ?? true { return }
-        guard deadline != timerDeadline || timer == nil else { return }
-        timer?.cancel()
+        guard deadline != timerDeadline else { return }
         timerDeadline = deadline
-        guard let deadline else {
-            timer = nil
-            return
-        }
-        let when = NIODeadline.uptimeNanoseconds(UInt64(max(0, deadline.nanoseconds)))
-        timer = loop.scheduleTask(deadline: when) { [self] in
-            timer = nil
-            timerDeadline = nil
-            let now = self.now
-            for event in peers.expire(now: now) { log(event) }
-            reportBackendsIfChanged()
-            run(election.tick(now: now))
-        }
+        timer.arm(at: deadline)
     }
 
     /// Unplanned: how long the old master was silent. Planned: from the

@@ -4,11 +4,11 @@ import VIPCore
 
 /// The heartbeat socket, reopened whenever it closes under us.
 ///
-/// SwiftNIO closes a datagram channel on some send errors (the interface
-/// going down gives ENETUNREACH, a firewall EPERM). A node whose socket is
-/// gone neither hears nor speaks — a lasting split brain — so the socket is
-/// bound again, retrying every second until it succeeds. State is confined
-/// to the engine's loop.
+/// Sends go straight to the socket and cannot close it, but SwiftNIO closes
+/// the channel on a fatal read error. A node whose socket is gone neither
+/// hears nor speaks — a lasting split brain — so the socket is bound again,
+/// retrying every second until it succeeds. State is confined to the
+/// engine's loop.
 final class ReopeningTransport: HeartbeatSending, @unchecked Sendable {
     let config: VIPConfig
     let engine: NodeEngine
@@ -29,11 +29,9 @@ final class ReopeningTransport: HeartbeatSending, @unchecked Sendable {
         try await engine.onLoop { self.adopt(transport) }
     }
 
-    func send(_ bytes: [UInt8], to peers: [PeerConfig]) -> EventLoopFuture<Void> {
-        guard let current else {
-            return engine.loop.makeFailedFuture(ChannelError.ioOnClosedChannel)
-        }
-        return current.send(bytes, to: peers)
+    func send(_ bytes: [UInt8], to peers: [PeerConfig]) throws {
+        guard let current else { throw ChannelError.ioOnClosedChannel }
+        try current.send(bytes, to: peers)
     }
 
     func close() async {

@@ -5,25 +5,40 @@ import Glibc
 #endif
 import VIPCore
 
-/// Heartbeats over UDP unicast, one datagram per peer (SwiftNIO).
+/// Heartbeats over UDP unicast, one datagram per peer.
 ///
-/// The channel lives on the engine's event loop, so received datagrams reach
-/// the engine without a hop between threads. `send` runs on that loop too,
-/// which is what makes the mutable address cache safe.
+/// vipd creates and binds the socket itself. SwiftNIO receives on it (the
+/// channel lives on the engine's event loop, so a datagram reaches the engine
+/// without a hop between threads); sends skip the channel and call
+/// `sendto(2)` directly from that loop. A heartbeat is one small datagram
+/// that the kernel either takes at once or refuses, so the channel's write
+/// queue, promises and flush buy nothing, and on an idle node they were most
+/// of the work of a send (docs/benchmarks.md, "Idle cost"). A refused send
+/// (interface down, no route) is reported to the caller and the socket stays
+/// open, where a channel write would have closed the channel.
 public final class UDPHeartbeatTransport: HeartbeatSending, @unchecked Sendable {
     let channel: any Channel
+    /// The socket's descriptor. Owned by `channel`, which closes it; `isOpen`
+    /// turns false in the same loop turn, before the number can be reused.
+    private let descriptor: CInt
+    private var isOpen = true
 
-    init(channel: any Channel) {
+    init(channel: any Channel, descriptor: CInt) {
         self.channel = channel
+        self.descriptor = descriptor
+        channel.closeFuture.whenComplete { [self] _ in isOpen = false }
     }
 
     /// Binds `node.address:node.port` and routes datagrams to `engine`.
     public static func bind(config: VIPConfig, engine: NodeEngine) async throws -> UDPHeartbeatTransport {
+        let descriptor: CInt
+        do {
+            let address = try SocketAddress(ipAddress: config.node.address.description, port: Int(config.node.port))
+            descriptor = try makeSocket(boundTo: address)
+        } catch {
+            throw ControlSocketError(description: "cannot bind heartbeat socket \(config.node.address):\(config.node.port) (node.address/node.port): \(error); is another vipd running, or is the address not on this host?")
+        }
         let bootstrap = DatagramBootstrap(group: engine.loop)
-            // No SO_REUSEADDR: a second vipd on this node must fail to bind
-            // rather than silently steal the running one's heartbeats.
-            // CS6 ("network control"), as VRRP uses: queued ahead of bulk traffic.
-            .channelOption(ChannelOptions.Types.SocketOption(level: .init(rawValue: Int32(IPPROTO_IP)), name: .init(rawValue: IP_TOS)), value: 0xC0)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(HeartbeatInboundHandler(engine: engine))
@@ -31,30 +46,59 @@ public final class UDPHeartbeatTransport: HeartbeatSending, @unchecked Sendable 
             }
         let channel: any Channel
         do {
-            channel = try await bootstrap.bind(host: config.node.address.description, port: Int(config.node.port)).get()
+            channel = try await bootstrap.withBoundSocket(descriptor).get()
         } catch {
-            throw ControlSocketError(description: "cannot bind heartbeat socket \(config.node.address):\(config.node.port) (node.address/node.port): \(error); is another vipd running, or is the address not on this host?")
+            Glibc.close(descriptor)
+            throw error
         }
-        return UDPHeartbeatTransport(channel: channel)
+        return try await engine.loop.submit { UDPHeartbeatTransport(channel: channel, descriptor: descriptor) }.get()
+    }
+
+    /// A non-blocking UDP socket bound to `address`, its traffic marked CS6
+    /// ("network control", as VRRP uses) so it is queued ahead of bulk traffic.
+    /// No SO_REUSEADDR: a second vipd on this node must fail to bind rather
+    /// than silently steal the running one's heartbeats.
+    static func makeSocket(boundTo address: SocketAddress) throws -> CInt {
+        let family = address.protocol.rawValue
+        let fd = socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
+        var tos: CInt = 0xC0
+        let marked = family == AF_INET6
+            ? setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_TCLASS, &tos, socklen_t(MemoryLayout<CInt>.size))
+            : setsockopt(fd, Int32(IPPROTO_IP), IP_TOS, &tos, socklen_t(MemoryLayout<CInt>.size))
+        let bound = marked == 0 ? address.withSockAddr { Glibc.bind(fd, $0, socklen_t($1)) } : -1
+        guard bound == 0 else {
+            let error = IOError(errnoCode: errno, reason: marked == 0 ? "bind" : "setsockopt")
+            Glibc.close(fd)
+            throw error
+        }
+        return fd
     }
 
     /// Socket addresses of the last peer list sent to. The list changes only
     /// on reload, so addresses are resolved again only then, not per packet.
     private var targets: (peers: [PeerConfig], addresses: [SocketAddress?]) = ([], [])
 
-    public func send(_ bytes: [UInt8], to peers: [PeerConfig]) -> EventLoopFuture<Void> {
+    public func send(_ bytes: [UInt8], to peers: [PeerConfig]) throws {
         channel.eventLoop.preconditionInEventLoop()
+        guard isOpen else { throw ChannelError.ioOnClosedChannel }
         if targets.peers != peers {
             targets = (peers, peers.map { try? SocketAddress(ipAddress: $0.address.description, port: Int($0.port)) })
         }
-        let buffer = channel.allocator.buffer(bytes: bytes)
-        let writes = targets.addresses.map { target -> EventLoopFuture<Void> in
-            guard let target else { return channel.eventLoop.makeFailedFuture(ChannelError.badInterfaceAddressFamily) }
-            return channel.write(AddressedEnvelope(remoteAddress: target, data: buffer))
+        var firstError: (any Error)?
+        for (index, target) in targets.addresses.enumerated() {
+            guard let target else {
+                firstError = firstError ?? ChannelError.badInterfaceAddressFamily
+                continue
+            }
+            let sent = bytes.withUnsafeBytes { buffer in
+                target.withSockAddr { sendto(descriptor, buffer.baseAddress, buffer.count, 0, $0, socklen_t($1)) }
+            }
+            if sent < 0 {
+                firstError = firstError ?? IOError(errnoCode: errno, reason: "sendto \(peers[index].id)")
+            }
         }
-        channel.flush()
-        // The usual case, one peer, needs no combined future.
-        return writes.count == 1 ? writes[0] : EventLoopFuture.andAllSucceed(writes, on: channel.eventLoop)
+        if let firstError { throw firstError }
     }
 
     public func close() async throws {
