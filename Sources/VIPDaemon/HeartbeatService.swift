@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import ServiceLifecycle
 import VIPCore
@@ -23,6 +24,7 @@ public struct HeartbeatService: Service {
         let systemd = SystemdNotify()
         try await engine.loop.submit { engine.start(sender: transport, timer: timer) }.get()
         systemd.send("READY=1\nSTATUS=electing")
+        let forget = forgetStartupPages(logger: engine.logger)
         // Pinged from the engine's own loop: a stuck loop stops the pings and
         // systemd restarts vipd (WatchdogSec=).
         let watchdog = systemd.watchdogInterval.map { interval in
@@ -31,10 +33,27 @@ public struct HeartbeatService: Service {
             }
         }
         try? await gracefulShutdown()
+        forget.cancel()
         systemd.send("STOPPING=1")
         watchdog?.cancel()
         try? await engine.loop.submit { engine.shutdown() }.get()
         try? await engine.loop.submit { timer.close() }.get()
         await transport.close()
+    }
+
+    /// Once the first election has had time to finish (its Master_Down_Interval
+    /// and a second more), start-up is over: the executable pages only it used
+    /// are dropped from this process's page tables (`StartupPages.forgetUnused`).
+    private func forgetStartupPages(logger: Logger) -> Task<Void, Never> {
+        let settle = ElectionTiming.masterDownInterval(interval: config.timing.advertInterval, priority: config.node.priority)
+            + .seconds(1)
+        return Task.detached(priority: .background) {
+            try? await Task.sleep(for: .nanoseconds(settle.nanoseconds))
+            guard !Task.isCancelled else { return }
+            switch StartupPages.forgetUnused() {
+            case .success(let bytes): logger.debug("start-up pages forgotten: \(bytes >> 10) KiB of read-only mappings")
+            case .failure(let error): logger.debug("start-up pages kept: \(error)")
+            }
+        }
     }
 }
