@@ -8,8 +8,10 @@ daemon and a tiny nginx on :80 that answers its node name; client C probes the
 VIP 198.18.0.100 with ICMP every 10 ms (lab/probe.py) AND one new-connection
 HTTP request every 10 ms (lab/httpprobe.py).
 
-Scenarios (each --runs times, default 5), the master A faulted at a random
-phase of the advert cycle after >= 1 s of steady traffic:
+Scenarios (each --runs times, default 5), the master A faulted after >= 1 s
+of steady traffic, at a random phase of the advert cycle, except hard-kill:
+run k of n kills A (k - 0.5) / n of an interval after B received A's last
+advert (timed from the running capture; the same phases for every daemon):
   hard-kill         A's switch port down + SIGKILL of the daemon at once
                     (keepalived: parent and VRRP child). A is then "rebooted":
                     leftover VIP removed, link up, daemon restarted, preempts.
@@ -29,8 +31,10 @@ phase of the advert cycle after >= 1 s of steady traffic:
                     /api/{movie,customer,session}/{id} for 60 s; A hard-killed
                     at 30 s.
   idle              (100 ms only) CPU % of a core and RSS of each daemon over
-                    20 s (utime+stime from /proc/PID/stat; VmRSS; keepalived =
-                    parent + VRRP child).
+                    20 s (time on CPU of every thread, in ns, from
+                    /proc/PID/task/*/schedstat: /proc/PID/stat counts 10 ms
+                    ticks, 0.05 % of a core over 20 s, too coarse here; VmRSS,
+                    the largest sample; keepalived = parent + VRRP child).
 
 Outage (the table's and outage_ms) = longest gap between successful HTTP
 responses (kernel receive timestamps); the ICMP gap is recorded too
@@ -72,7 +76,6 @@ from labshell import LabShell, LabError  # noqa: E402
 LAB_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(LAB_DIR)
 VIP = "198.18.0.100"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 SCENARIOS = ["hard-kill", "graceful-stop", "planned-failover", "cpu-starvation", "idle", "load-120rps-master-kill"]
 LOAD_PATHS = "/db_dummy,/api/movie/{id},/api/customer/{id},/api/session/{id}"
 
@@ -111,8 +114,8 @@ class Vipd:
     def stop(self, lab, node):
         lab.run(f"lab_stop {node}")
 
-    def kill_hard(self, lab, node):
-        lab.run(f"lab_kill_hard {node}")
+    def kill_hard(self, lab, node, at=None):
+        lab.run(f"{kill_at(at)}lab_kill_hard {node}")
 
     def planned(self, lab):
         lab.run("$LAB/bin/vipctl failover --to node-b --socket $(lab_socket a)", timeout=60)
@@ -145,8 +148,8 @@ class Keepalived:
     def stop(self, lab, node):
         lab.run(f"bench_stop_keepalived {node}")
 
-    def kill_hard(self, lab, node):
-        lab.run(f"bench_kill_hard_keepalived {node}")
+    def kill_hard(self, lab, node, at=None):
+        lab.run(f"{kill_at(at)}bench_kill_hard_keepalived {node}")
 
     def planned(self, lab):
         lab.run("bench_keepalived_set_prio_offset a -100")
@@ -225,6 +228,42 @@ def start_advert_capture(lab, tag):
     return name, pcap
 
 
+def target_phase_ms(index, runs, interval_ms):
+    """Run `index` (1-based) of `runs`: (index - 0.5) / runs of an interval."""
+    return (index - 0.5) / runs * interval_ms
+
+
+def kill_at(at):
+    """The KILL_AT= prefix (microseconds) that makes the kill wait for wall time `at` (epoch s)."""
+    return f"KILL_AT={int(at * 1_000_000)} " if at else ""
+
+
+def adverts_so_far(pcap):
+    """Receive times (epoch s) of the adverts captured so far (the capture is still running)."""
+    out = subprocess.run(["tcpdump", "-r", pcap, "-n", "-tt"], capture_output=True, text=True).stdout
+    stamps = []
+    for line in out.splitlines():
+        try:
+            stamps.append(float(line.split()[0]))
+        except (IndexError, ValueError):
+            pass
+    return stamps
+
+
+def phased_kill_time(pcap, interval_ms, phase_ms, lead_s=0.05):
+    """When to kill so that `phase_ms` have passed since A's last advert: the
+    first such moment at least `lead_s` from now, from the adverts B has
+    received so far (A sends them every interval). None if none were seen."""
+    stamps = adverts_so_far(pcap)
+    if not stamps:
+        return None
+    interval = interval_ms / 1000
+    target = stamps[-1] + phase_ms / 1000
+    while target < time.time() + lead_s:
+        target += interval
+    return target
+
+
 def last_advert_before(lab, name, pcap, t):
     lab.run(f"lab_kill_pid $(cat $LAB/bgpid.{name}) TERM 5")
     out = subprocess.run(["tcpdump", "-r", pcap, "-n", "-tt"], capture_output=True, text=True).stdout
@@ -241,7 +280,7 @@ def _read(path):
         return ""
 
 
-def fault_run(lab, daemon, scenario, interval_ms, index):
+def fault_run(lab, daemon, scenario, interval_ms, index, of_runs=5):
     tag = f"{scenario}-{index}"
     files = start_probes(lab, tag)
     capture = start_advert_capture(lab, tag) if scenario == "hard-kill" else None
@@ -251,7 +290,12 @@ def fault_run(lab, daemon, scenario, interval_ms, index):
     t_action_end = None
     t_down = None
     if scenario == "hard-kill":
-        daemon.kill_hard(lab, "a")
+        # Paired phases: run k of n kills (k + 0.5) / n of an interval after A's
+        # last advert, for every daemon alike, so their medians compare the
+        # daemons and not the luck of five random draws (the outage is
+        # Master_Down_Interval minus that phase).
+        kill_time = phased_kill_time(capture[1], interval_ms, target_phase_ms(index, of_runs, interval_ms))
+        daemon.kill_hard(lab, "a", at=kill_time)
         with open(os.path.join(lab.lab, "killtime.a")) as f:
             t_fault, t_down = map(float, f.read().split())
     elif scenario == "graceful-stop":
@@ -385,15 +429,20 @@ def _stress_cpu_seconds(text):
 
 
 def read_cpu_rss(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    """(nanoseconds on CPU of all of PID's threads, VmRSS KiB)."""
+    cpu_ns = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                cpu_ns += int(f.read().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # the thread ended meanwhile
     rss = 0
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
                 rss = int(line.split()[1])
-    return ticks, rss
+    return cpu_ns, rss
 
 
 def idle_measure(lab, daemon, seconds):
@@ -410,8 +459,8 @@ def idle_measure(lab, daemon, seconds):
         time.sleep(0.5)
     elapsed = time.monotonic() - t0
     for n in out:
-        ticks = sum(read_cpu_rss(p)[0] for p in out[n]["pids"]) - start[n]
-        out[n]["cpu_percent"] = round(100.0 * ticks / CLK_TCK / elapsed, 3)
+        cpu_ns = sum(read_cpu_rss(p)[0] for p in out[n]["pids"]) - start[n]
+        out[n]["cpu_percent"] = round(100.0 * cpu_ns / 1e9 / elapsed, 3)
         out[n]["rss_kib"] = rss_max[n]
         out[n]["per_process_rss_kib"] = [read_cpu_rss(p)[1] for p in out[n]["pids"]]
     out["seconds"] = round(elapsed, 1)
@@ -672,7 +721,7 @@ def main():
                                 if scen == "cpu-starvation":
                                     d = starvation_run(lab, daemon, starve_s, i)
                                 else:
-                                    d = fault_run(lab, daemon, scen, iv, i)
+                                    d = fault_run(lab, daemon, scen, iv, i, of_runs=n)
                             except LabError as e:
                                 say(f"{scen} {daemon_name} {ms_to_interval(iv)} run {i} FAILED: {e}")
                                 details["errors"].append({"scenario": scen, "daemon": daemon_name, "interval_ms": iv,

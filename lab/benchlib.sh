@@ -159,7 +159,9 @@ bench_start_keepalived() {
     bench_keepalived_config "$n" || return 1
     rm -f "$d/keepalived.pid" "$d/vrrp.pid"
     echo "=== lab: start keepalived on $n at $(date +%s.%N) priority ${PRIORITY:-$(lab_default_priority "$n")}" >>"$LAB/$n.log"
-    ip netns exec "$ns" keepalived -n -P -R -l -D -G -f "$d/keepalived.conf" \
+    # Its own copy per node, as for vipd (lab_start_vipd).
+    [ -x "$LAB/bin/keepalived-$n" ] || cp "$(command -v keepalived)" "$LAB/bin/keepalived-$n" || return 1
+    ip netns exec "$ns" "$LAB/bin/keepalived-$n" -n -P -R -l -D -G -f "$d/keepalived.conf" \
         -p "$d/keepalived.pid" -r "$d/vrrp.pid" -c "$d/checkers.pid" -b "$d/bfd.pid" \
         -i "node-$n" </dev/null >>"$LAB/$n.log" 2>&1 &
     pid=$!
@@ -204,6 +206,7 @@ bench_stop_keepalived() {
 bench_kill_hard_keepalived() {
     local n=$1 pids sw lpid t0 p
     pids=$(bench_keepalived_pids "$n"); sw=$(lab_ns sw)
+    lab_wait_until "${KILL_AT:-}"
     t0=$EPOCHREALTIME
     ip -n "$sw" link set "p$n" down &
     lpid=$!

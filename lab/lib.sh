@@ -276,13 +276,18 @@ lab_start_vipd() {
     ns=$(lab_ns "$n") || return 1
     lab_write_config "$n" "${2:-}" || return 1
     echo "=== lab: start vipd on $n at $(date +%s.%N) priority ${PRIORITY:-$(lab_default_priority "$n")}" >>"$LAB/$n.log"
+    # Each node runs its own copy of the binary, as two machines would: one
+    # file mapped by both processes would put pages one of them touched into
+    # the other's resident set, and the kernel pages out a file's pages only
+    # for a process that is alone in mapping them (docs/benchmarks.md).
+    [ -x "$LAB/bin/vipd-$n" ] || cp "$LAB/bin/vipd" "$LAB/bin/vipd-$n" || return 1
     # `ip netns exec` enters the namespace and execs vipd: $! is vipd's PID.
-    ip netns exec "$ns" "$LAB/bin/vipd" --config "$LAB/$n/vipd.yaml" </dev/null >>"$LAB/$n.log" 2>&1 &
+    ip netns exec "$ns" "$LAB/bin/vipd-$n" --config "$LAB/$n/vipd.yaml" </dev/null >>"$LAB/$n.log" 2>&1 &
     pid=$!
     echo "$pid" >"$LAB/pid.$n"
     lab_record_pid "$pid" "vipd-$n"
     # Verify: once ip has exec'd, /proc/PID/exe is our copy of vipd.
-    while [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" != "$LAB/bin/vipd" ]; do
+    while [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" != "$LAB/bin/vipd-$n" ]; do
         if ! kill -0 "$pid" 2>/dev/null || [ $i -gt 200 ]; then
             lab_die "vipd on $n did not start (pid $pid); log: $(tail -5 "$LAB/$n.log")"; return 1
         fi
@@ -328,10 +333,12 @@ lab_stop() {
 # lab_kill_hard NODE: hard node death — its link down and vipd SIGKILLed at the
 # same moment (both started together; returns once both are done). Wall times
 # (epoch s) of the kill and of the link being down are left in $LAB/killtime.NODE.
+# KILL_AT=<epoch microseconds> delays the kill until then (lab_wait_until).
 lab_kill_hard() {
     local n=$1 pid sw lpid t0
     pid=$(lab_pid "$n"); sw=$(lab_ns sw)
     lab_pid_is_ours "$pid" || pid=
+    lab_wait_until "${KILL_AT:-}"
     t0=$EPOCHREALTIME   # builtin: no fork between this and the kill
     ip -n "$sw" link set "p$n" down &
     lpid=$!
@@ -344,6 +351,19 @@ lab_kill_hard() {
     fi
     rm -f "$LAB/pid.$n"
     echo "=== lab: hard kill (link down + SIGKILL) of $n at $t0" >>"$LAB/$n.log"
+}
+
+# lab_wait_until [EPOCH_US]: returns at wall time EPOCH_US (microseconds since
+# the epoch, an integer: no locale decimal point), sleeping most of the way and
+# spinning for the last 5 ms, so a kill lands within a fraction of a
+# millisecond of it; at once if EPOCH_US is empty or past.
+lab_wait_until() {
+    local at=${1:-} now left
+    [ -n "$at" ] || return 0
+    now=${EPOCHREALTIME/[.,]/}
+    left=$(( at - now - 5000 ))
+    [ "$left" -gt 0 ] && sleep "$(( left / 1000000 )).$(printf '%06d' $(( left % 1000000 )))"
+    while now=${EPOCHREALTIME/[.,]/}; [ "$now" -lt "$at" ]; do :; done
 }
 
 # lab_kill9 NODE: SIGKILL vipd only (the link stays up), like a crash.

@@ -21,6 +21,8 @@ public protocol EngineTimer: AnyObject {
 final class TimerFDEngineTimer: EngineTimer, @unchecked Sendable {
     private let timer: TimerFD
     private let channel: any Channel
+    /// False once closed: the descriptor's number may then belong to another file.
+    private var isOpen = true
 
     private init(timer: TimerFD, channel: any Channel) {
         self.timer = timer
@@ -48,11 +50,14 @@ final class TimerFDEngineTimer: EngineTimer, @unchecked Sendable {
 
     func arm(at deadline: Instant?) {
         channel.eventLoop.preconditionInEventLoop()
-        // Fails only for a closed descriptor (after close) or a bad value.
+        guard isOpen else { return }
+        // Cannot fail for an open timerfd and a deadline after the epoch.
         try? timer.set(deadline)
     }
 
     func close() {
+        channel.eventLoop.preconditionInEventLoop()
+        isOpen = false
         channel.close(promise: nil)
     }
 

@@ -13,9 +13,10 @@ Env: SOAK_CI_SECONDS (unset or 0 skips), SOAK_CI_FAULTS (comma list, default
 below), SOAK_SEED (reproduce a run: the seed is printed), BIN_DIR, INTERVAL.
 
 `local-drop` (a firewall on the node itself dropping heartbeats, so its
-sendmsg fails with EPERM) is in the list: it once closed the heartbeat
+sendto fails with EPERM) is in the list: it once closed the heartbeat
 channel for good (docs/benchmarks.md, "Found by the soak"; fixed by
-Sources/VIPDaemon/ReopeningTransport.swift).
+Sources/VIPDaemon/ReopeningTransport.swift, and since sends go straight to
+the socket a refused send no longer closes it at all).
 """
 
 import json

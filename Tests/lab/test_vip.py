@@ -119,7 +119,7 @@ def test_b_runs_unprivileged_with_two_capabilities(lab):
     baseline(lab)
     for node in ("a", "b"):
         pid = lab.pid(node)
-        assert os.readlink(f"/proc/{pid}/exe") == os.path.join(lab.lab, "bin", "vipd"), \
+        assert os.readlink(f"/proc/{pid}/exe") == os.path.join(lab.lab, "bin", f"vipd-{node}"), \
             "recorded PID must be vipd itself, not a wrapper"
         fields = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status").read().splitlines() if ":" in line)
         assert fields["CapEff"].strip() == "0000000000003000", (node, fields["CapEff"])
