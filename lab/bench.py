@@ -428,41 +428,68 @@ def _stress_cpu_seconds(text):
     return round(float(m.group(1)) + float(m.group(2)), 1) if m else None
 
 
-def read_cpu_rss(pid):
-    """(nanoseconds on CPU of all of PID's threads, VmRSS KiB)."""
-    cpu_ns = 0
-    for task in os.listdir(f"/proc/{pid}/task"):
+def thread_cpu_ns(pid):
+    """{thread id: nanoseconds on CPU} for PID's live threads (/proc/PID/task/*/schedstat)."""
+    out = {}
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return out
+    for task in tasks:
         try:
             with open(f"/proc/{pid}/task/{task}/schedstat") as f:
-                cpu_ns += int(f.read().split()[0])
+                out[(pid, task)] = int(f.read().split()[0])
         except (FileNotFoundError, ProcessLookupError):
             pass  # the thread ended meanwhile
-    rss = 0
+    return out
+
+
+def read_rss(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
-                rss = int(line.split()[1])
-    return cpu_ns, rss
+                return int(line.split()[1])
+    return 0
 
 
 def idle_measure(lab, daemon, seconds):
+    """CPU % of a core and the largest RSS of each node's daemon over `seconds`.
+
+    CPU is summed per thread: a thread's last value seen counts even if it
+    has ended by the end (libdispatch retires idle worker threads, and a sum
+    over the threads alive at each end would drop their time or even go
+    negative); a thread born in the window counts from zero. Samples every
+    0.5 s, so an ended thread loses at most its last half second.
+    """
     time.sleep(2.0)
     out = {}
     for node in ("a", "b"):
         out[node] = {"pids": daemon.pids(lab, node)}
-    start = {n: sum(read_cpu_rss(p)[0] for p in out[n]["pids"]) for n in out}
+
+    def sample(n):
+        cpu = {}
+        for p in out[n]["pids"]:
+            cpu.update(thread_cpu_ns(p))
+        return cpu
+
+    first = {n: sample(n) for n in out}
+    last = {n: dict(first[n]) for n in out}
     rss_max = {n: 0 for n in out}
     t0 = time.monotonic()
-    while time.monotonic() - t0 < seconds:
+    while True:
         for n in out:
-            rss_max[n] = max(rss_max[n], sum(read_cpu_rss(p)[1] for p in out[n]["pids"]))
+            last[n].update(sample(n))
+            rss_max[n] = max(rss_max[n], sum(read_rss(p) for p in out[n]["pids"]))
+        if time.monotonic() - t0 >= seconds:
+            break
         time.sleep(0.5)
     elapsed = time.monotonic() - t0
     for n in out:
-        cpu_ns = sum(read_cpu_rss(p)[0] for p in out[n]["pids"]) - start[n]
+        cpu_ns = sum(v - first[n].get(t, 0) for t, v in last[n].items())
         out[n]["cpu_percent"] = round(100.0 * cpu_ns / 1e9 / elapsed, 3)
         out[n]["rss_kib"] = rss_max[n]
-        out[n]["per_process_rss_kib"] = [read_cpu_rss(p)[1] for p in out[n]["pids"]]
+        out[n]["per_process_rss_kib"] = [read_rss(p) for p in out[n]["pids"]]
+        out[n]["threads_seen"] = len(last[n])
     out["seconds"] = round(elapsed, 1)
     return out
 
