@@ -1,0 +1,215 @@
+"""The scenarios of lab/bench.py, one run each: a fault of the master with both
+probes running (hard kill, graceful stop, planned failover), CPU starvation,
+and the 120 requests/s load run; plus the lab and probe plumbing they share."""
+
+import json
+import os
+import random
+import re
+import time
+
+from benchmeasure import last_advert_before, phased_kill_time, start_advert_capture, target_phase_ms
+from benchnames import ms_to_interval
+from labshell import LabError, LabShell
+
+LAB_DIR = os.path.dirname(os.path.abspath(__file__))
+VIP = "198.18.0.100"
+LOAD_PATHS = "/db_dummy,/api/movie/{id},/api/customer/{id},/api/session/{id}"
+
+
+def open_lab(daemon, interval_ms):
+    lab = LabShell(env={"INTERVAL": ms_to_interval(interval_ms)})
+    try:
+        lab.up()
+        lab.run(f"source {LAB_DIR}/benchlib.sh")
+        lab.run("bench_start_http a >/dev/null; bench_start_http b >/dev/null")
+        daemon.start(lab, "a")
+        daemon.start(lab, "b")
+        wait_baseline(lab, daemon, 30)
+    except BaseException:
+        lab.close(keep=True)
+        raise
+    return lab
+
+
+def wait_baseline(lab, daemon, timeout=30):
+    lab.wait_for(lambda: lab.holders() == ["a"] and daemon.state(lab, "a") == "master"
+                 and daemon.state(lab, "b") == "backup", timeout, interval=0.05,
+                 what=f"{daemon.name}: A sole master, B backup")
+
+
+def start_probes(lab, tag, max_duration=300):
+    files = {}
+    for kind, script in (("icmp", "probe.py"), ("http", "httpprobe.py")):
+        name = f"{kind}-{tag}"
+        stop, out, ready = (os.path.join(lab.lab, f"{name}.{x}") for x in ("stop", "json", "ready"))
+        lab.run(f"lab_bg {name} c python3 {LAB_DIR}/{script} --interval 0.01 --stop-file {stop} --out {out} "
+                f"--ready-file {ready} --max-duration {max_duration} {VIP}")
+        files[kind] = (name, stop, out, ready)
+    for kind, (name, stop, out, ready) in files.items():
+        lab.wait_for(lambda: os.path.exists(ready), 15, what=f"{kind} probe's first answer")
+    return files
+
+
+def stop_probes(lab, files):
+    for name, stop, out, ready in files.values():
+        open(stop, "w").close()
+    results = {}
+    for kind, (name, stop, out, ready) in files.items():
+        lab.wait_for(lambda: os.path.exists(out), 30, what=f"{kind} probe result")
+        lab.run(f"lab_kill_pid $(cat $LAB/bgpid.{name}) TERM 5")
+        with open(out) as f:
+            results[kind] = json.load(f)
+    return results
+
+
+def count_transitions(daemon, text):
+    return len(daemon.transition_re.findall(text))
+
+
+def fault_run(lab, daemon, scenario, interval_ms, index, of_runs=5):
+    tag = f"{scenario}-{index}"
+    files = start_probes(lab, tag)
+    capture = start_advert_capture(lab, tag) if scenario == "hard-kill" else None
+    time.sleep(1.0 + random.uniform(0, interval_ms / 1000))
+    marks = {n: len(lab.log(n)) for n in ("a", "b")}
+    t_fault = time.time()
+    t_action_end = None
+    t_down = None
+    if scenario == "hard-kill":
+        # Paired phases: run k of n kills (k + 0.5) / n of an interval after A's
+        # last advert, for every daemon alike, so their medians compare the
+        # daemons and not the luck of five random draws (the outage is
+        # Master_Down_Interval minus that phase).
+        kill_time = phased_kill_time(capture[1], interval_ms, target_phase_ms(index, of_runs, interval_ms))
+        daemon.kill_hard(lab, "a", at=kill_time)
+        with open(os.path.join(lab.lab, "killtime.a")) as f:
+            t_fault, t_down = map(float, f.read().split())
+    elif scenario == "graceful-stop":
+        daemon.stop(lab, "a")
+    elif scenario == "planned-failover":
+        daemon.planned(lab)
+        t_action_end = time.time()
+    lab.wait_for(lambda: "b" in lab.holders() and daemon.state(lab, "b") == "master",
+                 15 + 10 * interval_ms / 1000, interval=0.02, what=f"{daemon.name}: B to take over")
+    if scenario != "hard-kill":
+        lab.wait_for(lambda: lab.holders() == ["b"], 10, interval=0.02, what="A to release the VIP")
+    t_takeover = time.time()
+    time.sleep(1.0)
+    res = stop_probes(lab, files)
+    http, icmp = res["http"], res["icmp"]
+    logs = {n: lab.log(n)[marks[n]:] for n in ("a", "b")}
+    covers = (http["gap_start"] is not None and http["gap_start"] <= t_fault + 0.05 and http["gap_end"] >= t_fault)
+    last_adv = last_advert_before(lab, *capture, t_down) if capture else None
+    detail = {
+        "run": index, "outage_ms": http["max_gap_ms"], "icmp_outage_ms": icmp["max_gap_ms"],
+        "failed_requests": http["failed"], "failed_by_reason": http["failed_by_reason"],
+        "total_requests": http["sent"], "p90_ms": http["latency_ms"]["p90"],
+        "icmp_sent": icmp["sent"], "icmp_received": icmp["received"],
+        "gap_covers_fault": covers,
+        "fault_to_first_ok_ms": round((http["gap_end"] - t_fault) * 1000, 1) if covers else None,
+        "takeover_seen_after_ms": round((t_takeover - t_fault) * 1000, 1),
+        # Phase-free: from the last advert B received from A to the client's first answer after the kill.
+        "after_last_advert_ms": (round((http["gap_end"] - last_adv) * 1000, 1) if (last_adv and covers) else None),
+        "kill_phase_ms": round((t_fault - last_adv) * 1000, 1) if last_adv else None,
+        "action_ms": round((t_action_end - t_fault) * 1000, 1) if t_action_end else None,
+        "http_tail_gap_ms": http["tail_gap_ms"], "served_by": http["served_by"],
+        "transitions": {n: count_transitions(daemon, logs[n]) for n in logs},
+    }
+    if http["tail_gap_ms"] is None or http["tail_gap_ms"] > 500:
+        raise LabError(f"{tag}: the client was not served at the end: {http}")
+    # Back to the baseline.
+    if scenario == "hard-kill":
+        lab.run(f"ip -n $(lab_ns a) addr del {VIP}/24 dev eth0 2>/dev/null; lab_link_up a")  # A "rebooted"
+        daemon.start(lab, "a")
+    elif scenario == "graceful-stop":
+        daemon.start(lab, "a")
+    else:
+        daemon.unplan(lab)
+    wait_baseline(lab, daemon, 30)
+    return detail
+
+
+def starvation_run(lab, daemon, seconds, index):
+    tag = f"starve-{index}"
+    files = start_probes(lab, tag, max_duration=seconds + 120)
+    time.sleep(1.0)
+    marks = {n: len(lab.log(n)) for n in ("a", "b")}
+    load_before = os.getloadavg()[0]
+    pid = int(lab.out(f"bench_start_stress {seconds}"))
+    t0 = time.time()
+    lab.wait_for(lambda: lab.run(f"lab_pid_is_ours {pid}", check=False)[0] != 0, seconds + 30, interval=0.5,
+                 what="stress-ng to finish")
+    lab.run("bench_stop_stress")
+    t1 = time.time()
+    time.sleep(1.0)
+    res = stop_probes(lab, files)
+    http, icmp = res["http"], res["icmp"]
+    logs = {n: lab.log(n)[marks[n]:] for n in ("a", "b")}
+    spurious = sum(count_transitions(daemon, t) for t in logs.values())
+    lost_lines = sum(len(re.findall(r"peer \S+ lost", t)) for t in logs.values())
+    stress_out = ""
+    try:
+        with open(os.path.join(lab.lab, "stress.err")) as f:
+            stress_out = f.read()[-600:]
+    except OSError:
+        pass
+    detail = {
+        "run": index, "seconds": round(t1 - t0, 1), "spurious_transitions": spurious,
+        "transition_lines": [l for t in logs.values() for l in t.splitlines() if daemon.transition_re.search(l)][:20],
+        "peer_lost_lines": lost_lines,
+        "outage_ms": http["max_gap_ms"], "icmp_outage_ms": icmp["max_gap_ms"],
+        "failed_requests": http["failed"], "failed_by_reason": http["failed_by_reason"],
+        "total_requests": http["sent"], "p90_ms": http["latency_ms"]["p90"],
+        "icmp_sent": icmp["sent"], "icmp_received": icmp["received"], "served_by": http["served_by"],
+        "stress_tail": stress_out,
+        # Other work on the machine shows as less CPU for stress-ng (it gets ~2 x seconds alone).
+        "stress_cpu_seconds": _stress_cpu_seconds(stress_out), "loadavg_before": round(load_before, 2),
+    }
+    wait_baseline(lab, daemon, 30)
+    return detail
+
+
+def load_run(daemon, seconds, kill_at, rps=120):
+    """Both nodes with the bingo stand-in and the project's nginx site; the client sends `rps` new-connection
+    GETs per second (the four non-cached item endpoints in turn) for `seconds`; the master A is hard-killed
+    at `kill_at` s."""
+    lab = LabShell(env={"INTERVAL": "100ms"})
+    ok = False
+    try:
+        lab.up()
+        lab.run(f"source {LAB_DIR}/benchlib.sh")
+        lab.run("bench_start_bingo a >/dev/null; bench_start_bingo b >/dev/null")
+        lab.run("bench_start_front a >/dev/null; bench_start_front b >/dev/null")
+        daemon.start(lab, "a")
+        daemon.start(lab, "b")
+        wait_baseline(lab, daemon, 30)
+        out, ready = (os.path.join(lab.lab, f"load.{x}") for x in ("json", "ready"))
+        lab.run(f"lab_bg load c python3 {LAB_DIR}/httpprobe.py --interval {1 / rps:.6f} --timeout 10 "
+                f"--duration {seconds} --paths '{LOAD_PATHS}' --out {out} --ready-file {ready} {VIP}")
+        t0 = time.time()
+        lab.wait_for(lambda: os.path.exists(ready), 15, what="load's first answer")
+        time.sleep(max(0.0, kill_at - (time.time() - t0)))
+        daemon.kill_hard(lab, "a")
+        with open(os.path.join(lab.lab, "killtime.a")) as f:
+            t_kill = float(f.read().split()[0])
+        lab.wait_for(lambda: "b" in lab.holders() and daemon.state(lab, "b") == "master", 15, interval=0.05,
+                     what="B to take over")
+        lab.wait_for(lambda: os.path.exists(out), seconds + 60, interval=0.5, what="load result")
+        lab.run("lab_kill_pid $(cat $LAB/bgpid.load) TERM 5")
+        with open(out) as f:
+            r = json.load(f)
+        detail = {"outage_ms": r["max_gap_ms"], "failed_requests": r["failed"], "total_requests": r["sent"],
+                  "p90_ms": r["latency_ms"]["p90"], "latency_ms": r["latency_ms"],
+                  "failed_by_reason": r["failed_by_reason"], "served_by": r["served_by"],
+                  "gap_at_s_after_kill": round(r["gap_start"] - t_kill, 3) if r["gap_start"] else None,
+                  "failures_first": r["failures"][:10]}
+        ok = True
+        return detail
+    finally:
+        lab.close(keep=os.environ.get("LAB_KEEP") == "1" or not ok)
+
+
+def _stress_cpu_seconds(text):
+    m = re.search(r"cpu\s+\d+\s+[\d.]+\s+([\d.]+)\s+([\d.]+)", text)
+    return round(float(m.group(1)) + float(m.group(2)), 1) if m else None
