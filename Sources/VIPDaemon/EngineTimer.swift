@@ -70,7 +70,7 @@ final class TimerFDEngineTimer: EngineTimer, @unchecked Sendable {
     }
 }
 
-/// `EventLoop.scheduleTask`: for tests, and where a timerfd cannot be had.
+/// `EventLoop.scheduleTask`: for engines started without a timerfd (tests).
 /// A re-arm to a later deadline may still wake the loop at the earlier one
 /// (harmless: the engine acts only on what is due).
 final class ScheduledTaskEngineTimer: EngineTimer, @unchecked Sendable {
