@@ -21,23 +21,31 @@ public protocol EngineTimer: AnyObject {
 final class TimerFDEngineTimer: EngineTimer, @unchecked Sendable {
     private let timer: TimerFD
     private let channel: any Channel
+    private let fired: @Sendable () -> Void
     /// False once closed: the descriptor's number may then belong to another file.
     private var isOpen = true
+    /// What the timerfd is set to; nil while disarmed or once its expiry was read.
+    private var armed: Instant?
+    /// An arming asked for while the timerfd held an unread expiry, applied
+    /// when SwiftNIO reads it (`.some(nil)`: disarm).
+    private var deferred: Instant??
 
-    private init(timer: TimerFD, channel: any Channel) {
+    private init(timer: TimerFD, channel: any Channel, fired: @escaping @Sendable () -> Void) {
         self.timer = timer
         self.channel = channel
+        self.fired = fired
     }
 
     /// A disarmed timer on `loop` that calls `fired` (on `loop`) when due.
     static func make(on loop: any EventLoop, fired: @escaping @Sendable () -> Void) async throws -> TimerFDEngineTimer {
         let timer = try TimerFD.make()
+        let expiry = ExpiryHandler()
         let channel: any Channel
         do {
             channel = try await NIOPipeBootstrap(group: loop)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ExpiryHandler(fired: fired))
+                        try channel.pipeline.syncOperations.addHandler(expiry)
                     }
                 }
                 .takingOwnershipOfDescriptor(input: timer.descriptor).get()
@@ -45,14 +53,30 @@ final class TimerFDEngineTimer: EngineTimer, @unchecked Sendable {
             _ = Glibc.close(timer.descriptor)
             throw error
         }
-        return TimerFDEngineTimer(timer: timer, channel: channel)
+        let engineTimer = TimerFDEngineTimer(timer: timer, channel: channel, fired: fired)
+        try await loop.submit { expiry.owner = engineTimer }.get()
+        return engineTimer
     }
 
+    /// Re-programs the timerfd, unless it may hold an unread expiry.
+    ///
+    /// Why the exception: `timerfd_settime` clears a pending expiry. If epoll
+    /// has already reported the timerfd readable in the batch SwiftNIO is
+    /// working through (a heartbeat read earlier in the same batch re-arms
+    /// the timer), SwiftNIO's read then finds nothing, and a debug build
+    /// aborts in `BaseSocketChannel.readable0` (`assert(readResult == .some)`);
+    /// a release build silently loses the wake-up. A timer whose deadline has
+    /// not passed has no expiry, so it is never in such a batch and is set at
+    /// once; otherwise the new arming waits for SwiftNIO's read (at most one
+    /// loop turn, since the expiry is due).
     func arm(at deadline: Instant?) {
         channel.eventLoop.preconditionInEventLoop()
         guard isOpen else { return }
-        // Cannot fail for an open timerfd and a deadline after the epoch.
-        try? timer.set(deadline)
+        if let armed, armed <= Self.now() {
+            deferred = .some(deadline)
+            return
+        }
+        set(deadline)
     }
 
     func close() {
@@ -61,12 +85,31 @@ final class TimerFDEngineTimer: EngineTimer, @unchecked Sendable {
         channel.close(promise: nil)
     }
 
+    private func set(_ deadline: Instant?) {
+        // Cannot fail for an open timerfd and a deadline after the epoch.
+        try? timer.set(deadline)
+        armed = deadline
+    }
+
+    /// SwiftNIO read the expiry: the timerfd is clear. Call the engine if the
+    /// latest arming is due; otherwise apply the arming that waited.
+    fileprivate func expired() {
+        guard isOpen else { return }
+        armed = nil
+        guard let wanted = deferred else { return fired() }
+        deferred = nil
+        guard let deadline = wanted else { return }
+        if deadline <= Self.now() { fired() } else { set(deadline) }
+    }
+
+    /// CLOCK_MONOTONIC, the timerfd's clock and the engine's.
+    private static func now() -> Instant { Instant(nanoseconds: Int64(NIODeadline.now().uptimeNanoseconds)) }
+
     /// Each read is the 8-byte expiry count: the deadline has passed.
-    private final class ExpiryHandler: ChannelInboundHandler {
+    private final class ExpiryHandler: ChannelInboundHandler, @unchecked Sendable {  // used on the loop only
         typealias InboundIn = ByteBuffer
-        let fired: @Sendable () -> Void
-        init(fired: @escaping @Sendable () -> Void) { self.fired = fired }
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) { fired() }
+        weak var owner: TimerFDEngineTimer?
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) { owner?.expired() }
     }
 }
 

@@ -90,4 +90,58 @@ import VIPCore
         #expect(try await loop.submit { calls.count }.get() == 1)
         try await loop.submit { timer.close() }.get()
     }
+
+    /// Calls `arm` from the handler of another descriptor that epoll reports
+    /// in the same batch as the timerfd's expiry: what a heartbeat read does
+    /// when it moves the engine's deadline. Re-programming the timerfd there
+    /// cleared the expiry epoll had already reported, and SwiftNIO's read of
+    /// it then found nothing (a debug build aborted: issue 18, item 1).
+    @Test func rearmingInTheBatchThatReportsTheExpiryDoesNotLoseIt() async throws {
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let calls = Calls()
+        let timer = try await TimerFDEngineTimer.make(on: loop) {
+            loop.preconditionInEventLoop()
+            calls.count += 1
+        }
+        var fds: [CInt] = [0, 0]
+        try #require(pipe(&fds) == 0)
+        let writeEnd = fds[1]
+        defer { close(writeEnd) }
+        let later = Instant(nanoseconds: Int64(NIODeadline.now().uptimeNanoseconds)) + .seconds(3600)
+        let pipeChannel = try await NIOPipeBootstrap(group: loop)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(RearmOnRead(timer: timer, to: later))
+                }
+            }
+            .takingOwnershipOfDescriptor(input: fds[0]).get()
+        // While the loop is busy: the pipe becomes readable, then the timer
+        // expires, so the next epoll_wait returns both, the pipe first.
+        try await loop.submit {
+            var byte: UInt8 = 1
+            _ = write(writeEnd, &byte, 1)
+            timer.arm(at: Instant(nanoseconds: Int64(NIODeadline.now().uptimeNanoseconds)))
+            usleep(5_000)
+        }.get()
+        try await Task.sleep(for: .milliseconds(50))
+        // The re-arming to an hour from now replaced the expiry: no call yet.
+        #expect(try await loop.submit { calls.count }.get() == 0)
+        // And the timer still works.
+        try await loop.submit { timer.arm(at: Instant(nanoseconds: Int64(NIODeadline.now().uptimeNanoseconds))) }.get()
+        for _ in 0..<1000 where try await loop.submit({ calls.count }).get() == 0 {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(try await loop.submit { calls.count }.get() == 1)
+        try await pipeChannel.close()
+        try await loop.submit { timer.close() }.get()
+    }
+
+    /// Re-arms `timer` for `deadline` whenever its descriptor is read.
+    final class RearmOnRead: ChannelInboundHandler, @unchecked Sendable {  // used on the loop only
+        typealias InboundIn = ByteBuffer
+        let timer: TimerFDEngineTimer
+        let deadline: Instant
+        init(timer: TimerFDEngineTimer, to deadline: Instant) { self.timer = timer; self.deadline = deadline }
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) { timer.arm(at: deadline) }
+    }
 }
