@@ -37,9 +37,11 @@ let package = Package(
         .systemLibrary(name: "CLibcap", path: "Sources/CLibcap"),
         // timerfd(2) from glibc's headers (no library to link).
         .systemLibrary(name: "CTimerFD", path: "Sources/CTimerFD"),
+        // posix_spawn_file_actions_addclosefrom_np from glibc's headers.
+        .systemLibrary(name: "CSpawn", path: "Sources/CSpawn"),
         .target(
             name: "VIPLinux",
-            dependencies: ["VIPCore", "CLibcap", "CTimerFD"]
+            dependencies: ["VIPCore", "CLibcap", "CTimerFD", "CSpawn"]
         ),
         .target(
             name: "VIPDaemon",
@@ -102,3 +104,24 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Fuzz targets (Fuzz/, docs/benchmarks.md "Fuzzing"): libFuzzer executables,
+// declared only when VIPD_FUZZ is set (scripts/fuzz.sh sets it and builds them
+// with -sanitize=fuzzer,address), so `swift build` and `swift test` never see them.
+if Context.environment["VIPD_FUZZ"] != nil {
+    package.targets += [
+        .systemLibrary(name: "CFuzzDriver", path: "Fuzz/CFuzzDriver"),
+        .target(name: "FuzzSupport", dependencies: ["CFuzzDriver"], path: "Fuzz/FuzzSupport"),
+    ]
+    let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
+        ("FuzzHeartbeat", ["VIPCore", .product(name: "Crypto", package: "swift-crypto")]),
+        ("FuzzConfig", ["VIPCore"]),
+        ("FuzzNetlink", ["VIPLinux", "VIPCore"]),
+        ("FuzzStatus", ["VIPCore"]),
+    ]
+    for target in fuzzTargets {
+        package.targets.append(.executableTarget(
+            name: target.name, dependencies: target.dependencies + ["FuzzSupport"], path: "Fuzz/\(target.name)"))
+        package.products.append(.executable(name: target.name, targets: [target.name]))
+    }
+}

@@ -24,6 +24,8 @@ public struct VIPConfig: Sendable, Equatable {
     public var checks: [CheckConfig]
     /// The nginx upstream manager; `nil` when not configured.
     public var nginx: NginxConfig?
+    /// Where vipd keeps its boot counter (the epoch of its heartbeats).
+    public var stateDirectory: String = ConfigDefaults.stateDirectory
 
     public init(node: NodeConfig, peers: [PeerConfig], vrid: UInt8, vips: [VIPSpec],
                 timing: TimingConfig, auth: AuthConfig, control: ControlConfig, logLevel: String,
@@ -62,7 +64,7 @@ public struct NodeConfig: Sendable, Equatable {
 }
 
 /// Another node of the cluster; heartbeats go to `address:port`.
-public struct PeerConfig: Sendable, Equatable {
+public struct PeerConfig: Sendable, Hashable {
     public var id: String
     public var address: IPAddress
     public var port: UInt16
@@ -116,9 +118,16 @@ public struct TimingConfig: Sendable, Equatable {
 
 public struct AuthConfig: Sendable, Equatable {
     /// Path of the shared HMAC key; must be mode 0600 (checked when loaded).
+    /// Signs every heartbeat and is accepted.
     public var keyFile: String
+    /// Keys accepted but never signed with (key rotation: the next key
+    /// before every node signs with it, the previous one after).
+    public var acceptKeyFiles: [String]
 
-    public init(keyFile: String) { self.keyFile = keyFile }
+    public init(keyFile: String, acceptKeyFiles: [String] = []) {
+        self.keyFile = keyFile
+        self.acceptKeyFiles = acceptKeyFiles
+    }
 }
 
 public struct ControlConfig: Sendable, Equatable {
@@ -151,6 +160,8 @@ public enum ConfigDefaults {
     /// halves an idle node's wake-ups at the default advert interval.
     public static let standbyInterval = Span.seconds(1)
     public static let controlSocket = "/run/vipd/control.sock"
+    /// systemd's StateDirectory=vipd.
+    public static let stateDirectory = "/var/lib/vipd"
     public static let logLevel = "info"
     public static let user = "vipd"
     /// Low among real-time priorities: above every normal process, below kernel threads that use RT.

@@ -6,7 +6,7 @@ import Yams
 /// file's mode) happen in the daemon's loader.
 public enum ConfigParser {
     static let topKeys = ["node", "peers", "vrid", "vips", "timing", "auth", "control", "log_level", "user",
-                          "notify", "realtime_priority", "lock_memory", "checks", "nginx"]
+                          "notify", "realtime_priority", "lock_memory", "checks", "nginx", "state_dir"]
     static let idCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
     public static func parse(_ text: String, file: String) throws(ConfigErrors) -> VIPConfig {
@@ -25,7 +25,9 @@ public enum ConfigParser {
         let node = parseNode(top, reader)
         let peers = parsePeers(top, reader, defaultPort: node?.port ?? ConfigDefaults.port)
         let vrid: UInt8? = top.integer("vrid", 1...255, required: true)
-        let vips = parseVIPs(top, reader, defaultInterface: node?.interface)
+        let owners = (node.map { [($0.address, "node.address, this host's own address")] } ?? [])
+            + peers.map { ($0.address, "the address of peer \($0.id)") }
+        let vips = parseVIPs(top, reader, defaultInterface: node?.interface, owners: owners)
         let timing = parseTiming(top, reader)
         let auth = parseAuth(top, reader)
         let control = parseControl(top, reader)
@@ -41,6 +43,10 @@ public enum ConfigParser {
         let notify = parseNotify(top, reader)
         let realtimePriority: Int = top.integer("realtime_priority", 0...99) ?? ConfigDefaults.realtimePriority
         let lockMemory = top.bool("lock_memory") ?? true
+        let stateDirectory = top.string("state_dir") ?? ConfigDefaults.stateDirectory
+        if !stateDirectory.hasPrefix("/") {
+            reader.fail("state_dir", top.child("state_dir"), "must be an absolute path, got \"\(stateDirectory)\"")
+        }
         if let node { checkClusterConsistency(node: node, peers: peers, top: top, reader) }
         let checks = parseChecks(top, reader)
         let nginx = parseNginx(top, reader)
@@ -53,6 +59,7 @@ public enum ConfigParser {
         config.notify = notify
         config.realtimePriority = realtimePriority
         config.lockMemory = lockMemory
+        config.stateDirectory = stateDirectory
         return config
     }
 
@@ -104,7 +111,12 @@ public enum ConfigParser {
         return peers
     }
 
-    static func parseVIPs(_ top: MappingView, _ reader: YAMLReader, defaultInterface: String?) -> [VIPSpec] {
+    /// `owners`: addresses that belong to a node (this one's, the peers'),
+    /// with how to name them. A VIP equal to one is refused: vipd removes a
+    /// VIP whenever it is not master (and at start, as a leftover), and would
+    /// take that node's own address, and its network, with it.
+    static func parseVIPs(_ top: MappingView, _ reader: YAMLReader, defaultInterface: String?,
+                          owners: [(IPAddress, String)] = []) -> [VIPSpec] {
         var vips: [VIPSpec] = []
         for (item, path) in top.list("vips") {
             guard let map = reader.mapping(item, at: path, allowed: ["address", "interface", "label"]) else { continue }
@@ -116,6 +128,10 @@ public enum ConfigParser {
                 reader.fail("\(path).address", map.child("address"),
                             "expected ADDRESS/PREFIX such as 198.18.0.100/24 or 2001:db8::10/64, got \"\(text)\"")
                 continue
+            }
+            if let owner = owners.first(where: { $0.0 == address }) {
+                reader.fail("\(path).address", map.child("address"),
+                            "\(address) is \(owner.1): a VIP must be an address no node owns (vipd deletes it from the interface whenever this node is not master)")
             }
             let label = map.string("label")
             if label != nil, !address.isIPv4 {
@@ -174,13 +190,28 @@ public enum ConfigParser {
             reader.fail("auth", top.node, "missing required key (heartbeats are always authenticated: set auth.key_file)")
             return nil
         }
-        guard let map = reader.mapping(raw, at: "auth", allowed: ["key_file"]),
+        guard let map = reader.mapping(raw, at: "auth", allowed: ["key_file", "accept_key_files"]),
               let path = map.string("key_file", required: true) else { return nil }
         guard path.hasPrefix("/") else {
             reader.fail("auth.key_file", map.child("key_file"), "must be an absolute path, got \"\(path)\"")
             return nil
         }
-        return AuthConfig(keyFile: path)
+        var accepted: [String] = []
+        for (item, field) in map.list("accept_key_files") {
+            guard let extra = item.string, extra.hasPrefix("/") else {
+                reader.fail(field, item, "must be an absolute path of a key file")
+                continue
+            }
+            if extra == path || accepted.contains(extra) {
+                reader.fail(field, item, "\(extra) is listed twice (auth.key_file is always accepted)")
+                continue
+            }
+            accepted.append(extra)
+        }
+        if accepted.count > 4 {
+            reader.fail("auth.accept_key_files", map.child("accept_key_files"), "at most 4 keys besides auth.key_file (a rotation needs one)")
+        }
+        return AuthConfig(keyFile: path, acceptKeyFiles: accepted)
     }
 
     static func parseControl(_ top: MappingView, _ reader: YAMLReader) -> ControlConfig {

@@ -82,6 +82,11 @@ public struct Heartbeat: Equatable, Sendable {
     public var epoch: UInt64
     /// Sequence number within the epoch (8 bytes), strictly increasing.
     public var sequence: UInt64
+    /// The receiver's boot epoch as the sender last admitted it (8 bytes; 0
+    /// before the sender has heard the receiver). A heartbeat that echoes the
+    /// receiver's current epoch was built after the receiver started, which
+    /// is what makes a capture from before that start useless (docs/protocol.md).
+    public var echo: UInt64
     /// Sender's node id (1-64 bytes of UTF-8).
     public var nodeID: String
     /// With `.handover`/`.handoverRequest`: the node that should become master;
@@ -89,8 +94,10 @@ public struct Heartbeat: Equatable, Sendable {
     public var target: String?
 
     public init(vrid: UInt8, priority: UInt8, state: NodeState, flags: HeartbeatFlags,
-                advertInterval: Span, epoch: UInt64, sequence: UInt64, nodeID: String, target: String? = nil) {
+                advertInterval: Span, epoch: UInt64, sequence: UInt64, nodeID: String, target: String? = nil,
+                echo: UInt64 = 0) {
         self.target = target
+        self.echo = echo
         self.vrid = vrid
         self.priority = priority
         self.state = state

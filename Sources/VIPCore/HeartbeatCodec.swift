@@ -12,12 +12,17 @@ public struct HeartbeatKey: @unchecked Sendable {  // SymmetricKey is immutable 
 
     /// Identifies the key in logs and reload reports without revealing it.
     public let fingerprint: String
+    /// The same 4 bytes as `fingerprint`, carried in every heartbeat so the
+    /// receiver knows which of its keys to check it with (key rotation).
+    public let id: UInt32
 
     public init?(bytes: [UInt8]) {
         guard bytes.count >= Self.minimumLength else { return nil }
         key = SymmetricKey(data: bytes)
         keyed = HMAC<SHA256>(key: key)
-        fingerprint = SHA256.hash(data: bytes).prefix(4).map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        let digest = Array(SHA256.hash(data: bytes).prefix(4))
+        fingerprint = digest.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        id = digest.reduce(0) { $0 << 8 | UInt32($1) }
     }
 
     /// HMAC-SHA256 of `message` under this key.
@@ -28,6 +33,28 @@ public struct HeartbeatKey: @unchecked Sendable {  // SymmetricKey is immutable 
     }
 }
 
+/// The keys a node accepts heartbeats under: the one it signs with, and
+/// others it still (or already) accepts while a new key is rolled out.
+public struct HeartbeatKeyring: Sendable {
+    /// Signs every heartbeat this node sends; also accepted.
+    public let signing: HeartbeatKey
+    /// Accepted only (`auth.accept_key_files`).
+    public let accepted: [HeartbeatKey]
+
+    public init(signing: HeartbeatKey, accepted: [HeartbeatKey] = []) {
+        self.signing = signing
+        self.accepted = accepted.filter { $0.id != signing.id }
+    }
+
+    /// The key a heartbeat names by its key id, if this node has it.
+    public func key(id: UInt32) -> HeartbeatKey? {
+        signing.id == id ? signing : accepted.first { $0.id == id }
+    }
+
+    /// Fingerprints, the signing key first (logs, reload reports).
+    public var fingerprints: [String] { [signing.fingerprint] + accepted.map(\.fingerprint) }
+}
+
 /// Why a datagram was not acted on. Each reason has its own counter.
 public enum DropReason: String, Error, Sendable, CaseIterable, Hashable {
     /// Shorter than the fixed header, the announced id, or the tag.
@@ -36,12 +63,21 @@ public enum DropReason: String, Error, Sendable, CaseIterable, Hashable {
     case malformed
     /// Well-formed, but for another virtual router.
     case wrongVRID = "wrong_vrid"
+    /// Signed with a key id this node has neither as its key nor as an
+    /// accepted one (a rotation half done, or a stranger).
+    case unknownKey = "unknown_key"
     /// The HMAC tag does not match: wrong key or tampered packet.
     case badAuth = "bad_auth"
     /// Authentic, but from a node id or address this node does not list as a peer.
     case unknownPeer = "unknown_peer"
-    /// Authentic, but its epoch/sequence is not newer than one already seen.
+    /// Authentic, but its epoch/sequence is not newer than one already seen,
+    /// or from an epoch of the peer that a later one replaced.
     case replay
+    /// Authentic, but it does not echo this node's current epoch: built
+    /// before this node started (a capture), or the peer has not heard this
+    /// node yet. This node answers with a heartbeat of its own so a live peer
+    /// learns its epoch at once.
+    case unverified
 }
 
 /// Builds and parses heartbeat datagrams (layout in docs/protocol.md).
@@ -49,9 +85,10 @@ public enum DropReason: String, Error, Sendable, CaseIterable, Hashable {
 /// `parse` checks only the format; the caller checks meaning (VRID, key, peer,
 /// freshness) so that each failure is counted under its own reason.
 public enum HeartbeatCodec {
-    public static let version: UInt8 = 1
+    /// 2 since the key id and the echo (version 1 had neither).
+    public static let version: UInt8 = 2
     public static let typeAdvertisement: UInt8 = 1
-    public static let headerLength = 24
+    public static let headerLength = 36
     public static let tagLength = 32
     public static let maxNodeIDLength = 64
     public static var minimumLength: Int { headerLength + 1 + tagLength }
@@ -71,6 +108,8 @@ public enum HeartbeatCodec {
         appendBigEndian(centiseconds, to: &bytes)
         appendBigEndian(heartbeat.epoch, to: &bytes)
         appendBigEndian(heartbeat.sequence, to: &bytes)
+        appendBigEndian(key.id, to: &bytes)
+        appendBigEndian(heartbeat.echo, to: &bytes)
         bytes.append(contentsOf: id)
         if !heartbeat.flags.isDisjoint(with: .carriesTarget) {
             let target = Array((heartbeat.target ?? "").utf8.prefix(maxNodeIDLength))
@@ -118,7 +157,14 @@ public enum HeartbeatCodec {
             advertInterval: .centiseconds(Int64(centiseconds)),
             epoch: readBigEndian(b, at: 8, as: UInt64.self),
             sequence: readBigEndian(b, at: 16, as: UInt64.self),
-            nodeID: nodeID, target: target))
+            nodeID: nodeID, target: target,
+            echo: readBigEndian(b, at: 28, as: UInt64.self)))
+    }
+
+    /// The id of the key a datagram says it is signed with (offset 24);
+    /// nil if it is too short to hold one.
+    public static func keyID(of bytes: [UInt8]) -> UInt32? {
+        bytes.count >= headerLength ? readBigEndian(bytes, at: 24, as: UInt32.self) : nil
     }
 
     /// True when the trailing tag is the HMAC of everything before it (constant time).

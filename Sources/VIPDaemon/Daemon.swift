@@ -10,11 +10,13 @@ import Glibc
 /// Assembles the running daemon: the engine, its heartbeat and control
 /// services, and the watcher that restores VIPs deleted behind its back.
 public enum Daemon {
-    public static func run(loaded: LoadedConfig, addresses: (any AddressManaging)?, announcer: (any Announcing)?,
-                           logger: Logger) async throws {
+    /// `epoch`: this start's boot epoch (`BootEpoch.next`, taken before
+    /// root is dropped so the state directory is writable).
+    public static func run(loaded: LoadedConfig, epoch: UInt64, addresses: (any AddressManaging)?,
+                           announcer: (any Announcing)?, logger: Logger) async throws {
         let config = loaded.config
         let loop = MultiThreadedEventLoopGroup.singleton.next()
-        let engine = NodeEngine(config: config, key: loaded.key, epoch: bootEpoch(), loop: loop, logger: logger,
+        let engine = NodeEngine(config: config, keys: loaded.keys, epoch: epoch, loop: loop, logger: logger,
                                 addresses: addresses, announcer: announcer)
         let watcher: NetlinkAddressWatcher? = config.vips.isEmpty || addresses == nil ? nil : try NetlinkAddressWatcher(
             onDelete: { address, _ in loop.execute { engine.addressDeleted(address) } },
@@ -55,13 +57,5 @@ public enum Daemon {
             logger: lifecycleLogger))
         try await group.run()
         logger.info("vipd stopped")
-    }
-
-    /// Wall-clock milliseconds: larger on every restart (given NTP), so peers
-    /// accept the new sequence numbers and refuse replays of the old ones.
-    static func bootEpoch() -> UInt64 {
-        var wall = timespec()
-        clock_gettime(CLOCK_REALTIME, &wall)
-        return UInt64(wall.tv_sec) * 1000 + UInt64(wall.tv_nsec / 1_000_000)
     }
 }

@@ -98,7 +98,7 @@ extension NodeEngine {
         if new.timing != old.timing { changes.append("timing") }
         if new.peers != old.peers { changes.append("peers") }
         if new.vips != old.vips { changes.append("vips") }
-        if loaded.key.fingerprint != key.fingerprint { changes.append("auth key") }
+        if loaded.keys.fingerprints != keys.fingerprints { changes.append("auth keys (signing \(loaded.keys.signing.fingerprint), accepting \(loaded.keys.fingerprints.joined(separator: ", ")))") }
         let later: [(String, Bool)] = [
             ("log_level", new.logLevel != old.logLevel), ("notify", new.notify != old.notify),
             ("control.group", new.control.group != old.control.group),
@@ -109,8 +109,8 @@ extension NodeEngine {
         for (field, changed) in later where changed { changes.append("\(field) (takes effect after a restart)") }
         let peerList = new.peers.map { HeartbeatAdmission.Peer(id: $0.id, address: $0.address) }
         config = new
-        key = loaded.key
-        admission.reconfigure(key: loaded.key, peers: peerList)
+        keys = loaded.keys
+        admission.reconfigure(keys: loaded.keys, peers: peerList)
         peers.reconfigure(peers: peerList)
         vips.update(new.vips)
         run(election.reconfigure(Election.Settings(config: new), now: now))

@@ -11,8 +11,8 @@ import VIPCore
 public final class NodeEngine: @unchecked Sendable {
     public let loop: any EventLoop
     var config: VIPConfig
-    var key: HeartbeatKey
-    /// Boot epoch carried in every heartbeat; larger on each start (wall-clock ms).
+    var keys: HeartbeatKeyring
+    /// Boot epoch carried in every heartbeat; larger on each start (`BootEpoch`).
     let epoch: UInt64
     let logger: Logger
     let vips: VIPHolder
@@ -22,6 +22,14 @@ public final class NodeEngine: @unchecked Sendable {
     var peers: PeerTable
     var sender: (any HeartbeatSending)?
     private var sequence: UInt64 = 0
+    /// What the last heartbeat said, for an answer to one peer between
+    /// scheduled heartbeats (`answer(_:)`).
+    private var lastAdvertised: (priority: UInt8, state: NodeState, flags: HeartbeatFlags, target: String?)?
+    /// When each peer was last answered out of schedule (rate limit).
+    private var lastAnswered: [String: Instant] = [:]
+    /// At most one answer per peer in this span: a flood of captured
+    /// datagrams makes this node send at most 100 a second per peer.
+    static let answerInterval = Span.milliseconds(10)
     /// The error of the failing sends so far and how many, while sends fail.
     private var sendFailure: (error: String, count: Int)?
     private var timer: (any EngineTimer)?
@@ -49,17 +57,23 @@ public final class NodeEngine: @unchecked Sendable {
     /// Observers of transitions (metrics, webhooks, tests). Called on `loop`.
     public var onTransition: [(NodeState, NodeState, TransitionReason) -> Void] = []
 
-    public init(config: VIPConfig, key: HeartbeatKey, epoch: UInt64, loop: any EventLoop, logger: Logger,
+    public convenience init(config: VIPConfig, key: HeartbeatKey, epoch: UInt64, loop: any EventLoop, logger: Logger,
+                            addresses: (any AddressManaging)?, announcer: (any Announcing)?) {
+        self.init(config: config, keys: HeartbeatKeyring(signing: key), epoch: epoch, loop: loop, logger: logger,
+                  addresses: addresses, announcer: announcer)
+    }
+
+    public init(config: VIPConfig, keys: HeartbeatKeyring, epoch: UInt64, loop: any EventLoop, logger: Logger,
                 addresses: (any AddressManaging)?, announcer: (any Announcing)?) {
         self.config = config
-        self.key = key
+        self.keys = keys
         self.epoch = epoch
         self.loop = loop
         self.logger = logger
         self.metrics = VIPMetrics()
         let peerList = config.peers.map { HeartbeatAdmission.Peer(id: $0.id, address: $0.address) }
         self.election = Election(settings: Election.Settings(config: config))
-        self.admission = HeartbeatAdmission(vrid: config.vrid, key: key, peers: peerList)
+        self.admission = HeartbeatAdmission(vrid: config.vrid, keys: keys, ownEpoch: epoch, peers: peerList)
         self.peers = PeerTable(peers: peerList)
         self.stateSince = Instant(nanoseconds: Int64(loop.now.uptimeNanoseconds))
         self.vips = VIPHolder(vips: config.vips, addresses: addresses, announcer: announcer, loop: loop, logger: logger)
@@ -84,12 +98,17 @@ public final class NodeEngine: @unchecked Sendable {
     public func receive(_ bytes: [UInt8], from source: IPAddress) {
         loop.preconditionInEventLoop()
         let now = self.now
-        switch admission.admit(bytes, from: source) {
+        switch admission.admitWithBoot(bytes, from: source) {
         case .failure(let reason):
             counters.dropped[reason.rawValue, default: 0] += 1
             metrics.dropped(reason)
             logger.debug("dropped heartbeat from \(source): \(reason.rawValue)")
-        case .success(let heartbeat):
+            // Authentic but not echoing our epoch: the peer may not know it
+            // yet (one of us restarted). Tell it now, not at the next
+            // scheduled heartbeat, which may come after our master-down time.
+            if reason == .unverified, let peer = config.peers.first(where: { $0.address == source }) { answer(peer) }
+        case .success(let (heartbeat, boot)):
+            if boot == .new, let peer = config.peers.first(where: { $0.id == heartbeat.nodeID }) { answer(peer) }
             counters.heartbeatsReceived += 1
             metrics.heartbeatReceived()
             let events = peers.record(heartbeat, now: now)
@@ -176,20 +195,40 @@ public final class NodeEngine: @unchecked Sendable {
     }
 
     private func send(priority: UInt8, state: NodeState) {
-        guard let sender else { return }
-        sequence += 1
         let signal = election.handoverSignal
         var flags = signal.flags.union(backendHealthy ? [.backendHealthy] : [])
         if election.takeReleasedVIPsFlag(sentAs: state) { flags.insert(.releasedVIPs) }
-        let heartbeat = Heartbeat(
+        lastAdvertised = (priority, state, flags, signal.target)
+        send(priority: priority, state: state, flags: flags, target: signal.target, to: config.peers)
+    }
+
+    /// The last heartbeat again, to `peer` only, at most once per
+    /// `answerInterval`: the peer learns this node's epoch at once.
+    private func answer(_ peer: PeerConfig) {
+        guard let last = lastAdvertised else { return }
+        let now = self.now
+        if let previous = lastAnswered[peer.id], now - previous < Self.answerInterval { return }
+        lastAnswered[peer.id] = now
+        send(priority: last.priority, state: last.state, flags: last.flags, target: last.target, to: [peer])
+    }
+
+    /// One datagram per peer, each echoing that peer's epoch.
+    private func send(priority: UInt8, state: NodeState, flags: HeartbeatFlags, target: String?, to peers: [PeerConfig]) {
+        guard let sender else { return }
+        sequence += 1
+        var heartbeat = Heartbeat(
             vrid: config.vrid, priority: priority, state: state,
             flags: flags,
             advertInterval: election.interval(advertisedAs: state), epoch: epoch, sequence: sequence,
-            nodeID: config.node.id, target: signal.target)
+            nodeID: config.node.id, target: target)
+        let datagrams = peers.map { peer in
+            heartbeat.echo = admission.echo(for: peer.id)
+            return HeartbeatCodec.encode(heartbeat, key: keys.signing)
+        }
         counters.heartbeatsSent += 1
         metrics.heartbeatSent()
         do {
-            try sender.send(HeartbeatCodec.encode(heartbeat, key: key), to: config.peers)
+            try sender.send(datagrams, to: peers)
             if let failing = sendFailure {
                 sendFailure = nil
                 logger.notice("sending heartbeats again (after \(failing.count) failed)")

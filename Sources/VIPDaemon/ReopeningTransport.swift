@@ -29,9 +29,9 @@ final class ReopeningTransport: HeartbeatSending, @unchecked Sendable {
         try await engine.onLoop { self.adopt(transport) }
     }
 
-    func send(_ bytes: [UInt8], to peers: [PeerConfig]) throws {
+    func send(_ datagrams: [[UInt8]], to peers: [PeerConfig]) throws {
         guard let current else { throw ChannelError.ioOnClosedChannel }
-        try current.send(bytes, to: peers)
+        try current.send(datagrams, to: peers)
     }
 
     func close() async {

@@ -75,23 +75,21 @@ public final class UDPHeartbeatTransport: HeartbeatSending, @unchecked Sendable 
         return fd
     }
 
-    /// Socket addresses of the last peer list sent to. The list changes only
-    /// on reload, so addresses are resolved again only then, not per packet.
-    private var targets: (peers: [PeerConfig], addresses: [SocketAddress?]) = ([], [])
+    /// Socket addresses of the peers sent to. Peers change only on reload,
+    /// so an address is resolved once, not per packet.
+    private var addresses: [PeerConfig: SocketAddress] = [:]
 
-    public func send(_ bytes: [UInt8], to peers: [PeerConfig]) throws {
+    public func send(_ datagrams: [[UInt8]], to peers: [PeerConfig]) throws {
         channel.eventLoop.preconditionInEventLoop()
         guard isOpen else { throw ChannelError.ioOnClosedChannel }
-        if targets.peers != peers {
-            targets = (peers, peers.map { try? SocketAddress(ipAddress: $0.address.description, port: Int($0.port)) })
-        }
+        precondition(datagrams.count == peers.count, "one datagram per peer")
         var firstError: (any Error)?
-        for (index, target) in targets.addresses.enumerated() {
-            guard let target else {
+        for (index, peer) in peers.enumerated() {
+            guard let target = address(of: peer) else {
                 firstError = firstError ?? ChannelError.badInterfaceAddressFamily
                 continue
             }
-            let sent = bytes.withUnsafeBytes { buffer in
+            let sent = datagrams[index].withUnsafeBytes { buffer in
                 target.withSockAddr { sendto(descriptor, buffer.baseAddress, buffer.count, 0, $0, socklen_t($1)) }
             }
             if sent < 0 {
@@ -99,6 +97,14 @@ public final class UDPHeartbeatTransport: HeartbeatSending, @unchecked Sendable 
             }
         }
         if let firstError { throw firstError }
+    }
+
+    private func address(of peer: PeerConfig) -> SocketAddress? {
+        if let known = addresses[peer] { return known }
+        guard let resolved = try? SocketAddress(ipAddress: peer.address.description, port: Int(peer.port)) else { return nil }
+        if addresses.count > 64 { addresses.removeAll() }  // old peers after many reloads
+        addresses[peer] = resolved
+        return resolved
     }
 
     public func close() async throws {

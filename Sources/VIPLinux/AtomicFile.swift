@@ -38,20 +38,17 @@ public enum AtomicFile {
 
     /// The file's content, or nil if it does not exist.
     public static func read(_ path: String) throws(SystemError) -> String? {
-        guard let file = fopen(path, "rb") else {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)
+        guard fd >= 0 else {
             if errno == ENOENT { return nil }
             throw SystemError.fromErrno("read \(path)")
         }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 16384)
-        while true {
-            let count = fread(&buffer, 1, buffer.count, file)
-            if count == 0 { break }
-            bytes.append(contentsOf: buffer[0..<count])
+        defer { close(fd) }
+        do {
+            return String(decoding: try ReadOnlyFile.readAll(fd, path: path, limit: 16 << 20), as: UTF8.self)
+        } catch {
+            throw SystemError(operation: "read \(path)", code: errno == 0 ? EIO : errno)
         }
-        guard ferror(file) == 0 else { throw SystemError.fromErrno("read \(path)") }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     private static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(SystemError) {

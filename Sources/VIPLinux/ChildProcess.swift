@@ -1,3 +1,4 @@
+import CSpawn
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -75,6 +76,10 @@ public enum ChildProcess {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, writer, 1)
         posix_spawn_file_actions_adddup2(&actions, writer, 2)
+        // Nothing but these three reaches the command: SwiftNIO creates its
+        // sockets (the control socket, its connections, HTTP clients)
+        // without close-on-exec, and a script must not hold them open.
+        posix_spawn_file_actions_addclosefrom_np(&actions, 3)
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

@@ -12,6 +12,9 @@ public struct SimulatedCluster {
         var epoch: UInt64 = 1
         var sequence: UInt64 = 0
         public var holdsVIP = false
+        /// The last heartbeat's priority and state, for answers out of schedule.
+        var lastAdvertised: (priority: UInt8, state: NodeState)?
+        var lastAnswered: [Int: Instant] = [:]
     }
 
     struct Delivery {
@@ -34,6 +37,9 @@ public struct SimulatedCluster {
     private let key: HeartbeatKey
     private var inFlight: [Delivery] = []
     private let vrid: UInt8 = 7
+    private let peerLists: [[HeartbeatAdmission.Peer]]
+    /// Datagrams a receiver dropped, by reason (what a node's counters show).
+    public private(set) var dropped: [DropReason: Int] = [:]
 
     public init(priorities: [UInt8], interval: Span = .milliseconds(100), preempt: Bool = true, seed: UInt64) {
         key = HeartbeatKey(bytes: Array("simulated-cluster-key".utf8))!
@@ -41,12 +47,14 @@ public struct SimulatedCluster {
         let addresses = priorities.indices.map { IPAddress("198.18.0.\($0 + 1)")! }
         let peers = priorities.indices.map { HeartbeatAdmission.Peer(id: "n\($0)", address: addresses[$0]) }
         let key = self.key
+        peerLists = priorities.indices.map { index in peers.filter { $0.id != "n\(index)" } }
+        let peerLists = self.peerLists
         members = priorities.enumerated().map { index, priority in
             let settings = Election.Settings(nodeID: "n\(index)", address: addresses[index], priority: priority,
                                              advertInterval: interval, preempt: preempt)
-            let others = peers.filter { $0.id != settings.nodeID }
             return Member(settings: settings, election: nil,
-                          admission: HeartbeatAdmission(vrid: 7, key: key, peers: others))
+                          admission: HeartbeatAdmission(vrid: 7, keys: HeartbeatKeyring(signing: key), ownEpoch: 1,
+                                                        peers: peerLists[index]))
         }
     }
 
@@ -57,8 +65,10 @@ public struct SimulatedCluster {
 
     public var alive: [Int] { members.indices.filter { members[$0].election != nil } }
 
+    /// Starts a node; one that ran before starts as a fresh process (`restart`).
     public mutating func start(_ index: Int) {
         guard members[index].election == nil else { return }
+        if members[index].sequence > 0 { return restart(index) }
         var election = Election(settings: members[index].settings)
         let output = election.start(now: now)
         members[index].election = election
@@ -75,13 +85,32 @@ public struct SimulatedCluster {
         members[index].holdsVIP = false
     }
 
-    /// A fresh process: new boot epoch, sequence from zero.
-    public mutating func restart(_ index: Int) {
+    /// A fresh process: new boot epoch (`epoch`, or one more than before),
+    /// sequence from zero, and no memory of what it heard.
+    public mutating func restart(_ index: Int, epoch: UInt64? = nil) {
         crash(index)
-        members[index].epoch += 1
+        let wasRun = members[index].sequence > 0 || epoch != nil
+        members[index].epoch = epoch ?? members[index].epoch + (wasRun ? 1 : 0)
         members[index].sequence = 0
-        start(index)
+        members[index].admission = HeartbeatAdmission(vrid: vrid, keys: HeartbeatKeyring(signing: key),
+                                                      ownEpoch: members[index].epoch, peers: peerLists[index])
+        members[index].lastAdvertised = nil
+        members[index].lastAnswered = [:]
+        var election = Election(settings: members[index].settings)
+        let output = election.start(now: now)
+        members[index].election = election
+        apply(output.actions, from: index)
     }
+
+    /// Puts `bytes` on the wire to `index` as if sent from `source` (a replay).
+    public mutating func inject(_ bytes: [UInt8], to index: Int, from source: IPAddress, after delay: Span = .zero) {
+        inFlight.append(Delivery(at: now + delay, to: index, bytes: bytes, from: source))
+    }
+
+    /// Every datagram sent so far, with its destination (a capture).
+    public private(set) var capture: [(at: Instant, to: Int, bytes: [UInt8], from: IPAddress)] = []
+    /// Whether sends are recorded into `capture`.
+    public var capturing = false
 
     /// Runs `body` on a live member's election and applies what it returns.
     public mutating func operate(_ index: Int, _ body: (inout Election, Instant) -> ElectionOutput) {
@@ -123,8 +152,18 @@ public struct SimulatedCluster {
 
     private mutating func deliver(_ delivery: Delivery) {
         guard var election = members[delivery.to].election else { return }
-        guard case .success(let heartbeat) = members[delivery.to].admission.admit(delivery.bytes, from: delivery.from)
-        else { return }
+        let sender = members.firstIndex { $0.settings.address == delivery.from }
+        let heartbeat: Heartbeat
+        switch members[delivery.to].admission.admitWithBoot(delivery.bytes, from: delivery.from) {
+        case .failure(let reason):
+            dropped[reason, default: 0] += 1
+            // As NodeEngine: tell a peer that does not know our epoch at once.
+            if reason == .unverified, let sender { answer(from: delivery.to, to: sender) }
+            return
+        case .success(let (admitted, boot)):
+            heartbeat = admitted
+            if boot == .new, let sender { answer(from: delivery.to, to: sender) }
+        }
         let output = election.receive(heartbeat, from: delivery.from, now: now)
         members[delivery.to].election = election
         apply(output.actions, from: delivery.to)
@@ -136,18 +175,8 @@ public struct SimulatedCluster {
             case .transition(let from, let to, _):
                 transitions.append((members[index].settings.nodeID, from, to, now))
             case .sendHeartbeat(let priority, let state):
-                members[index].sequence += 1
-                let member = members[index]
-                let signal = member.election?.handoverSignal ?? (flags: [], target: nil)
-                let bytes = HeartbeatCodec.encode(Heartbeat(
-                    vrid: vrid, priority: priority, state: state, flags: signal.flags.union(.backendHealthy),
-                    advertInterval: member.settings.advertInterval, epoch: member.epoch,
-                    sequence: member.sequence, nodeID: member.settings.nodeID, target: signal.target), key: key)
-                for target in members.indices where target != index {
-                    if Double.random(in: 0..<1, using: &random) < lossRate { continue }
-                    let latency = Span(nanoseconds: Int64.random(in: 100_000...max(100_000, maxLatency.nanoseconds), using: &random))
-                    inFlight.append(Delivery(at: now + latency, to: target, bytes: bytes, from: member.settings.address))
-                }
+                members[index].lastAdvertised = (priority, state)
+                send(priority: priority, state: state, from: index, to: members.indices.filter { $0 != index })
             case .acquireVIPs:
                 members[index].holdsVIP = true
                 if let last = vipGaps.last, last.to == nil { vipGaps[vipGaps.count - 1].to = now }
@@ -157,6 +186,33 @@ public struct SimulatedCluster {
             case .reannounceVIPs, .handoverAborted:
                 break
             }
+        }
+    }
+
+    /// The last heartbeat again to one peer, at most every 10 ms (NodeEngine.answerInterval).
+    private mutating func answer(from index: Int, to target: Int) {
+        guard let last = members[index].lastAdvertised else { return }
+        if let previous = members[index].lastAnswered[target], now - previous < .milliseconds(10) { return }
+        members[index].lastAnswered[target] = now
+        send(priority: last.priority, state: last.state, from: index, to: [target])
+    }
+
+    /// One datagram per target, each echoing that target's epoch (as NodeEngine sends).
+    private mutating func send(priority: UInt8, state: NodeState, from index: Int, to targets: [Int]) {
+        members[index].sequence += 1
+        let member = members[index]
+        let signal = member.election?.handoverSignal ?? (flags: [], target: nil)
+        var heartbeat = Heartbeat(
+            vrid: vrid, priority: priority, state: state, flags: signal.flags.union(.backendHealthy),
+            advertInterval: member.settings.advertInterval, epoch: member.epoch,
+            sequence: member.sequence, nodeID: member.settings.nodeID, target: signal.target)
+        for target in targets {
+            heartbeat.echo = member.admission.echo(for: members[target].settings.nodeID)
+            let bytes = HeartbeatCodec.encode(heartbeat, key: key)
+            if capturing { capture.append((now, target, bytes, member.settings.address)) }
+            if Double.random(in: 0..<1, using: &random) < lossRate { continue }
+            let latency = Span(nanoseconds: Int64.random(in: 100_000...max(100_000, maxLatency.nanoseconds), using: &random))
+            inFlight.append(Delivery(at: now + latency, to: target, bytes: bytes, from: member.settings.address))
         }
     }
 }

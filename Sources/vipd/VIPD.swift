@@ -63,6 +63,7 @@ struct Run: ParsableCommand {
         let logger = Logger(label: "vipd")
         let addresses: NetlinkAddressManager
         let announcer: PacketAnnouncer
+        let epoch: UInt64
         do {
             for warning in Scheduling.apply(realtimePriority: loaded.config.realtimePriority,
                                             lockMemory: loaded.config.lockMemory) {
@@ -78,6 +79,9 @@ struct Run: ParsableCommand {
             case .success(let bytes): logger.debug("start-up pages released: advised \(bytes >> 20) MiB of read-only mappings")
             case .failure(let error): logger.info("start-up pages not released: \(error)")
             }
+            let boot = BootEpoch.next(directory: loaded.config.stateDirectory)
+            if let warning = boot.warning { logger.warning("\(warning)") }
+            epoch = boot.epoch
             if loaded.config.user != "root" { try Privileges.dropToUser(loaded.config.user) }
             try Privileges.requireNetworkCapabilities()
         } catch {
@@ -85,7 +89,7 @@ struct Run: ParsableCommand {
             throw ExitCode(1)
         }
         try blockingRun {
-            try await Daemon.run(loaded: loaded, addresses: addresses, announcer: announcer, logger: logger)
+            try await Daemon.run(loaded: loaded, epoch: epoch, addresses: addresses, announcer: announcer, logger: logger)
         }
     }
 }

@@ -160,7 +160,7 @@ import VIPTestSupport
         for target in ["node-b", nil] {
             let sent = heartbeat(from: "a", priority: 0, flags: [.handover, .backendHealthy], target: target)
             let bytes = HeartbeatCodec.encode(sent, key: key)
-            #expect(bytes.count == 24 + 1 + 1 + (target?.utf8.count ?? 0) + 32)
+            #expect(bytes.count == HeartbeatCodec.headerLength + 1 + 1 + (target?.utf8.count ?? 0) + 32)
             #expect(try HeartbeatCodec.parse(bytes).get() == sent)
         }
     }

@@ -6,15 +6,19 @@ import VIPTestSupport
     let key = HeartbeatKey(bytes: Array("0123456789abcdef0123456789abcdef".utf8))!
     let sample = Heartbeat(vrid: 51, priority: 150, state: .master, flags: [.backendHealthy],
                            advertInterval: .milliseconds(100), epoch: 0x0102_0304_0506_0708,
-                           sequence: 42, nodeID: "node-a")
+                           sequence: 42, nodeID: "node-a", echo: 0x1112_1314_1516_1718)
 
     @Test func layoutIsAsDocumented() {
         let bytes = HeartbeatCodec.encode(sample, key: key)
-        #expect(bytes.count == 24 + 6 + 32)
-        #expect(Array(bytes[0..<8]) == [0x11, 51, 150, 2, 1, 6, 0, 10])
+        #expect(bytes.count == 36 + 6 + 32)
+        #expect(Array(bytes[0..<8]) == [0x21, 51, 150, 2, 1, 6, 0, 10])
         #expect(Array(bytes[8..<16]) == [1, 2, 3, 4, 5, 6, 7, 8])
         #expect(Array(bytes[16..<24]) == [0, 0, 0, 0, 0, 0, 0, 42])
-        #expect(Array(bytes[24..<30]) == Array("node-a".utf8))
+        // Key id: the first 4 bytes of SHA-256 of the key, as its fingerprint.
+        #expect(bytes[24..<28].map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() == key.fingerprint)
+        #expect(HeartbeatCodec.keyID(of: bytes) == key.id)
+        #expect(Array(bytes[28..<36]) == [0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18])
+        #expect(Array(bytes[36..<42]) == Array("node-a".utf8))
     }
 
     @Test func roundTrips() throws {
@@ -48,7 +52,7 @@ import VIPTestSupport
         longer.append(0)
         #expect(HeartbeatCodec.parse(longer) == .failure(.malformed))
         var version = bytes
-        version[0] = 0x31
+        version[0] = 0x11  // version 1: the layout before the key id and echo
         #expect(HeartbeatCodec.parse(version) == .failure(.malformed))
         var state = bytes
         state[3] = 9
@@ -61,7 +65,7 @@ import VIPTestSupport
         idLength[5] = 0
         #expect(HeartbeatCodec.parse(idLength) == .failure(.malformed))
         var utf8 = bytes
-        utf8[24] = 0xFF
+        utf8[36] = 0xFF
         #expect(HeartbeatCodec.parse(utf8) == .failure(.malformed))
     }
 
@@ -69,7 +73,7 @@ import VIPTestSupport
     @Test func randomBytesNeverCrashTheParser() {
         var random = SeededRandom(seed: 0x5EED)
         let valid = HeartbeatCodec.encode(sample, key: key)
-        var admission = HeartbeatAdmission(vrid: 51, key: key,
+        var admission = HeartbeatAdmission(vrid: 51, keys: HeartbeatKeyring(signing: key), ownEpoch: sample.echo,
                                            peers: [.init(id: "node-a", address: IPAddress("198.18.0.1")!)])
         var accepted = 0
         for round in 0..<200_000 {

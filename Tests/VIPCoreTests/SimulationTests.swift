@@ -61,3 +61,74 @@ import VIPTestSupport
         #expect(takeover.map { $0.at - stoppedAt <= limit } == true)
     }
 }
+
+/// Restarts against captured traffic and clocks that go back (issue 18,
+/// items 2 and 3), on the pure core: real codec, admission and election.
+@Suite struct RestartFreshnessTests {
+    /// A dead; B master, restarted (its memory empty), is sent 5 s of A's
+    /// captured heartbeats. B must keep the VIP throughout.
+    @Test func aRestartedMasterIgnoresACaptureOfTheDeadPeer() {
+        var cluster = SimulatedCluster(priorities: [200, 100], seed: 3)
+        cluster.startAll()
+        cluster.run(for: .seconds(1))
+        #expect(cluster.masters == ["n0"])
+        cluster.capturing = true
+        cluster.run(for: .seconds(5))
+        cluster.capturing = false
+        let fromA = cluster.capture.filter { $0.to == 1 }
+        #expect(fromA.count > 40)
+        cluster.crash(0)
+        cluster.run(for: .seconds(1))
+        #expect(cluster.masters == ["n1"])
+        cluster.restart(1)
+        cluster.run(for: .seconds(1))
+        #expect(cluster.masters == ["n1"])
+        let replayStart = cluster.now
+        let start = fromA[0].at
+        for packet in fromA { cluster.inject(packet.bytes, to: 1, from: packet.from, after: packet.at - start) }
+        cluster.run(for: .seconds(6))
+        #expect(cluster.masters == ["n1"])
+        #expect(!cluster.transitions.contains { $0.node == "n1" && $0.at >= replayStart })
+        #expect(cluster.dropped[.unverified, default: 0] >= fromA.count)
+    }
+
+    /// A restarted backup must not take over from a live master while the two
+    /// exchange epochs: the answer to its first unverified heartbeat comes
+    /// within a round trip, well inside its master-down interval.
+    @Test(arguments: [Span.milliseconds(20), .milliseconds(100), .seconds(1)])
+    func aRestartedBackupDoesNotTakeOver(interval: Span) {
+        var cluster = SimulatedCluster(priorities: [200, 100], interval: interval, seed: 4)
+        cluster.startAll()
+        cluster.run(for: .seconds(5))
+        #expect(cluster.masters == ["n0"])
+        for _ in 0..<5 {
+            let restartedAt = cluster.now
+            cluster.restart(1)
+            cluster.run(for: .seconds(5))
+            #expect(cluster.masters == ["n0"])
+            #expect(!cluster.transitions.contains { $0.node == "n1" && $0.to == .master && $0.at >= restartedAt })
+            // And a restarted master is heard again (preempts back).
+            cluster.restart(0)
+            cluster.run(for: .seconds(5))
+            #expect(cluster.masters == ["n0"])
+        }
+    }
+
+    /// A node whose epoch went back across a restart (a boot without a
+    /// working clock and without its state file) rejoins: one master.
+    @Test func aPeerWhoseEpochWentBackRejoins() {
+        var cluster = SimulatedCluster(priorities: [200, 100], seed: 5)
+        cluster.restart(0, epoch: 1_700_000_000_000)
+        cluster.restart(1, epoch: 1_700_000_000_001)
+        cluster.run(for: .seconds(2))
+        #expect(cluster.masters == ["n0"])
+        cluster.restart(0, epoch: 1_000)
+        cluster.run(for: .seconds(2))
+        #expect(cluster.masters == ["n0"])
+        #expect(cluster.members.filter(\.holdsVIP).count == 1)
+        cluster.restart(1, epoch: 999)
+        cluster.run(for: .seconds(2))
+        #expect(cluster.masters == ["n0"])
+        #expect(cluster.members.filter(\.holdsVIP).count == 1)
+    }
+}

@@ -14,8 +14,8 @@ final class RecordingSender: HeartbeatSending, @unchecked Sendable {
     let loop: any EventLoop
     var sent: [[UInt8]] = []
     init(loop: any EventLoop) { self.loop = loop }
-    func send(_ bytes: [UInt8], to peers: [PeerConfig]) throws {
-        sent.append(bytes)
+    func send(_ datagrams: [[UInt8]], to peers: [PeerConfig]) throws {
+        sent.append(contentsOf: datagrams)
     }
 }
 

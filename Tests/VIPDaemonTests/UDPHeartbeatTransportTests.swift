@@ -48,7 +48,7 @@ import VIPCore
                      PeerConfig(id: "c", address: IPAddress("127.0.0.1")!, port: secondPort)]
         let engine = engine(port: port, peers: peers)
         let transport = try await UDPHeartbeatTransport.bind(config: engine.config, engine: engine)
-        try await engine.onLoop { try transport.send([1, 2, 3], to: peers) }
+        try await engine.onLoop { try transport.send([[1, 2, 3], [1, 2, 3]], to: peers) }
         for fd in [first, second] {
             var buffer = [UInt8](repeating: 0, count: 16)
             #expect(recv(fd, &buffer, buffer.count, 0) == 3)
@@ -60,7 +60,7 @@ import VIPCore
         }
         try await transport.close()
         await #expect(throws: ChannelError.self) {
-            try await engine.onLoop { try transport.send([1], to: peers) }
+            try await engine.onLoop { try transport.send([[1], [1]], to: peers) }
         }
     }
 }
