@@ -377,6 +377,47 @@ lab_kill9() {
 lab_link_up() { ip -n "$(lab_ns sw)" link set "p$1" up; }
 lab_link_down() { ip -n "$(lab_ns sw)" link set "p$1" down; }
 
+# lab_cut FROM TO on|off [egress|ingress]: a ONE-WAY cut of the heartbeats
+# (UDP 5798) FROM -> TO, made with nftables on a node's own eth0 inside its
+# namespace (this kernel has no sch_netem): a netdev egress filter on FROM
+# (default), or a netdev ingress filter on TO. Everything else, and the
+# heartbeats TO -> FROM, keep flowing. Table "vipdcut" in that namespace (with
+# a counter: lab_cut_dropped); off deletes it in both. Installs nftables if missing.
+lab_cut() {
+    local from=$1 to=$2 what=$3 where=${4:-egress} ns match
+    if [ "$what" = off ]; then
+        ip netns exec "$(lab_ns "$from")" nft delete table netdev vipdcut 2>/dev/null
+        ip netns exec "$(lab_ns "$to")" nft delete table netdev vipdcut 2>/dev/null
+        return 0
+    fi
+    lab_need_nft || return 1
+    case $where in
+        egress) ns=$(lab_ns "$from") && match="ip daddr $(lab_node_addr "$to")" || return 1 ;;
+        ingress) ns=$(lab_ns "$to") && match="ip saddr $(lab_node_addr "$from")" || return 1 ;;
+        *) lab_die "lab_cut: egress or ingress, not $where"; return 1 ;;
+    esac
+    ip netns exec "$ns" nft -f - <<EOF
+table netdev vipdcut {
+    chain cut { type filter hook $where device "eth0" priority 0; $match udp dport 5798 counter drop; }
+}
+EOF
+}
+
+# lab_cut_dropped FROM TO [egress|ingress]: heartbeats the cut has dropped so far.
+lab_cut_dropped() {
+    local ns
+    if [ "${3:-egress}" = egress ]; then ns=$(lab_ns "$1"); else ns=$(lab_ns "$2"); fi
+    ip netns exec "$ns" nft list table netdev vipdcut 2>/dev/null | sed -n 's/.*counter packets \([0-9]*\).*/\1/p'
+}
+
+lab_need_nft() {
+    command -v nft >/dev/null 2>&1 && return 0
+    lab_log "installing nftables"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q nftables >&2 && return 0
+    DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q nftables >&2 || lab_die "cannot install nftables"
+}
+
 # --- observation -------------------------------------------------------------
 
 # Node namespaces holding the VIP, space separated ("a", "b", "a b" or "").

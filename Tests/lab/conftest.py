@@ -6,6 +6,7 @@ start), INTERVAL (advert interval, default 100ms), LAB_MARGIN_MS (scheduling
 margin of the VIP-restore check, default 50), LAB_KEEP=1 (keep the lab dir).
 """
 
+import contextlib
 import os
 import signal
 import sys
@@ -23,16 +24,19 @@ def _sigterm(_signum, _frame):
     raise KeyboardInterrupt("SIGTERM")
 
 
-@pytest.fixture(scope="module")
-def lab(request):
+@contextlib.contextmanager
+def running_lab(request, env, nodes=("a", "b")):
+    """A lab (lib.sh through LabShell) with vipd started on `nodes`, torn down
+    afterwards whatever happens (kept, with its path printed, when a test of
+    the module failed or LAB_KEEP=1). `env` is the shell's extra environment."""
     if os.geteuid() != 0:
         pytest.skip("the namespace lab needs root")
     previous = signal.signal(signal.SIGTERM, _sigterm)
-    shell = LabShell(env={"INTERVAL": os.environ.get("INTERVAL", "100ms")})
+    shell = LabShell(env=env)
     failed_before = request.session.testsfailed
     try:
         shell.up()
-        shell.run("lab_start_vipd a; lab_start_vipd b")
+        shell.run("; ".join(f"lab_start_vipd {n}" for n in nodes))
         yield shell
     finally:
         keep = os.environ.get("LAB_KEEP") == "1" or request.session.testsfailed > failed_before
@@ -40,3 +44,9 @@ def lab(request):
             sys.__stderr__.write(f"\n[lab] keeping {shell.lab} (logs a.log, b.log) for inspection\n")
         shell.close(keep=keep)
         signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.fixture(scope="module")
+def lab(request):
+    with running_lab(request, {"INTERVAL": os.environ.get("INTERVAL", "100ms")}) as shell:
+        yield shell
