@@ -261,6 +261,7 @@ auth:
   key_file: $LAB/auth.key
 control:
   socket: $(lab_socket "$n")
+state_dir: $LAB/state-$n
 log_level: ${LOG_LEVEL:-info}
 EOF
     [ -n "$extra" ] && printf '%s\n' "$extra" >>"$LAB/$n/vipd.yaml"

@@ -1,4 +1,5 @@
 """Forged, replayed and malformed datagrams are dropped and counted, never acted on."""
+import hashlib
 import os
 import socket
 import time
@@ -12,9 +13,14 @@ def send(datagram, source, target):
         s.sendto(datagram, target)
 
 
-def header(state=2, priority=254, vrid=42, node_id=b"n1", epoch=2**62, seq=1):
-    return (bytes([0x11, vrid, priority, state, 1, len(node_id), 0, 10])
-            + epoch.to_bytes(8, "big") + seq.to_bytes(8, "big") + node_id)
+def key_id(path):
+    """The key id of docs/protocol.md: the first 4 bytes of SHA-256 of the key."""
+    return hashlib.sha256(open(path, "rb").read().rstrip(b"\r\n \t")).digest()[:4]
+
+
+def header(kid, state=2, priority=254, vrid=42, node_id=b"n1", epoch=2**62, seq=1, echo=0):
+    return (bytes([0x21, vrid, priority, state, 1, len(node_id), 0, 10])
+            + epoch.to_bytes(8, "big") + seq.to_bytes(8, "big") + kid + echo.to_bytes(8, "big") + node_id)
 
 
 def test_garbage_and_forgeries_are_dropped_and_counted(cluster_factory):
@@ -22,18 +28,21 @@ def test_garbage_and_forgeries_are_dropped_and_counted(cluster_factory):
     a, b = cluster.nodes
     wait_for(lambda: cluster.masters() == ["n0"], 5, "n0 master")
     target = (a.address, cluster.port)
+    kid = key_id(cluster.key)
     # A forged "priority 254 master" from the peer's own address, with a wrong tag.
-    forged = header() + os.urandom(32)
+    forged = header(kid) + os.urandom(32)
     for _ in range(20):
         send(forged, b.address, target)
+        send(header(b"\xde\xad\xbe\xef") + os.urandom(32), b.address, target)  # a key this node lacks
         send(b"\x00\x01", b.address, target)  # truncated
-        send(header(vrid=43) + bytes(32), b.address, target)  # another VRID
-        send(bytes([0x21]) + forged[1:], b.address, target)  # another version
+        send(header(kid, vrid=43) + bytes(32), b.address, target)  # another VRID
+        send(bytes([0x11]) + forged[1:], b.address, target)  # version 1
     time.sleep(0.3)
     status = a.status()
     dropped = status["counters"]["dropped"]
     print(dropped)
     assert dropped["bad_auth"] >= 20
+    assert dropped["unknown_key"] >= 20
     assert dropped["truncated"] >= 20
     assert dropped["wrong_vrid"] >= 20
     assert dropped["malformed"] >= 20

@@ -66,18 +66,20 @@ class Node:
             f"peers:\n{peers}\n"
             f"vrid: 42\n"
             f"timing:\n  advert_interval: {self.cluster.interval_ms}ms\n{timing}"
-            f"auth:\n  key_file: {self.cluster.key}\n"
+            + self.extra.get("auth", f"auth:\n  key_file: {self.cluster.key}\n") +
             f"control:\n  socket: {self.socket}\n{self.extra.get('control', '')}"
+            f"state_dir: {self.dir / 'state'}\n"
             f"log_level: debug\n{self.extra.get('tail', '')}")
 
-    def start(self, env=None):
+    def start(self, env=None, prefix=()):
+        """`prefix`: a wrapper to run vipd under (e.g. faketime)."""
         self.write_config()
         if os.path.exists(self.socket):
             os.unlink(self.socket)
         logfile = open(self.log, "ab")
         self.started_at = time.monotonic()
         environment = dict(os.environ, **(env or {}))
-        self.proc = subprocess.Popen([VIPD, "--config", str(self.config)], stdout=logfile, stderr=logfile,
+        self.proc = subprocess.Popen([*prefix, VIPD, "--config", str(self.config)], stdout=logfile, stderr=logfile,
                                      env=environment)
         logfile.close()
         wait_for(lambda: self.status() is not None, 10, f"{self.id} control socket")

@@ -408,6 +408,7 @@ auth:
   key_file: {self.key}
 control:
   socket: {self.socket(node)}
+state_dir: {self.dir}/state-{node}
 log_level: info
 checks:{checks}
 nginx:
