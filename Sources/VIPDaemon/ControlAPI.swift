@@ -121,11 +121,29 @@ public enum ControlAPI {
         let outcome: Result<String, ControlRefusal> = try await engine.onLoop {
             Result { () throws(ControlRefusal) in try engine.setMaintenance(body.enabled, force: body.force ?? false) }
         }
+        let text: String
         switch outcome {
         case .failure(let refusal): return refused(refusal)
-        case .success(let text):
-            return EditedResponse(status: .ok, response: ActionResult(ok: true, message: text))
+        case .success(let message): text = message
         }
+        // A master hands over first. Answer with the outcome, not the intent:
+        // if nobody takes over, the node stays master and is not in maintenance.
+        let handingOver = try await engine.onLoop { engine.election.state == .master && body.enabled }
+        guard handingOver else { return EditedResponse(status: .ok, response: ActionResult(ok: true, message: text)) }
+        let patience = try await engine.onLoop { engine.election.handoverPatience }
+        let deadline = ContinuousClock.now + .nanoseconds(patience.nanoseconds) + .milliseconds(500)
+        while ContinuousClock.now < deadline {
+            let status = try await engine.onLoop { engine.status() }
+            if status.state == .maintenance {
+                return EditedResponse(status: .ok, response: ActionResult(
+                    ok: true, message: "maintenance on; \(status.master ?? "a peer") took over the VIPs", master: status.master))
+            }
+            if status.state == .master, status.handover == nil { break }  // aborted: nobody took over
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return EditedResponse(status: .gatewayTimeout, response: ActionResult(
+            ok: false, message: "no peer took over the VIPs within \(patience); this node stays master and is not in maintenance (use --force to drop the VIPs anyway)",
+            master: engine.config.node.id))
     }
 
     static func reload(engine: NodeEngine, source: @Sendable () throws -> LoadedConfig) async throws -> EditedResponse<ActionResult> {

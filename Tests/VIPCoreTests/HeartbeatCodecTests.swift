@@ -19,6 +19,11 @@ import VIPTestSupport
         #expect(HeartbeatCodec.keyID(of: bytes) == key.id)
         #expect(Array(bytes[28..<36]) == [0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18])
         #expect(Array(bytes[36..<42]) == Array("node-a".utf8))
+        // The whole datagram, as docs/protocol.md's worked example prints it.
+        let hex = bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        #expect(hex == "213396020106000a0102030405060708000000000000002a3eb1bd4311121314"
+                     + "151617186e6f64652d61f876cc073b52a47d88bb27b219cc27f9a321bc79d23c"
+                     + "f9edd2f9dde9e77c8644")
     }
 
     @Test func roundTrips() throws {

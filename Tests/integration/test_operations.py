@@ -74,6 +74,22 @@ def test_maintenance_hands_over_first_and_comes_back(cluster_factory):
     wait_for(lambda: cluster.masters() == ["n0"], 3, "n0 preempts after maintenance off")
 
 
+def test_maintenance_on_a_master_nobody_relieves_says_so(cluster_factory):
+    # Issue 18 item 9: the answer was success while the node stayed master.
+    import signal
+    cluster = cluster_factory([150, 100]).start()
+    a, b = cluster.nodes
+    wait_for(lambda: cluster.masters() == ["n0"], 5, "n0 master")
+    b.kill(signal.SIGSTOP)  # still listed as a live backup for a moment, but it will not take over
+    try:
+        status, body = a.request("POST", "/v1/maintenance", {"enabled": True})
+    finally:
+        b.kill(signal.SIGCONT)
+    assert status == 504 and body["ok"] is False, (status, body)
+    assert "stays master" in body["message"]
+    assert a.state() == "master"
+
+
 def test_reload_applies_priority_and_refuses_bad_config(cluster_factory):
     cluster = cluster_factory([150, 100]).start()
     a, b = cluster.nodes
