@@ -20,8 +20,9 @@ PASSWORD = "postgres"
 
 class PgServer:
     def __init__(self, address: str = "127.0.0.1", port: int = 0, netns: str | None = None,
-                 settings: dict[str, str] | None = None) -> None:
+                 settings: dict[str, str] | None = None, clients: str | None = None) -> None:
         self.address, self.port, self.netns = address, port or _free_port(address), netns
+        self.clients = clients or f"{address}/32"   # who may connect (pg_hba.conf)
         self.settings = {"fsync": "off", "max_connections": "50", **(settings or {})}
         self.dir = tempfile.mkdtemp(prefix="bingo-pg-")
         self.pid: int | None = None
@@ -49,7 +50,7 @@ class PgServer:
                          f"-c unix_socket_directories={self.dir}"] +
                         [f"-c {k}={v}" for k, v in self.settings.items()])
         with open(os.path.join(data, "pg_hba.conf"), "a") as f:
-            f.write(f"host all all {self.address}/32 scram-sha-256\n")
+            f.write(f"host all all {self.clients} scram-sha-256\n")
         self._as_postgres(f"{PG_BIN}/pg_ctl", "-D", data, "-l", os.path.join(self.dir, "log"),
                           "-o", opts, "-w", "-t", "60", "start")
         with open(os.path.join(data, "postmaster.pid")) as f:
