@@ -72,9 +72,9 @@ def one_run(index, rate, duration, crash_at, restart_after, start_delay):
         crash_time = time.monotonic()
         lab.wait_for(lambda: not lab.running("standin-a"), 5, "A's stand-in to exit")
         # Watch both upstream files while the supervisor restarts the stand-in.
-        argv = [sys.executable, os.path.join(REPO, "Tests", "standin", "bingo_standin.py"), "--host", "0.0.0.0",
-                "--port", "30164", "--control-port", "30165", "--name", "a", "--quiet",
-                "--throttle-rps", "100", "--start-delay", str(start_delay)]
+        # The same stand-in as the lab's, its start-up (no route to 8.8.8.8
+        # in the namespace: the short one) set to the restart time measured here.
+        argv = lab.standin_argv("a", "--init-fail-fast", str(start_delay))
         down_seen = back_seen = None
         restarted = False
         while time.monotonic() - crash_time < restart_after + start_delay + 10 and back_seen is None:

@@ -303,12 +303,25 @@ bench_stop_stress() {
 # --- the real front: bingo stand-in + the project's nginx site ------------------
 
 # bench_start_bingo NODE: the bingo stand-in (Tests/standin/bingo_standin.py)
-# on 0.0.0.0:30164 in NODE's namespace (control listener 127.0.0.1:30165
-# there), default throttling (~100 RPS, reject). Prints its PID.
+# on port 30164 (all addresses) in NODE's namespace, as user vipd (bingo
+# refuses root), its default throttle (100 RPS) and start-up (no route to
+# 8.8.8.8 in the namespace: the short one). Kind knobs, because this scenario
+# measures the front's failover, not bingo: --port 30164 and --log-dir (the
+# nginx site names 30164; discovering the email-derived ones is the
+# installation's work), --no-db (the database is lab/bench_api.py's) and
+# --lifetime never (a death of old age would be a second fault in the run).
+# Prints its PID.
 bench_start_bingo() {
-    local n=$1 pid i=0
-    pid=$(lab_bg "bingo-$n" "$n" python3 "$LAB_REPO/Tests/standin/bingo_standin.py" --host 0.0.0.0 --port 30164 \
-        --name "node-$n" --quiet) || return 1
+    local n=$1 pid i=0 root
+    root="$LAB/bingo-root-$n"
+    mkdir -p "$root/opt/bingo" "$root/logs"
+    printf 'student_email: lab-%s@example.com\npostgres_cluster:\n  hosts:\n  - address: localhost\n    port: 5432\n  user: postgres\n  password: postgres\n  db_name: postgres\n  ssl_mode: disable\n  use_closest_node: false\n' \
+        "$n" >"$root/opt/bingo/config.yaml"
+    chmod 755 "$root" "$root/opt" "$root/opt/bingo"
+    chown vipd:vipd "$root/logs"
+    pid=$(lab_bg "bingo-$n" "$n" setpriv --reuid=vipd --regid=vipd --clear-groups -- \
+        /usr/bin/python3 "$LAB_REPO/Tests/standin/bingo_standin.py" --root "$root" --log-dir "$root/logs" --port 30164 \
+        --name "node-$n" --no-db --lifetime never --quiet run_server) || return 1
     echo "$pid" >"$LAB/bingopid.$n"
     until ip netns exec "$(lab_ns "$n")" bash -c "exec 3<>/dev/tcp/$(lab_node_addr "$n")/30164" 2>/dev/null; do
         lab_pid_is_ours "$pid" || { lab_die "bingo stand-in on $n exited: $(tail -3 "$LAB/bingo-$n.err")"; return 1; }

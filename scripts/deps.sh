@@ -3,7 +3,11 @@
 # machine (run as root). Idempotent and quiet when everything is present.
 set -euo pipefail
 
-packages=(libcap-dev iproute2 iputils-ping tcpdump nginx procps psmisc curl openssl)
+# postgresql + python3-psycopg2: the bingo stand-in's real database
+# (Tests/standin, lab/bench_api.py); strace: its tests find bingo's log
+# directory the way an operator does.
+packages=(libcap-dev iproute2 iputils-ping tcpdump nginx procps psmisc curl openssl
+          postgresql python3-psycopg2 strace)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -13,10 +17,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    # Debian starts nginx on install; the tests run their own instances.
-    if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then
-        systemctl stop nginx || true
-    fi
+    # Debian starts nginx and the packaged PostgreSQL cluster on install;
+    # the tests run their own instances (and PostgreSQL's would hold 5432).
+    for unit in nginx postgresql; do
+        if command -v systemctl >/dev/null && systemctl is-active --quiet "$unit" 2>/dev/null; then
+            systemctl stop "$unit" || true
+        fi
+    done
 fi
 
 # pytest runs the process and lab tests; prometheus_client parses /metrics in them.

@@ -53,7 +53,11 @@ fi
     echo '#!/bin/sh'
     # shellcheck disable=SC2016  # $1 of the generated script
     echo 'case "$1" in'
-    echo "    run_server) exec /usr/bin/python3 $play_repo/Tests/standin/bingo_standin.py --host 0.0.0.0 --port 30164 --name sandbox --quiet ;;"
+    # Kind knobs, because this test is about the playbook, not bingo: the
+    # port and log directory the roles name (discovering the email-derived
+    # ones is the installation's work), --no-db (fake_prepare_db's tables are
+    # not bingo's; the queries are tested in Tests/standin), --lifetime never.
+    echo "    run_server) exec /usr/bin/python3 $play_repo/Tests/standin/bingo_standin.py --port 30164 --log-dir /opt/bongo/logs/416265556f --no-db --lifetime never --name sandbox --quiet run_server ;;"
     echo "    prepare_db) exec /usr/bin/python3 $play_repo/Tests/deploy/fake_prepare_db.py ;;"
     echo '    *) echo "usage: bingo run_server|prepare_db" >&2; exit 2 ;;'
     echo 'esac'

@@ -77,9 +77,16 @@ conf/nginx/make-selfsigned-cert.sh /etc/nginx/vipd/tls bingo.example.com >/dev/n
 conf/nginx/enable-http3.sh >/dev/null
 rm -f /etc/nginx/sites-enabled/default
 mkdir -p /opt/bingo
-cp Tests/standin/bingo_standin.py /opt/bingo/standin.py
-printf '#!/bin/sh\nexec /usr/bin/python3 /opt/bingo/standin.py --host 0.0.0.0 --port 30164 --name sandbox --start-delay 1 --quiet\n' >/opt/bingo/bingo
-chmod 755 /opt/bingo/bingo /opt/bingo/standin.py
+cp -r Tests/standin/bingo_standin.py Tests/standin/standin /opt/bingo/
+printf 'student_email: sandbox@example.com\npostgres_cluster:\n  hosts:\n  - address: localhost\n    port: 5432\n  user: postgres\n  password: postgres\n  db_name: postgres\n  ssl_mode: disable\n  use_closest_node: false\n' >/opt/bingo/config.yaml
+chmod 644 /opt/bingo/config.yaml
+# The stand-in with kind knobs, because this test is about the units, not
+# bingo: --port/--log-dir are what bingo.service and tmpfiles name (the
+# email-derived ones are the installation's to discover), --no-db (no
+# PostgreSQL in this sandbox), --lifetime never (a death would be another
+# test). Start-up: bingo.service's blackhole route makes it the short one.
+printf '#!/bin/sh\nexec /usr/bin/python3 /opt/bingo/bingo_standin.py --port 30164 --log-dir /opt/bongo/logs/416265556f --no-db --lifetime never --name sandbox --quiet run_server\n' >/opt/bingo/bingo
+chmod 755 /opt/bingo/bingo /opt/bingo/bingo_standin.py
 w=/etc/systemd/system/vipdtest.target.wants
 mkdir -p \$w
 ln -sf /etc/systemd/system/vipd.service \$w/vipd.service

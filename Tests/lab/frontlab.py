@@ -273,14 +273,46 @@ class FrontLab:
 
     # --- the bingo stand-in ------------------------------------------------------
 
-    def start_standin(self, node):
-        argv = [sys.executable, STANDIN, "--host", "0.0.0.0", "--port", str(BACKEND_PORT),
-                "--control-host", "127.0.0.1", "--control-port", str(CONTROL_PORT), "--name", node, "--quiet"]
+    def standin_root(self, node):
+        """The stand-in's root prefix (ROOT/opt/bingo/config.yaml) and log
+        directory on NODE, both reachable by user vipd."""
+        root = os.path.join(self.dir, node, "bingo-root")
+        logs = os.path.join(root, "logs")
+        os.makedirs(os.path.join(root, "opt", "bingo"), exist_ok=True)
+        os.makedirs(logs, exist_ok=True)
+        with open(os.path.join(root, "opt", "bingo", "config.yaml"), "w") as f:
+            f.write(f"student_email: lab-{node}@example.com\npostgres_cluster:\n  hosts:\n"
+                    "  - address: localhost\n    port: 5432\n  user: postgres\n  password: postgres\n"
+                    "  db_name: postgres\n  ssl_mode: disable\n  use_closest_node: false\n")
+        for d in (os.path.join(self.dir, node), root, os.path.join(root, "opt"), os.path.join(root, "opt", "bingo")):
+            os.chmod(d, 0o755)
+        vipd = pwd.getpwnam("vipd")
+        os.chown(logs, vipd.pw_uid, vipd.pw_gid)
+        return root, logs
+
+    def standin_argv(self, node, *extra):
+        """The stand-in as this lab runs it (as user vipd: bingo refuses root).
+        Kind knobs, each because this lab tests the front, not bingo:
+          --port 30164 / --log-dir: the nginx site and vipd's checks name
+            port 30164; finding the email-derived port and log directory is
+            the installation's work (Tests/standin checks the derivation);
+          --no-db: no PostgreSQL per node here (lab/bench_api.py has one);
+          --lifetime never: a death of old age in the middle of an election
+            test would be a different test (Tests/standin tests the deaths);
+          --control-port: bad/good/crash on demand.
+        The 100 RPS limit stays unless throttle_rps says otherwise."""
+        root, logs = self.standin_root(node)
+        argv = [sys.executable, STANDIN, "--root", root, "--log-dir", logs, "--port", str(BACKEND_PORT),
+                "--control-host", "127.0.0.1", "--control-port", str(CONTROL_PORT), "--name", node,
+                "--no-db", "--lifetime", "never", "--quiet"]
         if self.throttle_rps:
-            argv += ["--throttle-rps", str(self.throttle_rps)]
-        self.spawn(f"standin-{node}", node, argv, user="vipd")
+            argv += ["--rps-limit", str(self.throttle_rps)]
+        return argv + list(extra) + ["run_server"]
+
+    def start_standin(self, node):
+        self.spawn(f"standin-{node}", node, self.standin_argv(node), user="vipd")
         self.wait_for(lambda: self.curl(node, f"http://127.0.0.1:{CONTROL_PORT}/control/state")[0] == 200,
-                      10, f"stand-in on {node}")
+                      15, f"stand-in on {node}")
 
     def standin_control(self, node, action):
         status, body = self.curl(node, f"http://127.0.0.1:{CONTROL_PORT}/control/{action}", method="POST")

@@ -151,9 +151,30 @@ if [ -f /etc/nginx/nginx.conf ]; then
 fi
 
 # ------------------------------------------------------------ run it
-python3 "$standin" --host 127.0.0.1 --port "$b1" --control-port "$b1c" --name b1 --quiet &
+# The stand-ins: bingo refuses root, so as nobody when this runs as root,
+# with a root prefix holding config.yaml. Kind knobs, because this test is
+# about the nginx site, not bingo: fixed ports and log directory (the site's
+# upstream is rewritten to them), --no-db, --lifetime never, and a short
+# start-up (this host may have a route to 8.8.8.8; the blackhole route is
+# bingo-blackhole.service's, not this test's).
+chmod 755 "$tmp"
+mkdir -p "$tmp/bingo-root/opt/bingo" "$tmp/bingo-logs"
+printf 'student_email: nginx-test@example.com\npostgres_cluster:\n  hosts:\n  - address: localhost\n    port: 5432\n  user: postgres\n  password: postgres\n  db_name: postgres\n  ssl_mode: disable\n  use_closest_node: false\n' \
+    >"$tmp/bingo-root/opt/bingo/config.yaml"
+chmod -R a+rX "$tmp/bingo-root"
+as_bingo=()
+if [ "$(id -u)" = 0 ]; then
+    chown nobody "$tmp/bingo-logs"
+    as_bingo=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
+fi
+start_standin() {  # NAME PORT CONTROL_PORT
+    "${as_bingo[@]}" /usr/bin/python3 "$standin" --root "$tmp/bingo-root" --log-dir "$tmp/bingo-logs" \
+        --host 127.0.0.1 --port "$2" --control-port "$3" --name "$1" --no-db --lifetime never \
+        --init-timeout 0.2 --quiet run_server &
+}
+start_standin b1 "$b1" "$b1c"
 pids+=($!)
-python3 "$standin" --host 127.0.0.1 --port "$b2" --control-port "$b2c" --name b2 --quiet &
+start_standin b2 "$b2" "$b2c"
 pids+=($!)
 nginx -p "$tmp/" -c "$tmp/nginx.conf" -g 'daemon off;' &
 nginx_pid=$!

@@ -19,6 +19,7 @@ class ControlHandler(Plumbing):
                 "lifetime_s": app.fate.lifetime, "death": app.fate.death,
                 "leaked_mb": len(app.fate.leaked), "rps_limit": app.quota.limit,
                 "requests_total": app.requests_total, "throttled_total": app.throttled_total,
+                "requests_by_endpoint": dict(app.by_endpoint),
                 "extra_delay_ms": round(app.extra_delay * 1000),
                 "db_host": list(app.db.host) if app.db.host else None}
 

@@ -8,6 +8,7 @@ import json
 import re
 import socket
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -33,6 +34,14 @@ class App:
         self.quiet = quiet
         self.requests_total = 0
         self.throttled_total = 0
+        self.by_endpoint: dict[str, int] = {}   # "GET /api/movie/{id}" -> count
+        self._lock = threading.Lock()
+
+    def count(self, method: str, path: str) -> None:
+        m = ITEM_RE.match(path)
+        key = f"{method} " + (f"/api/{m.group(1)}/{{id}}" if m else path)
+        with self._lock:
+            self.by_endpoint[key] = self.by_endpoint.get(key, 0) + 1
 
 
 class Plumbing(BaseHTTPRequestHandler):
@@ -131,6 +140,7 @@ class BingoHandler(Plumbing):
 
     def route(self) -> None:
         app = self.app
+        app.count("GET" if self.command == "HEAD" else self.command, urlsplit(self.path).path)
         if app.fate.sick:
             return self.reply(500, SICK)
         admitted, renewed = app.quota.admit()
