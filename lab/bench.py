@@ -30,6 +30,11 @@ advert (timed from the running capture; the same phases for every daemon):
                     nodes; 120 new-connection GETs/s of /db_dummy and
                     /api/{movie,customer,session}/{id} for 60 s; A hard-killed
                     at 30 s.
+  api-120rps        (daemon-independent, once) bingo's API through one nginx
+                    front and two stand-ins on the full-size PostgreSQL data,
+                    per endpoint of bingo.md requirements 3-5, without and
+                    with the role's indexes: lab/bench_api.py (~30 min; alone:
+                    BENCH_SCENARIOS=api-120rps or python3 lab/bench_api.py).
   idle              (100 ms only) CPU % of a core and RSS of each daemon over
                     20 s (time on CPU of every thread, in ns, from
                     /proc/PID/task/*/schedstat: /proc/PID/stat counts 10 ms
@@ -44,7 +49,7 @@ answer within 2 s.
 Env / options: BENCH_QUICK=1 (2 runs at 100 ms, cpu-starvation 1 x 15 s at
 20 ms, idle 5 s, load 20 s), BENCH_RUNS, BENCH_INTERVALS ("1s,100ms,20ms"),
 BENCH_SCENARIOS ("hard-kill,graceful-stop,planned-failover,cpu-starvation,idle,
-load-120rps-master-kill"),
+load-120rps-master-kill,api-120rps"),
 BENCH_DAEMONS ("vipd,keepalived"), BENCH_STARVE_SECONDS (60), BENCH_LOAD_SECONDS (60),
 BENCH_IDLE_SECONDS (20), BENCH_OUT (bench/results.json), BIN_DIR (vipd and
 vipctl; default .build/debug, what `make build` makes; copied once at start),
@@ -71,6 +76,7 @@ from benchmeasure import idle_measure  # noqa: E402
 from benchnames import SCENARIOS, interval_to_ms, ms_to_interval  # noqa: E402
 from benchreport import machine, table  # noqa: E402
 from benchscenarios import fault_run, load_run, open_lab, starvation_run  # noqa: E402
+import bench_api  # noqa: E402
 
 LAB_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(LAB_DIR)
@@ -150,7 +156,11 @@ def main():
     a = p.parse_args()
     if a.render:
         with open(a.render) as f:
-            print(table(json.load(f)))
+            results = json.load(f)
+        api = [e for e in results["scenarios"] if e["name"] == "api-120rps"]
+        print(table({**results, "scenarios": [e for e in results["scenarios"] if e["name"] != "api-120rps"]}))
+        if api:
+            print("\n" + bench_api.table(api))
         return 0
     if os.geteuid() != 0:
         raise SystemExit("needs root (network namespaces)")
@@ -286,6 +296,16 @@ def main():
                 finally:
                     if lab is not None:
                         lab.close(keep=os.environ.get("LAB_KEEP") == "1")
+        if "api-120rps" in scenarios:
+            say("api-120rps: lab with PostgreSQL, two stand-ins and the nginx site (lab/bench_api.py)")
+            try:
+                entries, d = bench_api.run(int(os.environ.get("BENCH_API_SECONDS", "0")) or (20 if a.quick else 60),
+                                           float(os.environ.get("BENCH_API_SCALE", "1.0")))
+                results["scenarios"].extend(entries)
+                details["runs"].append({"scenario": "api-120rps", **d})
+            except LabError as e:
+                say(f"api-120rps FAILED: {e}")
+                details["errors"].append({"scenario": "api-120rps", "error": str(e)[:2000]})
     finally:
         subprocess.run(["rm", "-rf", snap])
         details["elapsed_s"] = round(time.time() - t_start, 1)
@@ -297,7 +317,10 @@ def main():
             json.dump(clean, f, indent=1)
         with open(os.path.join(os.path.dirname(a.out), "details.json"), "w") as f:
             json.dump(details, f, indent=1)
-        text = table(results)
+        api = [e for e in results["scenarios"] if e["name"] == "api-120rps"]
+        text = table({**results, "scenarios": [e for e in results["scenarios"] if e["name"] != "api-120rps"]})
+        if api:
+            text += "\n\n" + bench_api.table(api)
         with open(os.path.join(os.path.dirname(a.out), "table.md"), "w") as f:
             f.write(text + "\n")
         print(text, flush=True)

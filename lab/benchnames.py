@@ -2,7 +2,8 @@
 
 import re
 
-SCENARIOS = ["hard-kill", "graceful-stop", "planned-failover", "cpu-starvation", "idle", "load-120rps-master-kill"]
+SCENARIOS = ["hard-kill", "graceful-stop", "planned-failover", "cpu-starvation", "idle", "load-120rps-master-kill",
+             "api-120rps"]
 
 
 def interval_to_ms(text):
