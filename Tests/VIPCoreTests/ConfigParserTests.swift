@@ -121,4 +121,36 @@ import VIPCore
         #expect(Span(parsing: "-1s") == nil)
         #expect(Span(parsing: "ms") == nil)
     }
+
+    /// Issue 18, item 4: a VIP equal to a node's own address would be deleted
+    /// with the host's network; refused with the field named.
+    @Test func aVIPThatIsANodesAddressIsRefused() {
+        let own = issues(Self.minimal.replacingOccurrences(of: "198.18.0.100/24", with: "198.18.0.1/24"))
+        #expect(own.map(\.field) == ["vips[0].address"])
+        #expect(own.first?.message.contains("node.address, this host's own address") == true)
+        #expect(own.first?.line == 11)
+        let peer = issues(Self.minimal.replacingOccurrences(of: "198.18.0.100/24", with: "198.18.0.2/32"))
+        #expect(peer.map(\.field) == ["vips[0].address"])
+        #expect(peer.first?.message.contains("peer node-b") == true)
+        // Outside every subnet of the interface is a valid layout (docs/config.md).
+        #expect(issues(Self.minimal.replacingOccurrences(of: "198.18.0.100/24", with: "198.19.7.7/32")).isEmpty)
+    }
+
+    @Test func acceptedKeysAndTheStateDirectory() throws {
+        let text = Self.minimal.replacingOccurrences(of: "  key_file: /etc/vipd/auth.key", with: """
+              key_file: /etc/vipd/auth.key
+              accept_key_files: [/etc/vipd/next.key]
+            state_dir: /srv/vipd
+            """)
+        let config = try ConfigParser.parse(text, file: "test.yaml")
+        #expect(config.auth.acceptKeyFiles == ["/etc/vipd/next.key"])
+        #expect(config.stateDirectory == "/srv/vipd")
+        #expect(try ConfigParser.parse(Self.minimal, file: "t").stateDirectory == "/var/lib/vipd")
+        let twice = issues(Self.minimal.replacingOccurrences(of: "  key_file: /etc/vipd/auth.key", with: """
+              key_file: /etc/vipd/auth.key
+              accept_key_files: [/etc/vipd/auth.key, relative.key]
+            state_dir: var/lib
+            """))
+        #expect(twice.map(\.field) == ["auth.accept_key_files[0]", "auth.accept_key_files[1]", "state_dir"])
+    }
 }
