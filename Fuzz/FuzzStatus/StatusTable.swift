@@ -1,0 +1,1 @@
+../../Sources/vipctl/StatusTable.swift
