@@ -139,7 +139,8 @@ public enum NetlinkMessage {
     /// positive) and the kernel's extended-ACK text if it sent one.
     public static func parseError(_ payload: [UInt8], flags: UInt16) -> (code: Int32, message: String?)? {
         guard payload.count >= 4 + headerLength else { return nil }
-        let code = -readHost(Int32.self, payload, at: 0)
+        // Negated in 64 bits: -Int32.min does not fit (a trap, found by Fuzz/FuzzNetlink).
+        let code = Int32(clamping: -Int64(readHost(Int32.self, payload, at: 0)))
         guard flags & flagAckTLVs != 0 else { return (code, nil) }
         // The TLVs follow the echoed request: its header only when capped.
         let echoed = flags & flagCapped != 0 ? headerLength : Int(readHost(UInt32.self, payload, at: 4))

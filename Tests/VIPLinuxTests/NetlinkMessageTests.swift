@@ -87,6 +87,12 @@ import VIPCore
         #expect(NetlinkMessage.parseError([0, 0], flags: 0) == nil)
     }
 
+    @Test func errorWithTheMostNegativeCodeDoesNotTrap() {
+        // Fuzz/FuzzNetlink found it: negating Int32.min overflowed.
+        let payload = [0, 0, 0, 0x80] + [UInt8](repeating: 0, count: 16)
+        #expect(NetlinkMessage.parseError(payload, flags: 0)?.code == Int32.max)
+    }
+
     @Test func socketAddressLayoutsMatchTheKernel() {
         #expect(MemoryLayout<NetlinkSocketAddress>.size == 12)   // struct sockaddr_nl
         #expect(MemoryLayout<LinkLayerAddress>.size == 20)       // struct sockaddr_ll
