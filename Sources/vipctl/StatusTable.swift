@@ -9,7 +9,7 @@ enum StatusTable {
         let priority = report.priority == report.basePriority ? "\(report.priority)" : "\(report.priority) (base \(report.basePriority))"
         lines.append("node      \(report.node)")
         lines.append("state     \(report.state) for \(duration(report.stateForMs))\(report.lastTransitionReason.map { " (\($0))" } ?? "")")
-        lines.append("priority  \(priority)    vrid \(report.vrid)    interval \(Int(report.advertIntervalMs))ms")
+        lines.append("priority  \(priority)    vrid \(report.vrid)    interval \(whole(report.advertIntervalMs))ms")
         lines.append("master    \(report.master ?? "none known")")
         if let handover = report.handover { lines.append("handover  in progress to \(handover)") }
         if report.preemptHeld { lines.append("preempt   held: this node handed over and will not preempt until asked") }
@@ -49,9 +49,15 @@ enum StatusTable {
     }
 
     static func duration(_ ms: Double) -> String {
-        if ms < 1000 { return "\(Int(ms))ms" }
+        if ms < 1000 { return "\(whole(ms))ms" }
         if ms < 120_000 { return String(format: "%.1fs", ms / 1000) }
-        return "\(Int(ms / 60_000))m"
+        return "\(whole(ms / 60_000))m"
+    }
+
+    /// Rounded toward zero, for any number the JSON holds: Int(_:) traps
+    /// beyond Int's range (found by Fuzz/FuzzStatus: 1e300 crashed vipctl).
+    static func whole(_ value: Double) -> String {
+        abs(value) < 1e15 ? "\(Int(value))" : "\(value)"
     }
 }
 
