@@ -3,7 +3,7 @@ SWIFT ?= swift
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all build release deps test unit demo bench soak clean
+.PHONY: all build release deps test unit demo bench soak fuzz clean
 
 all: build
 
@@ -40,6 +40,12 @@ demo-loopback: build
 ## BIN_DIR, BENCH_RUNS, BENCH_INTERVALS... see lab/bench.py
 bench: release
 	BIN_DIR="$${BIN_DIR:-$$($(SWIFT) build -c release $(RELEASE_FLAGS) --show-bin-path)}" python3 lab/bench.py
+
+## fuzz: the libFuzzer targets of Fuzz/ with ASan, FUZZ_SECONDS each (default 300) from
+## Fuzz/corpus; prints executions and crashes per target, fails on a crash (scripts/fuzz.sh)
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 ## soak: random faults with a continuous client for SOAK_SECONDS (default 600), root
 soak: build

@@ -75,6 +75,13 @@ run_checks() {
         [ "${f:-0}" -gt 0 ] || failed=$((failed + 1))
     fi
 }
+# libFuzzer targets (scripts/fuzz.sh, Fuzz/): each runs FUZZ_SECONDS (20 s
+# here) from its corpus, one check per target; a crash input stays in
+# .build-fuzz/work-ci/<target>/. The first build of the targets takes ~3 min.
+rm -rf .build-fuzz/work-ci
+run_checks "fuzz targets (scripts/fuzz.sh)" \
+    env FUZZ_SECONDS="${FUZZ_SECONDS:-20}" FUZZ_WORK=.build-fuzz/work-ci scripts/fuzz.sh
+
 # make install / make deb / the units under a real systemd (Tests/install;
 # they install the debug build above).
 for t in Tests/install/test_install.sh Tests/install/test_deb.sh Tests/install/test_systemd.sh; do
