@@ -1,10 +1,13 @@
+import Yams
+
 /// Parsing of `checks:` and `nginx:` (docs/config.md#checks, #nginx).
 ///
 /// Same conventions as the rest of `ConfigParser`: every problem is recorded
 /// with its file, line and dotted field path, and parsing goes on so that one
 /// run reports all of them.
 extension ConfigParser {
-    static let checkKeys = ["name", "role", "http", "exec", "interval", "timeout", "rise", "fall", "weight"]
+    static let checkKeys = ["name", "role", "http", "exec", "interval", "timeout", "rise", "fall", "weight", "restart"]
+    static let restartKeys = ["command", "backoff", "max_backoff", "reset_after", "timeout"]
     static let httpProbeKeys = ["url", "method", "expect_status", "body_contains"]
     static let httpMethods = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"]
     static let nginxKeys = ["upstream_file", "upstream_name", "backend_port", "keepalive",
@@ -60,9 +63,25 @@ extension ConfigParser {
             reader.fail("\(path).weight", map.child("weight"),
                         "only checks with role: weight have a weight (this one is role: \(role.rawValue))")
         }
+        let restart = map.child("restart").flatMap { parseRestart($0, "\(path).restart", reader) }
         guard let name, let role, let probe else { return nil }
         return CheckConfig(name: name, role: role, probe: probe, interval: interval, timeout: timeout ?? interval,
-                           rise: rise, fall: fall, weight: role == .weight ? (weight ?? 0) : 0)
+                           rise: rise, fall: fall, weight: role == .weight ? (weight ?? 0) : 0, restart: restart)
+    }
+
+    /// `restart:` of a check: the command and its backoff (docs/config.md#checks).
+    static func parseRestart(_ node: Node, _ path: String, _ reader: YAMLReader) -> RestartConfig? {
+        guard let map = reader.mapping(node, at: path, allowed: restartKeys),
+              let command = commandList(map, "command", reader) else { return nil }
+        let backoff = map.span("backoff", Span.seconds(1)...Span.seconds(3600)) ?? ConfigDefaults.restartBackoff
+        var maxBackoff = map.span("max_backoff", Span.seconds(1)...Span.seconds(86400)) ?? max(backoff, ConfigDefaults.restartMaxBackoff)
+        if maxBackoff < backoff {
+            reader.fail("\(path).max_backoff", map.child("max_backoff"), "must not be below backoff (\(backoff)), got \(maxBackoff)")
+            maxBackoff = backoff
+        }
+        let resetAfter = map.span("reset_after", Span.seconds(1)...Span.seconds(86400)) ?? ConfigDefaults.restartResetAfter
+        let timeout = map.span("timeout", Span.seconds(1)...Span.seconds(3600)) ?? ConfigDefaults.restartTimeout
+        return RestartConfig(command: command, backoff: backoff, maxBackoff: maxBackoff, resetAfter: resetAfter, timeout: timeout)
     }
 
     static func parseProbe(_ map: MappingView, _ path: String, _ reader: YAMLReader) -> CheckConfig.Probe? {

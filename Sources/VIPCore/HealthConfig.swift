@@ -66,10 +66,13 @@ public struct CheckConfig: Sendable, Equatable {
     /// Role `weight` only (else 0): added to the base priority while down if
     /// negative, while up if positive (keepalived `vrrp_script` semantics).
     public var weight: Int
+    /// What to run when the check has fallen (self-healing), if anything.
+    public var restart: RestartConfig?
 
     public init(name: String, role: Role, probe: Probe, interval: Span = ConfigDefaults.checkInterval,
                 timeout: Span? = nil, rise: Int = ConfigDefaults.checkRise, fall: Int = ConfigDefaults.checkFall,
-                weight: Int = 0) {
+                weight: Int = 0, restart: RestartConfig? = nil) {
+        self.restart = restart
         self.name = name
         self.role = role
         self.probe = probe

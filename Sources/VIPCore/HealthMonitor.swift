@@ -27,11 +27,27 @@ public struct HealthMonitor: Sendable {
         public var transition: Transition?
         /// The new verdict, only if it differs from the previous one.
         public var verdict: HealthVerdict?
+        /// Run the check's restart command now, then report `restartFinished`.
+        public var restart: RestartConfig?
 
-        public init(transition: Transition?, verdict: HealthVerdict?) {
+        public init(transition: Transition?, verdict: HealthVerdict?, restart: RestartConfig? = nil) {
             self.transition = transition
             self.verdict = verdict
+            self.restart = restart
         }
+    }
+
+    /// The self-healing of one check, for status and metrics.
+    public struct RestartSnapshot: Sendable, Equatable {
+        /// Restarts started since vipd started.
+        public var total: Int
+        /// Restarts in the current series (reset after `reset_after` up).
+        public var attempts: Int
+        public var running: Bool
+        public var lastStarted: Instant?
+        public var lastOutcome: String?
+        /// While down: the earliest next restart.
+        public var notBefore: Instant?
     }
 
     /// One check's state for `vipctl status` and metrics.
@@ -47,6 +63,8 @@ public struct HealthMonitor: Sendable {
         public var stateSince: Instant
         public var probes: Int
         public var failures: Int
+        /// nil when the check has no `restart`.
+        public var restart: RestartSnapshot? = nil
     }
 
     private struct Entry: Sendable {
@@ -58,6 +76,7 @@ public struct HealthMonitor: Sendable {
         var stateSince: Instant
         var probes = 0
         var failures = 0
+        var restart: RestartPolicy?
     }
 
     public let checks: [CheckConfig]
@@ -70,7 +89,8 @@ public struct HealthMonitor: Sendable {
         self.checks = checks
         self.basePriority = basePriority
         entries = checks.map {
-            Entry(config: $0, hysteresis: CheckHysteresis(rise: $0.rise, fall: $0.fall), stateSince: now)
+            Entry(config: $0, hysteresis: CheckHysteresis(rise: $0.rise, fall: $0.fall), stateSince: now,
+                  restart: $0.restart.map(RestartPolicy.init))
         }
         verdict = HealthVerdict(faultReason: nil, backendHealthy: true, effectivePriority: basePriority)
         verdict = evaluate()
@@ -91,17 +111,27 @@ public struct HealthMonitor: Sendable {
             transition = Transition(check: entry.config.name, role: entry.config.role, from: from, to: to,
                                     detail: result.detail)
         }
+        let restart = entry.restart?.observe(entry.hysteresis.state, now: now) == true ? entry.config.restart : nil
         entries[index] = entry
         let next = evaluate()
         defer { verdict = next }
-        return Update(transition: transition, verdict: next == verdict ? nil : next)
+        return Update(transition: transition, verdict: next == verdict ? nil : next, restart: restart)
+    }
+
+    /// The restart of check `index` asked for by `record` ended at `now`.
+    public mutating func restartFinished(_ index: Int, outcome: String, now: Instant) {
+        entries[index].restart?.finished(outcome, now: now)
     }
 
     public func snapshot() -> [CheckSnapshot] {
         entries.map {
             CheckSnapshot(name: $0.config.name, role: $0.config.role, state: $0.hysteresis.state,
                           streak: $0.hysteresis.streak, lastResult: $0.lastResult, lastResultAt: $0.lastResultAt,
-                          stateSince: $0.stateSince, probes: $0.probes, failures: $0.failures)
+                          stateSince: $0.stateSince, probes: $0.probes, failures: $0.failures,
+                          restart: $0.restart.map {
+                              RestartSnapshot(total: $0.total, attempts: $0.attempts, running: $0.running,
+                                              lastStarted: $0.lastStarted, lastOutcome: $0.lastOutcome, notBefore: $0.notBefore)
+                          })
         }
     }
 

@@ -12,6 +12,8 @@ public struct NodeEvent: Codable, Sendable, Equatable {
         case peerLost = "peer_lost"
         case checkUp = "check_up"
         case checkDown = "check_down"
+        /// A check's restart command ran (`reason`: how it ended, or "started").
+        case checkRestart = "check_restart"
     }
 
     public var node: String

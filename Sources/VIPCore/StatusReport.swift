@@ -101,9 +101,22 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var stateForMs: Double
         public var probes: Int
         public var failures: Int
+        /// Self-healing (checks with `restart`): restarts since vipd started.
+        public var restarts: Int?
+        /// How the last restart ended ("exit 0"), or "running".
+        public var lastRestart: String?
+        public var lastRestartMsAgo: Double?
+        /// While down after a restart: when the next one may run.
+        public var nextRestartInMs: Double?
 
         public init(name: String, role: String, state: String, lastResult: String?, lastPassed: Bool?,
-                    lastResultMsAgo: Double?, stateForMs: Double, probes: Int, failures: Int) {
+                    lastResultMsAgo: Double?, stateForMs: Double, probes: Int, failures: Int,
+                    restarts: Int? = nil, lastRestart: String? = nil, lastRestartMsAgo: Double? = nil,
+                    nextRestartInMs: Double? = nil) {
+            self.restarts = restarts
+            self.lastRestart = lastRestart
+            self.lastRestartMsAgo = lastRestartMsAgo
+            self.nextRestartInMs = nextRestartInMs
             self.name = name
             self.role = role
             self.state = state
@@ -121,6 +134,10 @@ public struct StatusReport: Codable, Sendable, Equatable {
             case lastPassed = "last_passed"
             case lastResultMsAgo = "last_result_ms_ago"
             case stateForMs = "state_for_ms"
+            case restarts
+            case lastRestart = "last_restart"
+            case lastRestartMsAgo = "last_restart_ms_ago"
+            case nextRestartInMs = "next_restart_in_ms"
         }
     }
     /// This node handed over on purpose and will not preempt until asked.

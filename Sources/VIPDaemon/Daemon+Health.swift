@@ -20,7 +20,8 @@ extension Daemon {
         }
         if !config.checks.isEmpty {
             let loop = engine.loop
-            let health = HealthService(checks: config.checks, basePriority: config.node.priority, logger: logger) { verdict in
+            let health = HealthService(checks: config.checks, basePriority: config.node.priority, logger: logger,
+                                       onRestart: { event in loop.execute { engine.restartReported(event) } }) { verdict in
                 loop.execute { engine.applyHealth(verdict) }
             }
             try await engine.onLoop { engine.checkSnapshot = { health.checkSnapshot() } }

@@ -19,6 +19,10 @@ public final class HealthService: Service, Sendable {
     private let monitor: Mutex<HealthMonitor>
     private let apply: @Sendable (HealthVerdict) -> Void
     private let prober: (any CheckProbing)?
+    private let runner: any CommandRunning
+    /// Told when a check's restart command starts and when it ends (the
+    /// daemon counts, logs and publishes it through the engine).
+    private let onRestart: @Sendable (RestartEvent) -> Void
 
     /// - Parameters:
     ///   - prober: the probes to use; `nil` makes a `LiveCheckProber` for the
@@ -27,10 +31,14 @@ public final class HealthService: Service, Sendable {
     ///     task while holding the monitor's lock: it must only hand off
     ///     (e.g. `loop.execute`), never block.
     public init(checks: [CheckConfig], basePriority: UInt8, logger: Logger, prober: (any CheckProbing)? = nil,
+                runner: any CommandRunning = SpawnCommandRunner(),
+                onRestart: @escaping @Sendable (RestartEvent) -> Void = { _ in },
                 apply: @escaping @Sendable (HealthVerdict) -> Void) {
         self.checks = checks
         self.logger = logger
         self.prober = prober
+        self.runner = runner
+        self.onRestart = onRestart
         self.apply = apply
         monitor = Mutex(HealthMonitor(checks: checks, basePriority: basePriority, now: Self.now()))
     }
@@ -70,19 +78,41 @@ public final class HealthService: Service, Sendable {
             let started = clock.now
             let result = await prober.probe(check)
             guard !Task.isCancelled else { return }
-            record(index, result)
+            // The check's own loop runs its restart: no probe of a service
+            // that is being restarted, and never two restarts at once.
+            if let restart = record(index, result) { await self.restart(index, restart) }
             do { try await clock.sleep(until: started.advanced(by: interval), tolerance: nil) } catch { return }
         }
     }
 
-    func record(_ index: Int, _ result: ProbeResult) {
+    /// Counts `result`; returns the restart to run now, if one is due.
+    @discardableResult
+    func record(_ index: Int, _ result: ProbeResult) -> RestartConfig? {
         let now = Self.now()
-        monitor.withLock { monitor in
+        return monitor.withLock { monitor in
             let update = monitor.record(index, result, now: now)
             if let transition = update.transition { log(transition) }
             if !result.passed { logger.debug("check \(checks[index].name): \(result.detail)") }
             if let verdict = update.verdict { apply(verdict) }
+            return update.restart
         }
+    }
+
+    /// Runs the restart command of check `index` and records how it ended.
+    func restart(_ index: Int, _ restart: RestartConfig) async {
+        let name = checks[index].name
+        let attempt = monitor.withLock { $0.snapshot()[index].restart?.attempts ?? 1 }
+        logger.warning("check \(name) is down: restarting (attempt \(attempt)): \(restart.command.joined(separator: " "))")
+        onRestart(RestartEvent(check: name, phase: .started, attempt: attempt, outcome: nil))
+        let outcome = await runner.run(restart.command, timeout: restart.timeout)
+        let wait = monitor.withLock { monitor in
+            monitor.restartFinished(index, outcome: outcome.description, now: Self.now())
+            return monitor.snapshot()[index].restart.map { $0.notBefore.map { $0 - Self.now() } ?? .zero } ?? .zero
+        }
+        let text = "restart of \(name) \(outcome.succeeded ? "done" : "failed") (\(outcome.description)\(outcome.firstLine.map { ": \($0)" } ?? "")); no other restart for \(wait) while it stays down"
+        if outcome.succeeded { logger.notice("\(text)") } else { logger.error("\(text)") }
+        onRestart(RestartEvent(check: name, phase: .finished(succeeded: outcome.succeeded), attempt: attempt,
+                               outcome: outcome.description))
     }
 
     private func log(_ transition: HealthMonitor.Transition) {
@@ -92,4 +122,18 @@ public final class HealthService: Service, Sendable {
 
     /// The monotonic clock the engine uses too (`NIODeadline`), so instants compare.
     static func now() -> Instant { Instant(nanoseconds: Int64(NIODeadline.now().uptimeNanoseconds)) }
+}
+
+/// A check's restart command started or ended (for metrics, webhooks, notify).
+public struct RestartEvent: Sendable, Equatable {
+    public enum Phase: Sendable, Equatable {
+        case started
+        case finished(succeeded: Bool)
+    }
+    public var check: String
+    public var phase: Phase
+    /// The restart's number in its series (1 for the first after a fall).
+    public var attempt: Int
+    /// How the command ended ("exit 0", "timed out after 60s (killed)").
+    public var outcome: String?
 }

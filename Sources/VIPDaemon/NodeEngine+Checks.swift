@@ -5,12 +5,33 @@ extension NodeEngine {
     func checkReports(now: Instant) -> [StatusReport.Check] {
         guard let snapshot = checkSnapshot?() else { return [] }
         return snapshot.map { check in
-            StatusReport.Check(
+            let restart = check.restart
+            return StatusReport.Check(
                 name: check.name, role: check.role.rawValue, state: check.state.description,
                 lastResult: check.lastResult?.detail, lastPassed: check.lastResult?.passed,
                 lastResultMsAgo: check.lastResultAt.map { (now - $0).milliseconds },
-                stateForMs: (now - check.stateSince).milliseconds, probes: check.probes, failures: check.failures)
+                stateForMs: (now - check.stateSince).milliseconds, probes: check.probes, failures: check.failures,
+                restarts: restart?.total,
+                lastRestart: restart?.running == true ? "running" : restart?.lastOutcome,
+                lastRestartMsAgo: restart?.lastStarted.map { (now - $0).milliseconds },
+                nextRestartInMs: check.state == .down ? restart?.notBefore.map { max(0, ($0 - now).milliseconds) } : nil)
         }
+    }
+
+    /// A check's restart command started or ended: count and publish it
+    /// (HealthService logs it).
+    public func restartReported(_ event: RestartEvent) {
+        loop.preconditionInEventLoop()
+        let result: String
+        switch event.phase {
+        case .started: result = "started"
+        case .finished(let succeeded): result = succeeded ? "succeeded" : "failed"
+        }
+        metrics.count("vipd_check_restarts_total", labels: [("check", event.check), ("result", result)])
+        webhooks?.emit(NodeEvent(
+            node: config.node.id, event: .checkRestart, newState: result,
+            reason: event.outcome.map { "attempt \(event.attempt): \($0)" } ?? "attempt \(event.attempt)",
+            subject: event.check, timestamp: VIPLogHandler.timestamp()))
     }
 
     /// Logs, counts and publishes checks whose state changed since last time.

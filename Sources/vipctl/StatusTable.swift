@@ -34,6 +34,11 @@ enum StatusTable {
             for check in report.checks {
                 lines.append(row([check.name, check.lastResult ?? "-", check.state, check.role,
                                   duration(check.stateForMs)], widths: widths))
+                if let restarts = check.restarts, restarts > 0 {
+                    var text = "  restarted \(restarts)x, last \(check.lastRestartMsAgo.map(duration) ?? "-") ago (\(check.lastRestart ?? "-"))"
+                    if let next = check.nextRestartInMs { text += ", next in \(duration(next)) if still down" }
+                    lines.append(text)
+                }
             }
         }
         let c = report.counters

@@ -77,4 +77,28 @@ import VIPCore
             #expect(later - earlier >= .milliseconds(99), "\(later - earlier)")  // stamps taken inside the probe
         }
     }
+
+    /// A sick backend (HTTP 500 on every request) is restarted once it has
+    /// fallen, the restart is reported, and a check that stays down waits out
+    /// the backoff instead of restarting on every probe.
+    @Test func aFallenCheckWithRestartRunsItsCommandOnceThenBacksOff() async throws {
+        let prober = ScriptedProber(["bingo": [.pass("pong"), .pass("pong"), .fail("HTTP 500 (expected 200)")]])
+        let runner = FakeCommandRunner()
+        let events = Recorder<RestartEvent>()
+        var config = check("bingo", .backend)
+        config.restart = RestartConfig(command: ["/usr/bin/systemctl", "restart", "bingo.service"],
+                                       backoff: .seconds(60), maxBackoff: .seconds(60))
+        let service = HealthService(checks: [config], basePriority: 100, logger: logger, prober: prober, runner: runner,
+                                    onRestart: { events.append($0) }) { _ in }
+        let running = Task { try await service.run() }
+        defer { running.cancel() }
+        #expect(await eventually { events.all.count == 2 })
+        #expect(runner.calls == [["/usr/bin/systemctl", "restart", "bingo.service"]])
+        #expect(events.all.map(\.phase) == [.started, .finished(succeeded: true)])
+        // Still down for many more probes: no second restart within the backoff.
+        #expect(await eventually { (service.checkSnapshot().first?.probes ?? 0) >= 20 })
+        #expect(runner.calls.count == 1)
+        let restart = try #require(service.checkSnapshot().first?.restart)
+        #expect(restart.total == 1 && restart.lastOutcome == "exit 0" && restart.notBefore != nil)
+    }
 }
