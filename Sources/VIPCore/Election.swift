@@ -35,6 +35,20 @@ public struct Election: Sendable {
     /// as any one of them may be lost.
     private var releasedVIPsHeartbeats = 0
     public static let releasedVIPsRepeats = 3
+    /// Master only: when to announce the VIPs again (the first announcement
+    /// goes with `acquireVIPs`). Dropped the moment this node stops being
+    /// master, so a node that has yielded never pulls clients back.
+    private var announcements: [Instant] = []
+    /// The repeats of the gratuitous ARP / NA after taking over.
+    public static let announceRepeats: [Span] = [.milliseconds(100), .milliseconds(500), .seconds(2)]
+    /// Set after yielding to another master (a completed handover, or
+    /// outranked): the VIPs stay on this node until then, so that requests it
+    /// had already received when the clients moved can still be answered.
+    /// Removing the address at once made those answers undeliverable (no
+    /// source address), and the client timed out (issue 18 item 8).
+    private var releaseDue: Instant?
+    /// How long a node that yielded to another master keeps the VIPs.
+    public static let drainTime: Span = .milliseconds(250)
     /// Set after this node handed over on purpose, so preemption does not take
     /// the VIPs straight back; cleared when it becomes master again, when
     /// maintenance is switched off, or when an operator asks for it by name.
@@ -67,8 +81,13 @@ public struct Election: Sendable {
 
     /// The earliest instant at which `tick` has work to do.
     public var nextDeadline: Instant? {
-        Instant.earliest(Instant.earliest(nextHeartbeat, masterDown), Instant.earliest(handover?.deadline, handoverRequest?.until))
+        let vips = Instant.earliest(releaseDue, announcements.first)
+        return Instant.earliest(Instant.earliest(Instant.earliest(nextHeartbeat, masterDown),
+                                                 Instant.earliest(handover?.deadline, handoverRequest?.until)), vips)
     }
+
+    /// Whether this node still has the VIPs after yielding (see `drainTime`).
+    public var draining: Bool { releaseDue != nil }
 
     /// How often this node sends heartbeats now, and what they advertise:
     /// the advert interval as master (the election runs on it) and while a
@@ -130,6 +149,12 @@ public struct Election: Sendable {
             nextHeartbeat = now
         }
         if let request = handoverRequest, now >= request.until { handoverRequest = nil }
+        if let due = releaseDue, now >= due { actions += releaseNow(now: now) }
+        if state == .master, let due = announcements.first, now >= due {
+            announcements.removeAll { $0 <= now }
+            // Not while handing over: the new master may have announced already.
+            if handover == nil { actions.append(.reannounceVIPs) }
+        }
         if state == .backup, let deadline = masterDown, now >= deadline {
             let reason: TransitionReason = resignedMaster.map { resignationPlanned ? .handover(from: $0) : .masterResigned($0) }
                 ?? .masterDown(silentFor: now - (lastMasterHeard ?? startedAt ?? now))
@@ -363,10 +388,21 @@ public struct Election: Sendable {
         state = next
         var actions: [ElectionAction] = [.transition(from: previous, to: next, reason: reason)]
         if previous == .master {
-            actions.append(.releaseVIPs)
+            announcements = []
+            if Self.yieldsToAnotherMaster(reason) {
+                // That master has announced the VIPs; keep them for the
+                // requests already here (`drainTime`).
+                releaseDue = now + Self.drainTime
+            } else {
+                actions.append(.releaseVIPs)
+            }
+            // Tell the peers now, not at the next standby heartbeat; the
+            // releasedVIPs flag makes a master re-announce.
             releasedVIPsHeartbeats = Self.releasedVIPsRepeats
-            // Tell the peers now, not at the next standby heartbeat.
             if next != .initial { nextHeartbeat = now }
+        } else if releaseDue != nil, next == .initial || next == .fault {
+            // Stopping, or a broken front: no reason to keep them.
+            actions += releaseNow(now: now)
         }
         masterDown = nil
         resignedMaster = nil
@@ -374,6 +410,8 @@ public struct Election: Sendable {
         switch next {
         case .master:
             releasedVIPsHeartbeats = 0
+            releaseDue = nil  // still held: acquireVIPs adds them again (idempotent) and announces
+            announcements = Self.announceRepeats.map { now + $0 }
             preemptSuppressed = false
             handoverRequest = nil
             currentMaster = settings.nodeID
@@ -389,6 +427,23 @@ public struct Election: Sendable {
             currentMaster = nil
         }
         return actions
+    }
+
+    /// The end of a drain: remove the VIPs and say so in the next heartbeats,
+    /// the first at once, so the master announces them again for any client
+    /// this node answered meanwhile.
+    private mutating func releaseNow(now: Instant) -> [ElectionAction] {
+        releaseDue = nil
+        releasedVIPsHeartbeats = Self.releasedVIPsRepeats
+        if state != .initial { nextHeartbeat = now }
+        return [.releaseVIPs]
+    }
+
+    private static func yieldsToAnotherMaster(_ reason: TransitionReason) -> Bool {
+        switch reason {
+        case .handedOver, .outranked: true
+        default: false
+        }
     }
 
     /// Call only with actions already computed: `output(change(...))` would

@@ -5,28 +5,26 @@ import VIPCore
 /// Adds, announces and removes the VIPs when the election says so.
 ///
 /// Confined to the engine's event loop. Netlink calls are short syscalls, so
-/// they run inline; repeated announcements are scheduled on the loop and
-/// cancelled when the VIPs are released.
+/// they run inline. It announces once when it adds the VIPs; the repeats
+/// (100 ms, 500 ms, 2 s) are the election's (`reannounceVIPs`), which stops
+/// them the moment the node is no longer master, also while it keeps the
+/// VIPs a little longer after yielding (`Election.drainTime`).
 final class VIPHolder: @unchecked Sendable {  // confined to `loop`
     private(set) var vips: [VIPSpec]
     let addresses: (any AddressManaging)?
     let announcer: (any Announcing)?
     let loop: any EventLoop
     let logger: Logger
-    /// Gratuitous ARP / NA repeats after taking over: now, then these delays.
-    let announceDelays: [Span]
     private(set) var held = false
-    private var pending: [Scheduled<Void>] = []
     private(set) var failures = 0
 
     init(vips: [VIPSpec], addresses: (any AddressManaging)?, announcer: (any Announcing)?, loop: any EventLoop,
-         logger: Logger, announceDelays: [Span] = [.zero, .milliseconds(100), .milliseconds(500), .seconds(2)]) {
+         logger: Logger) {
         self.vips = vips
         self.addresses = addresses
         self.announcer = announcer
         self.loop = loop
         self.logger = logger
-        self.announceDelays = announceDelays
     }
 
     /// On start a node is not master yet: a VIP still configured here was
@@ -61,19 +59,11 @@ final class VIPHolder: @unchecked Sendable {  // confined to `loop`
                 logger.error("adding \(vip.address) failed: \(error)")
             }
         }
-        for delay in announceDelays {
-            if delay == .zero {
-                announceAll()
-            } else {
-                pending.append(loop.scheduleTask(in: .nanoseconds(delay.nanoseconds)) { [self] in announceAll() })
-            }
-        }
+        announceAll()
     }
 
     func release() {
         held = false
-        for task in pending { task.cancel() }
-        pending.removeAll()
         guard let addresses else { return }
         for vip in vips {
             do {

@@ -217,8 +217,23 @@ import VIPCore
     @Test func masterYieldsToHigherPriority() {
         var election = master()
         let output = election.receive(heartbeat(priority: 101), from: b, now: ms(500))
-        #expect(output.actions == [.transition(from: .master, to: .backup, reason: .outranked(by: "b")), .releaseVIPs])
+        #expect(output.actions == [.transition(from: .master, to: .backup, reason: .outranked(by: "b"))])
         #expect(election.currentMaster == "b")
+        // It keeps the VIPs for the drain (the other master has announced them), then removes them.
+        #expect(election.draining)
+        #expect(election.nextDeadline == ms(500))  // its backup heartbeat, at once
+        #expect(election.tick(now: ms(500)).actions == [.sendHeartbeat(priority: 100, state: .backup)])
+        var now = ms(500)
+        while election.draining, let next = election.nextDeadline, next < ms(500) + Election.drainTime {
+            now = next
+            #expect(!election.tick(now: now).actions.contains(.releaseVIPs))
+            _ = election.receive(heartbeat(priority: 101), from: b, now: now)
+        }
+        #expect(election.nextDeadline == ms(500) + Election.drainTime)
+        let release = election.tick(now: ms(500) + Election.drainTime)
+        #expect(release.actions.first == .releaseVIPs)
+        #expect(release.actions.contains(.sendHeartbeat(priority: 100, state: .backup)))
+        #expect(!election.draining)
     }
 
     @Test func equalPriorityMastersTieBreakOnAddress() {
@@ -238,7 +253,9 @@ import VIPCore
         var election = master()
         let output = election.receive(heartbeat(priority: 50), from: b, now: ms(450))
         #expect(output.actions == [.sendHeartbeat(priority: 100, state: .master), .reannounceVIPs])
-        #expect(output.nextDeadline == ms(550))
+        // The first repeat of its takeover's announcement (master since 400 ms) comes first; the heartbeat at 550.
+        #expect(output.nextDeadline == ms(500))
+        #expect(election.tick(now: ms(500)).nextDeadline == ms(550))
         #expect(election.state == .master)
     }
 
@@ -246,7 +263,8 @@ import VIPCore
         var election = master()
         let output = election.receive(heartbeat(priority: 0), from: b, now: ms(450))
         #expect(output.actions == [.sendHeartbeat(priority: 100, state: .master)])
-        #expect(output.nextDeadline == ms(550))
+        #expect(output.nextDeadline == ms(500))  // the announcement's first repeat
+        #expect(election.tick(now: ms(500)).nextDeadline == ms(550))
     }
 
     @Test func masterSendsHeartbeatEveryInterval() {

@@ -45,7 +45,7 @@ import VIPTestSupport
         var node = master()
         _ = node.beginHandover(to: "b", now: ms(450))
         let output = node.receive(heartbeat(from: "b", priority: 100), from: b, now: ms(460))
-        #expect(output.actions == [.transition(from: .master, to: .backup, reason: .handedOver(to: "b")), .releaseVIPs])
+        #expect(output.actions == [.transition(from: .master, to: .backup, reason: .handedOver(to: "b"))])
         #expect(node.preemptSuppressed)
         // b has the lower priority, but a does not preempt it back.
         for t in stride(from: Int64(500), through: 3000, by: 100) {
@@ -53,6 +53,96 @@ import VIPTestSupport
             _ = node.tick(now: ms(t))
         }
         #expect(node.state == .backup)
+    }
+
+    /// Issue 18 item 8: the old master removed the VIPs the moment the new
+    /// master's heartbeat arrived, and a request it had received just before
+    /// the clients moved could not be answered (its reply had no source
+    /// address left): the client timed out. It keeps them for `drainTime`.
+    @Test func oldMasterKeepsTheVIPsForTheDrainThenReleasesAndSaysSo() {
+        var node = master()
+        _ = node.beginHandover(to: "b", now: ms(450))
+        let handed = node.receive(heartbeat(from: "b", priority: 100), from: b, now: ms(460))
+        #expect(!handed.actions.contains(.releaseVIPs))
+        #expect(node.state == .backup && node.draining)
+        // Its backup heartbeat goes out at once (the new master re-announces on its releasedVIPs flag).
+        #expect(node.tick(now: ms(460)).actions == [.sendHeartbeat(priority: 150, state: .backup)])
+        let flagged = node.takeReleasedVIPsFlag(sentAs: .backup)
+        #expect(flagged)
+        var now = ms(460)
+        var released: Instant?
+        while released == nil, now < ms(2000) {
+            now = node.nextDeadline!
+            if node.tick(now: now).actions.contains(.releaseVIPs) { released = now }
+        }
+        #expect(released == ms(460) + Election.drainTime)
+        #expect(!node.draining)
+        // The heartbeat right after the release says so again, for clients this node answered meanwhile.
+        let flaggedAgain = node.takeReleasedVIPsFlag(sentAs: .backup)
+        #expect(flaggedAgain)
+    }
+
+    @Test func stoppingOrAFaultDuringTheDrainReleasesAtOnce() {
+        for stop in [true, false] {
+            var node = master()
+            _ = node.beginHandover(to: "b", now: ms(450))
+            _ = node.receive(heartbeat(from: "b", priority: 100), from: b, now: ms(460))
+            let output = stop ? node.shutdown(now: ms(500)) : node.setFault("nginx down", now: ms(500))
+            #expect(output.actions.contains(.releaseVIPs), "stop: \(stop)")
+            #expect(!node.draining)
+            for t in stride(from: Int64(500), through: 1000, by: 10) where !stop {
+                #expect(!node.tick(now: ms(t)).actions.contains(.releaseVIPs))
+            }
+        }
+    }
+
+    @Test func takingOverAgainDuringTheDrainKeepsTheVIPs() {
+        var node = master()
+        _ = node.beginHandover(to: "b", now: ms(450))
+        _ = node.receive(heartbeat(from: "b", priority: 100), from: b, now: ms(460))
+        // b resigns at once; a (the best backup left) takes over after Skew_Time, still holding the VIPs.
+        _ = node.receive(heartbeat(from: "b", priority: 0), from: b, now: ms(470))
+        var actions: [ElectionAction] = []
+        var now = ms(470)
+        while node.state != .master, now < ms(2000) {
+            now = node.nextDeadline!
+            actions += node.tick(now: now).actions
+        }
+        #expect(node.state == .master)
+        #expect(!actions.contains(.releaseVIPs))
+        #expect(actions.contains(.acquireVIPs))
+        #expect(!node.draining)
+        for t in stride(from: now.nanoseconds / 1_000_000, through: 3000, by: 10) {
+            #expect(!node.tick(now: ms(t)).actions.contains(.releaseVIPs))
+        }
+    }
+
+    /// The repeats of the takeover's gratuitous ARP are the election's: at
+    /// 100 ms, 500 ms and 2 s while master, none while handing over, and none
+    /// once it yielded (a node still draining must not pull clients back).
+    @Test func announcementsRepeatOnlyWhileMaster() {
+        func reannounced(_ node: inout Election, from: Int64, to: Int64) -> [Int64] {
+            var times: [Int64] = []
+            var now = ms(from)
+            while let next = node.nextDeadline, next <= ms(to) {
+                now = next
+                if node.tick(now: now).actions.contains(.reannounceVIPs) { times.append(now.nanoseconds / 1_000_000) }
+            }
+            return times
+        }
+        var node = master()  // master at 400 ms
+        #expect(reannounced(&node, from: 400, to: 5000) == [500, 900, 2400])
+
+        var handing = master()
+        _ = handing.beginHandover(to: "b", now: ms(450))
+        #expect(reannounced(&handing, from: 450, to: 1100) == [])
+
+        var yielded = master()
+        _ = yielded.receive(heartbeat(from: "b", priority: 200), from: b, now: ms(450))
+        #expect(yielded.draining)
+        // Until b's master-down interval runs out (b falls silent here): none, though the VIPs stay till 700 ms.
+        #expect(reannounced(&yielded, from: 450, to: 780) == [])
+        #expect(!yielded.draining && yielded.state == .backup)
     }
 
     @Test func namedBackupTakesOverAtOnce() {
