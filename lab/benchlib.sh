@@ -44,10 +44,17 @@ bench_need_packages() {
 # bench_start_http NODE: nginx in NODE's namespace on 0.0.0.0:80 (so it answers
 # on the VIP the moment the address appears), one worker, no access log, every
 # request answered "NODE\n" with "Connection: close" semantics for HTTP/1.0.
-# Prints the nginx master's PID ($LAB/httppid.NODE).
+# Prints the nginx master's PID ($LAB/httppid.NODE). HTTP_DELAY_MS=N: instead a
+# server that answers the same after N ms (lab/slowhttp.py), so requests are
+# in progress on the node when the VIP moves.
 bench_start_http() {
-    local n=$1 d pid i=0
+    local n=$1 d pid
     d="$LAB/http-$n"
+    if [ -n "${HTTP_DELAY_MS:-}" ]; then
+        pid=$(lab_bg "http-$n" "$n" python3 "$LAB_LIB_DIR/slowhttp.py" --name "$n" --delay-ms "$HTTP_DELAY_MS") || return 1
+        bench_wait_http "$n" "$pid" || return 1
+        return 0
+    fi
     mkdir -p "$d/tmp"
     chmod 755 "$d"
     cat >"$d/nginx.conf" <<EOF
@@ -72,11 +79,17 @@ http {
 }
 EOF
     pid=$(lab_bg "http-$n" "$n" nginx -c "$d/nginx.conf") || return 1
+    bench_wait_http "$n" "$pid"
+}
+
+# bench_wait_http NODE PID: records PID as NODE's HTTP server, returns (printing
+# it) once the node's own address answers on :80.
+bench_wait_http() {
+    local n=$1 pid=$2 i=0
     echo "$pid" >"$LAB/httppid.$n"
-    # Ready when the node's own address answers.
     until ip netns exec "$(lab_ns "$n")" bash -c "exec 3<>/dev/tcp/$(lab_node_addr "$n")/80" 2>/dev/null; do
-        lab_pid_is_ours "$pid" || { lab_die "nginx on $n exited: $(cat "$LAB/http-$n.err")"; return 1; }
-        [ $i -lt 200 ] || { lab_die "nginx on $n not listening after 10 s"; return 1; }
+        lab_pid_is_ours "$pid" || { lab_die "the HTTP server on $n exited: $(cat "$LAB/http-$n.err")"; return 1; }
+        [ $i -lt 200 ] || { lab_die "the HTTP server on $n not listening after 10 s"; return 1; }
         sleep 0.05; i=$((i + 1))
     done
     echo "$pid"

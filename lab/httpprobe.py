@@ -16,7 +16,13 @@ Runs inside the client namespace (ip netns exec <P>-c python3 lab/httpprobe.py .
   in a short outage still counts as served — the outage shows in the gap, a
   failure only when the client would really see an error).
 * Failed = connection refused/reset/unreachable, a non-200 answer, or no
-  complete answer within --timeout. Counted by reason.
+  complete answer within --timeout. Counted by reason. A response that had
+  fully arrived (headers and Content-Length bytes of body) before the
+  connection was reset or timed out is a success, as it is for any HTTP
+  client: it has its answer. This happens when the VIP moves right after the
+  old holder answered (the client's ACK or FIN goes to the new holder, which
+  resets the connection it does not know). Such successes are also counted
+  in `complete_then_error` by reason, so nothing is hidden.
 * The time of a success is the kernel's receive timestamp of the response
   (SO_TIMESTAMPNS on the TCP socket), so a probe descheduled on a busy machine
   still measures the gap exactly (same reasoning as lab/probe.py).
@@ -26,9 +32,9 @@ Runs inside the client namespace (ip netns exec <P>-c python3 lab/httpprobe.py .
   the serving node changed.
 
 Output (stdout, or --out FILE), one JSON object: sent, ok, failed,
-failed_by_reason, max_gap_ms, gap_start, gap_end (epoch s of the successes
+failed_by_reason, complete_then_error, max_gap_ms, gap_start, gap_end (epoch s of the successes
 bounding the longest gap), tail_gap_ms, latency_ms {p50, p90, p99, max},
-served_by, switches, failures (first 50: start time, reason), gaps_over_ms.
+served_by, switches, failures (first 50: start time, reason, local port), gaps_over_ms.
 
 Only targets in 198.18.0.0/15 are accepted (the lab's benchmarking range).
 """
@@ -76,11 +82,27 @@ def parse_args(argv):
 
 
 class Req:
-    __slots__ = ("sock", "fd", "start_ns", "deadline", "buf", "stamp", "phase", "request")
+    __slots__ = ("sock", "fd", "start_ns", "deadline", "buf", "stamp", "phase", "request", "port")
 
     def __init__(self, sock, start_ns, deadline):
         self.sock, self.fd, self.start_ns, self.deadline = sock, sock.fileno(), start_ns, deadline
-        self.buf, self.stamp, self.phase = b"", None, "connect"
+        self.buf, self.stamp, self.phase, self.port = b"", None, "connect", None
+
+
+def response_complete(buf):
+    """True if `buf` holds a whole HTTP response: headers, and as many body
+    bytes as its Content-Length says (without one, only EOF ends it)."""
+    head, sep, body = buf.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            try:
+                return len(body) >= int(value.strip())
+            except ValueError:
+                return False
+    return False
 
 
 def percentile(values, q):
@@ -111,11 +133,16 @@ def main(argv=None):
     latencies = []
     failures = []           # (start epoch s, reason)
     failed_by_reason = {}
+    complete_then_error = {}
     ready_done = a.ready_file is None
 
     def fail(req, reason):
+        if req.phase == "read" and response_complete(req.buf):
+            complete_then_error[reason] = complete_then_error.get(reason, 0) + 1
+            succeed(req)
+            return
         failed_by_reason[reason] = failed_by_reason.get(reason, 0) + 1
-        failures.append((req.start_ns / 1e9, reason))
+        failures.append((req.start_ns / 1e9, reason, req.port))
         finish(req)
 
     def finish(req):
@@ -157,6 +184,10 @@ def main(argv=None):
         req.request = next_request(sent)
         sent += 1
         rc = s.connect_ex((a.target, a.port))
+        try:
+            req.port = s.getsockname()[1]  # bound by connect: finds the request in a capture
+        except OSError:
+            pass
         if rc not in (0, errno.EINPROGRESS):
             inflight[req.fd] = req
             fail(req, errno.errorcode.get(rc, str(rc)))
@@ -241,7 +272,7 @@ def main(argv=None):
     result = {
         "target": f"{a.target}:{a.port}", "interval_ms": a.interval * 1000, "timeout_s": a.timeout,
         "sent": sent, "ok": len(successes), "failed": sum(failed_by_reason.values()),
-        "failed_by_reason": failed_by_reason,
+        "failed_by_reason": failed_by_reason, "complete_then_error": complete_then_error,
         "duration_s": round(stop_wall - start_wall, 3), "start": start_wall, "end": stop_wall,
         "first_ok": stamps[0] / 1e9 if stamps else None, "last_ok": stamps[-1] / 1e9 if stamps else None,
         "max_gap_ms": None, "gap_start": None, "gap_end": None,
@@ -249,7 +280,7 @@ def main(argv=None):
         "latency_ms": {"p50": percentile(latencies, 50), "p90": percentile(latencies, 90),
                        "p99": percentile(latencies, 99), "max": round(max(latencies), 3) if latencies else None},
         "served_by": {}, "switches": [], "gaps_over_ms": [],
-        "failures": [{"at": t, "reason": r} for t, r in sorted(failures)[:50]],
+        "failures": [{"at": t, "reason": r, "port": p} for t, r, p in sorted(failures)[:50]],
     }
     for _, node in successes:
         result["served_by"][node] = result["served_by"].get(node, 0) + 1
