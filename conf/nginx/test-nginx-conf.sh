@@ -238,12 +238,14 @@ check "GET /api/movie/1 is not cached (5 requests reached the stand-ins: $((afte
     test $((after - before)) = 5
 
 # POST goes through the named location; the body must arrive intact.
+# bingo answers every harmless value with the same fixed body, so "intact"
+# shows as: a valid body -> 200, a bad one -> 400 (below), both from bingo.
 fetch POST /operation '{"operation": 7}'
-check "POST /operation -> 200 with the body intact" grep -q '"operation":7' <<<"$status $body"
+check "POST /operation -> 200 with the body intact" test "$status" = 200
 check "POST /operation carries Cache-Control: no-store" test "$(hdr Cache-Control)" = no-store
 fetch POST /operation '{"operation": "x"}'
 check "POST /operation with a bad body -> 400 from bingo" test "$status" = 400
-fetch POST /api/session '{"customer_id": 1, "movie_id": 2}'
+fetch POST /api/session '{"start_time": "2021-12-09T16:12:52.059188Z", "customer_id": 1, "movie_id": 2}'
 sid=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["id"])' "$body" 2>/dev/null)
 check "POST /api/session -> 200 with an id" test "$status" = 200 -a -n "$sid"
 # The stand-ins do not share a database: delete on the node that created it
