@@ -61,6 +61,8 @@ checks:
     http: {url: "http://127.0.0.1:30164/ping", expect_status: 200, body_contains: "pong"}
     interval: 500ms
     timeout: 400ms
+    restart:
+      command: ["/usr/bin/systemctl", "--no-ask-password", "restart", "bingo.service"]
 nginx:
   upstream_file: /etc/nginx/vipd/bingo-upstream.conf
   upstream_name: bingo
@@ -85,7 +87,7 @@ chmod 644 /opt/bingo/config.yaml
 # email-derived ones are the installation's to discover), --no-db (no
 # PostgreSQL in this sandbox), --lifetime never (a death would be another
 # test). Start-up: bingo.service's blackhole route makes it the short one.
-printf '#!/bin/sh\nexec /usr/bin/python3 /opt/bingo/bingo_standin.py --port 30164 --log-dir /opt/bongo/logs/416265556f --no-db --lifetime never --name sandbox --quiet run_server\n' >/opt/bingo/bingo
+printf '#!/bin/sh\nexec /usr/bin/python3 /opt/bingo/bingo_standin.py --port 30164 --log-dir /opt/bongo/logs/416265556f --no-db --lifetime never --control-port 30165 --name sandbox --quiet run_server\n' >/opt/bingo/bingo
 chmod 755 /opt/bingo/bingo /opt/bingo/bingo_standin.py
 w=/etc/systemd/system/vipdtest.target.wants
 mkdir -p \$w
@@ -144,12 +146,31 @@ check "a hung vipd (SIGSTOP) is killed by the watchdog and restarted" \
     wait_for 20 bash -c "$(declare -f sb prop); sd=$sd; [ \"\$(prop vipd.service NRestarts)\" -gt $n ] && [ \"\$(prop vipd.service ActiveState)\" = active ]"
 check "master again after the watchdog restart" wait_for 10 bash -c "$(declare -f sb vip_here is_master); sd=$sd; is_master && vip_here"
 
-n=$(prop bingo.service NRestarts)
+# A crash: systemd restarts it (Restart=always); vipd's check may fall in the
+# meantime and restart it as well, which only makes it come back sooner.
+pid=$(prop bingo.service MainPID)
 sb curl -s -X POST --max-time 2 http://127.0.0.1:30165/control/crash >/dev/null
 start=$SECONDS
 check "bingo crash: restarted and serving again" \
-    wait_for 40 bash -c "$(declare -f sb prop); sd=$sd; [ \"\$(prop bingo.service NRestarts)\" -gt $n ] && [ \"\$(prop bingo.service ActiveState)\" = active ]"
+    wait_for 40 bash -c "$(declare -f sb prop); sd=$sd; [ \"\$(prop bingo.service MainPID)\" != $pid ] && [ \"\$(prop bingo.service ActiveState)\" = active ]"
 echo "     (bingo back in $((SECONDS - start)) s)"
+
+# A sick bingo (POST /operation, nibble 5: 500 "I feel bad" on everything)
+# keeps running, so systemd never restarts it: vipd's backend check falls
+# and restarts it through systemctl + polkit (issue 14, self-healing).
+wait_for 20 sb curl -fs -o /dev/null --max-time 1 http://127.0.0.1:30164/ping
+pid=$(prop bingo.service MainPID)
+sb curl -s -o /dev/null -X POST --max-time 2 -H 'Content-Type: application/json' \
+    -d '{"operation": 21474836480}' http://127.0.0.1:30164/operation
+start=$SECONDS
+check "a poisoned bingo is sick (500 on /ping)" \
+    test "$(sb curl -s -o /dev/null -w '%{http_code}' --max-time 1 http://127.0.0.1:30164/ping)" = 500
+check "vipd restarts the sick bingo through polkit: a new process serves pong" \
+    wait_for 30 bash -c "$(declare -f sb prop); sd=$sd; [ \"\$(prop bingo.service MainPID)\" != $pid ] && sb curl -fs --max-time 1 http://127.0.0.1:30164/ping | grep -q pong"
+echo "     (sick to serving in $((SECONDS - start)) s)"
+check "the restart is logged with its outcome" \
+    wait_for 10 bash -c "$(declare -f sb); sd=$sd; sb journalctl -u vipd -o cat | grep -q 'restart of bingo done (exit 0)'"
+check "vipctl status shows it" wait_for 10 bash -c "$(declare -f sb); sd=$sd; sb vipctl status | grep -qE 'restarted [0-9]+x, last'"
 
 # A configuration nginx -t rejects: vipd keeps the previous upstream file.
 # First wait until vipd has seen bingo healthy again (rise) and rendered it.
