@@ -35,7 +35,8 @@ demo: build
 demo-loopback: build
 	scripts/demo-loopback.sh
 
-## bench: vipd against keepalived in the namespace lab (root; ~25 min), table + bench/results.json.
+## bench: vipd against keepalived in the namespace lab (root; ~25 min), then bingo's API on PostgreSQL
+## (api-120rps, ~26 min: lab/bench_api.py); table + bench/results.json.
 ## Measures the release binaries, as shipped. BENCH_QUICK=1 for a short smoke run;
 ## BIN_DIR, BENCH_RUNS, BENCH_INTERVALS... see lab/bench.py
 bench: release
