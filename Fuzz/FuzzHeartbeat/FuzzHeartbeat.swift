@@ -37,6 +37,8 @@ let addressB = IPAddress("198.18.0.2")!
 let addressC = IPAddress("fd00::3")!
 let stranger = IPAddress("198.18.0.9")!
 let allPeers: [HeartbeatAdmission.Peer] = [.init(id: "node-b", address: addressB), .init(id: "node-c", address: addressC)]
+/// The state every input starts from (copied: all of it is values).
+let fresh = Run()
 
 @main
 enum Target {
@@ -52,7 +54,7 @@ func fuzz(_ bytes: UnsafeBufferPointer<UInt8>) {
     let input = Array(bytes)
     guard let mode = input.first else { return }
     let signs = mode & 1 == 1
-    var run = Run()
+    var run = fresh
     var offset = 1
     while offset + 2 <= input.count {
         let op = input[offset], length = Int(input[offset + 1])
@@ -68,7 +70,7 @@ func fuzz(_ bytes: UnsafeBufferPointer<UInt8>) {
             if signs {
                 var mac = namedKey(datagram) === acceptedKey ? acceptedMAC : signingMAC
                 mac.update(data: datagram)
-                datagram += mac.finalize()
+                mac.finalize().withUnsafeBytes { datagram.append(contentsOf: $0) }
             }
             run.receive(datagram, from: [addressB, addressC, stranger][Int(op & 3)])
         }
