@@ -360,9 +360,15 @@ public struct Election: Sendable {
         let outranked = heartbeat.priority > effectivePriority
             || (heartbeat.priority == effectivePriority && source > settings.address)
         // The other master yields on our next heartbeat; send it now, and win
-        // back clients that followed the other master's announcements.
+        // back clients that followed the other master's announcements — with
+        // the same repeats as a takeover: a reclaim happens when the link
+        // loses packets (that is how the other node came to take over), and
+        // one lost announcement would leave clients on the node that yields
+        // until the next trigger, a second or more later.
         guard outranked else {
             nextHeartbeat = now + settings.advertInterval
+            let repeats = Self.announceRepeats.map { now + $0 }
+            announcements = Array(Set(announcements.filter { $0 > now } + repeats)).sorted()
             return [self.heartbeat(), .reannounceVIPs]
         }
         currentMaster = heartbeat.nodeID

@@ -259,6 +259,29 @@ import VIPCore
         #expect(election.state == .master)
     }
 
+    /// Issue 17, item 2: a reclaim is announced with a takeover's repeats
+    /// (100 ms, 500 ms, 2 s after it), so one lost frame on a lossy link does
+    /// not leave the clients on the node that yields.
+    @Test func aReclaimIsAnnouncedWithRepeats() {
+        var election = master()
+        // Long after the takeover's own repeats (400 ms + 2 s) are done.
+        var now = ms(400)
+        while now < ms(5000) {
+            _ = election.tick(now: now)
+            now = election.nextDeadline ?? ms(5000)
+        }
+        let reclaimAt = ms(5050)
+        let output = election.receive(heartbeat(priority: 50), from: b, now: reclaimAt)
+        #expect(output.actions.contains(.reannounceVIPs))
+        var announced: [Instant] = []
+        var tickAt = reclaimAt
+        while let due = election.nextDeadline, due <= reclaimAt + .seconds(3) {
+            tickAt = due
+            if election.tick(now: tickAt).actions.contains(.reannounceVIPs) { announced.append(tickAt) }
+        }
+        #expect(announced == Election.announceRepeats.map { reclaimAt + $0 })
+    }
+
     @Test func masterAnswersResignationAtOnce() {
         var election = master()
         let output = election.receive(heartbeat(priority: 0), from: b, now: ms(450))
