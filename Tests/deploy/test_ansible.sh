@@ -49,7 +49,9 @@ assert pg["hosts"][0]["address"] == "127.0.0.1" and pg["hosts"][0]["port"] == 54
 assert pg["user"] == "bingo" and pg["password"] == "render-test" and pg["db_name"] == "bingo", pg
 PY
     check "$host: starting upstream lists both backends" \
-        test "$(grep -cE '^    server 198\.18\.0\.[12]:30164;$' "$r/bingo-upstream.conf")" = 2
+        test "$(grep -cE '^    server 198\.18\.0\.[12]:31234;$' "$r/bingo-upstream.conf")" = 2
+    check "$host: vipd's bingo check and backend_port use the discovered port" \
+        bash -c "grep -qF 'http://127.0.0.1:31234/ping' '$r/vipd.yaml' && grep -qE '^  backend_port: 31234$' '$r/vipd.yaml'"
     check "$host: nginx site carries the inventory's domain" grep -q "server_name bingo.example.com;" "$r/bingo.conf"
 done
 check "node-a's peer is node-b and vice versa" bash -c "

@@ -36,7 +36,7 @@ esac
 trap 'systemd_sandbox_stop; [ "${KEEP_SANDBOX:-0}" = 1 ] || rm -rf "$tmp"; [ "$play_repo" = "$repo" ] || rm -rf "$play_repo"' EXIT
 
 # Everything the roles apt-install, in the cache (plus what they pull in).
-packages=(chrony acl sudo python3-psycopg2 postgresql postgresql-client nginx polkitd dbus curl
+packages=(chrony acl sudo strace python3-psycopg2 postgresql postgresql-client nginx polkitd dbus curl
           prometheus prometheus-node-exporter prometheus-nginx-exporter mtail python3-apt python3-yaml)
 if ! DEBIAN_FRONTEND=noninteractive apt-get install --download-only -y -q --no-install-recommends \
         "${packages[@]}" >"$tmp/apt.log" 2>&1; then
@@ -53,17 +53,21 @@ fi
     echo '#!/bin/sh'
     # shellcheck disable=SC2016  # $1 of the generated script
     echo 'case "$1" in'
-    # Kind knobs, because this test is about the playbook, not bingo: the
-    # port and log directory the roles name (discovering the email-derived
-    # ones is the installation's work), --no-db (fake_prepare_db's tables are
-    # not bingo's; the queries are tested in Tests/standin), --lifetime never.
-    echo "    run_server) exec /usr/bin/python3 $play_repo/Tests/standin/bingo_standin.py --port 30164 --log-dir /opt/bongo/logs/416265556f --no-db --lifetime never --name sandbox --quiet run_server ;;"
+    # No --port/--log-dir: the stand-in derives both from student_email by
+    # its own hash, and the playbook must discover them (the failing openat,
+    # the listening socket) as on the real binary. Kind knobs only where this
+    # test is not about bingo: --no-db (fake_prepare_db's tables are not
+    # bingo's; the queries are tested in Tests/standin), --lifetime never.
+    echo "    run_server) exec /usr/bin/python3 $play_repo/Tests/standin/bingo_standin.py --no-db --lifetime never --name sandbox --quiet run_server ;;"
     echo "    prepare_db) exec /usr/bin/python3 $play_repo/Tests/deploy/fake_prepare_db.py ;;"
     echo '    *) echo "usage: bingo run_server|prepare_db" >&2; exit 2 ;;'
     echo 'esac'
 } >"$tmp/bingo"
 chmod 755 "$tmp/bingo"
 
+# An email whose port and log directory are not the operator's 30164 and
+# 416265556f (the stand-in's hash gives neither for any email).
+email=ops@example.org
 cat >"$tmp/inventory.yml" <<INVENTORY
 all:
   children:
@@ -81,7 +85,7 @@ all:
       vars:
         interface: vipd0
         vip: 198.18.0.100/24
-        student_email: test@example.com
+        student_email: $email
         bingo_domain: bingo.test
         bingo_binary_src: $tmp/bingo
         vipd_deb_src: $deb
@@ -128,6 +132,38 @@ check "second run succeeds and changes nothing ($second)" \
 grep -E "^changed:" -B1 "$tmp/run2.log" | head -20
 
 prop() { sb systemctl show "$1" -p "$2" --value; }
+
+# ------------------------------------------------------------ discovery
+# What bingo really does in the sandbox, found from the outside: the port its
+# main process listens on, and the main.log it has open.
+bpid=$(prop bingo.service MainPID)
+port=$(sb ss -Hltnp | grep -F "pid=$bpid," | grep -oE ':[0-9]+ ' | head -n 1 | tr -dc 0-9)
+logdir=$(sb sh -c "ls -l /proc/$bpid/fd" | grep -oE '/opt/bongo/logs/[^ ]+/main\.log' | head -n 1)
+logdir=${logdir%/main.log}
+echo "     (bingo for $email: port $port, log directory $logdir)"
+check "bingo listens on a port of its own, not 30164 ($port)" bash -c "[ -n '$port' ] && [ '$port' != 30164 ]"
+check "bingo writes its log under /opt/bongo/logs, not 416265556f ($logdir)" \
+    bash -c "[[ '$logdir' == /opt/bongo/logs/?????????? ]] && [ '$logdir' != /opt/bongo/logs/416265556f ]"
+check "the discovery record names them" python3 -c "
+import json, sys; r = json.loads(sys.argv[1])
+assert r['student_email'] == '$email' and r['port'] == int('$port') and r['log_dir'] == '$logdir', r" \
+    "$(sb cat /opt/bingo/discovered.json)"
+check "bingo's log is written there, owned by bingo" \
+    bash -c "$(declare -f sb); sd=$sd; [ \"\$(sb stat -c '%U %a' '$logdir/main.log')\" = 'bingo 640' ] && sb grep -q 'I am alive\|Prepare app' '$logdir/main.log'"
+check "bingo.service: ReadWritePaths is the discovered directory" test "$(prop bingo.service ReadWritePaths)" = "$logdir"
+check "bingo.service: BINGO_PORT for the readiness probe is the discovered port" \
+    grep -qw "BINGO_PORT=$port" <<<"$(prop bingo.service Environment)"
+check "tmpfiles creates the discovered directory (bingo-logdir.conf)" \
+    sb grep -qE "^d +$logdir +0750 bingo bingo" /etc/tmpfiles.d/bingo-logdir.conf
+check "logrotate rotates the discovered log" sb grep -q "^$logdir/main.log {" /etc/logrotate.d/bingo
+check "vipd's bingo check asks the discovered port" sb grep -qF "http://127.0.0.1:$port/ping" /etc/vipd/vipd.yaml
+check "vipd's nginx.backend_port is the discovered port" sb grep -qE "^  backend_port: $port\$" /etc/vipd/vipd.yaml
+check "the nginx upstream (vipd's rendering) points at the discovered port" \
+    sb grep -qE "^ *server 198\.18\.0\.1:$port[ ;]" /etc/nginx/vipd/bingo-upstream.conf
+check "the second run did not discover again (no change in the bingo role)" \
+    bash -c "! grep -A1 -E '^TASK \[bingo' '$tmp/run2.log' | grep -q '^changed:'"
+check "no installed bingo file names 30164 or 416265556f" \
+    bash -c "$(declare -f sb); sd=$sd; ! sb grep -lE '30164|416265556f' /etc/systemd/system/bingo.service /etc/systemd/system/bingo.service.d/discovered.conf /etc/tmpfiles.d/bingo.conf /etc/tmpfiles.d/bingo-logdir.conf /etc/logrotate.d/bingo /etc/vipd/vipd.yaml /etc/nginx/vipd/bingo-upstream.conf"
 for unit in vipd bingo nginx postgresql chrony bingo-blackhole prometheus prometheus-node-exporter \
             prometheus-nginx-exporter mtail; do
     check "$unit.service enabled and active" \
@@ -138,7 +174,7 @@ check "vipd is master and holds the VIP" wait_for 10 is_master
 check "GET /ping through the VIP over HTTP -> pong" test "$(sb curl -s --max-time 3 http://198.18.0.100/ping)" = pong
 check "GET /ping through the VIP over HTTPS (self-signed for bingo.test) -> pong" \
     test "$(sb curl -sk --max-time 3 --resolve bingo.test:443:198.18.0.100 https://bingo.test/ping)" = pong
-check "bingo's config.yaml carries student_email" sb grep -q '^student_email: test@example.com$' /opt/bingo/config.yaml
+check "bingo's config.yaml carries student_email" sb grep -q "^student_email: $email\$" /opt/bingo/config.yaml
 check "bingo's config.yaml is 0640 root:bingo (it holds the password)" \
     test "$(sb stat -c '%a %U:%G' /opt/bingo/config.yaml)" = "640 root:bingo"
 idx=$(sb runuser -u postgres -- psql -d bingo -tAc "SELECT count(*) FROM (

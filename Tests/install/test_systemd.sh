@@ -83,12 +83,17 @@ cp -r Tests/standin/bingo_standin.py Tests/standin/standin /opt/bingo/
 printf 'student_email: sandbox@example.com\npostgres_cluster:\n  hosts:\n  - address: localhost\n    port: 5432\n  user: postgres\n  password: postgres\n  db_name: postgres\n  ssl_mode: disable\n  use_closest_node: false\n' >/opt/bingo/config.yaml
 chmod 644 /opt/bingo/config.yaml
 # The stand-in with kind knobs, because this test is about the units, not
-# bingo: --port/--log-dir are what bingo.service and tmpfiles name (the
-# email-derived ones are the installation's to discover), --no-db (no
+# bingo: a fixed --port/--log-dir, written into the drop-in and tmpfiles file
+# that discovery writes on a real node (discovering the email-derived ones is
+# Tests/deploy/test_playbook.sh's), --no-db (no
 # PostgreSQL in this sandbox), --lifetime never (a death would be another
 # test). Start-up: bingo.service's blackhole route makes it the short one.
 printf '#!/bin/sh\nexec /usr/bin/python3 /opt/bingo/bingo_standin.py --port 30164 --log-dir /opt/bongo/logs/416265556f --no-db --lifetime never --control-port 30165 --name sandbox --quiet run_server\n' >/opt/bingo/bingo
 chmod 755 /opt/bingo/bingo /opt/bingo/bingo_standin.py
+# What discovery writes (docs/deploying-bingo.md), with the fixed test names.
+mkdir -p /etc/systemd/system/bingo.service.d
+printf '[Service]\nReadWritePaths=/opt/bongo/logs/416265556f\nEnvironment=BINGO_PORT=30164\n' >/etc/systemd/system/bingo.service.d/discovered.conf
+printf 'd /opt/bongo/logs/416265556f 0750 bingo bingo -\nf /opt/bongo/logs/416265556f/main.log 0640 bingo bingo -\n' >/etc/tmpfiles.d/bingo-logdir.conf
 w=/etc/systemd/system/vipdtest.target.wants
 mkdir -p \$w
 ln -sf /etc/systemd/system/vipd.service \$w/vipd.service
