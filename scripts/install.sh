@@ -181,6 +181,8 @@ install: done. Nothing was enabled or started. Next:
   edit $etc_vipd/vipd.yaml, then:  vipd check-config $etc_vipd/vipd.yaml
   sysctl --system                  (applies $lib_etc/sysctl.d/99-vipd.conf)
   systemctl enable --now vipd
+  bingo: discover its port and log directory first (docs/deploying-bingo.md,
+  "Discovering bingo's port and log directory"); the units name neither
 EOF
     fi
 }
