@@ -79,8 +79,8 @@ sed -e "s#/etc/nginx/vipd/#$tmp/vipd/#g" \
 # max_fails=0 in the test only: with nginx's passive checks a failed backend
 # is skipped for 10 s, and the scenarios below would stop reaching the broken
 # stand-in they are meant to exercise. Production keeps the defaults.
-sed -e "s#198.18.0.1:30164#127.0.0.1:$b1 max_fails=0#" \
-    -e "s#198.18.0.2:30164#127.0.0.1:$b2 max_fails=0#" \
+sed -E -e "s#198\.18\.0\.1:[0-9]+#127.0.0.1:$b1 max_fails=0#" \
+    -e "s#198\.18\.0\.2:[0-9]+#127.0.0.1:$b2 max_fails=0#" \
     "$here/bingo-upstream.conf.example" >"$tmp/vipd/bingo-upstream.conf"
 
 if [ "$(id -u)" = 0 ]; then user_line="user www-data;"; else user_line=""; fi
