@@ -117,7 +117,7 @@ systemd_sandbox_start "$tmp" "$tmp/setup.sh" || skip "$sandbox_error"
 play() {
     sb env ANSIBLE_CONFIG="$play_repo/deploy/ansible/ansible.cfg" ANSIBLE_NOCOLOR=1 ANSIBLE_HOME="$tmp/ansible-home" \
         ANSIBLE_LOCAL_TEMP="$tmp/ansible-tmp" DEBIAN_FRONTEND=noninteractive \
-        ansible-playbook -i "$tmp/inventory.yml" "$play_repo/deploy/ansible/site.yml" --limit node-a
+        ansible-playbook -i "$tmp/inventory.yml" "$play_repo/deploy/ansible/site.yml" --limit node-a "$@"
 }
 recap() { grep -E "^node-a +:" "$1" | tail -1 | tr -s ' '; }
 
@@ -194,6 +194,28 @@ counted() { sb curl -s http://127.0.0.1:3903/metrics | grep -q 'bingo_http_reque
 check "mtail counts requests per endpoint from nginx's JSON log" wait_for 10 counted
 check "chrony configured (NTP is a bingo requirement)" sb test -f /etc/chrony/conf.d/bingo.conf
 check "sysctl applied: ip_nonlocal_bind=1" test "$(sb sysctl -n net.ipv4.ip_nonlocal_bind)" = 1
+
+# ------------------------------------------------------------ another email
+# A changed student_email: discovered again, and every consumer follows.
+email2=ops2@example.org
+play -e student_email=$email2 >"$tmp/run3.log" 2>&1; rc=$?
+check "a run with student_email=$email2 succeeds ($(recap "$tmp/run3.log"))" test "$rc" = 0
+[ "$rc" = 0 ] || grep -E -B2 -A12 "^fatal|FAILED" "$tmp/run3.log" | head -40
+bpid=$(prop bingo.service MainPID)
+port2=$(sb ss -Hltnp | grep -F "pid=$bpid," | grep -oE ':[0-9]+ ' | head -n 1 | tr -dc 0-9)
+logdir2=$(sb sh -c "ls -l /proc/$bpid/fd" | grep -oE '/opt/bongo/logs/[^ ]+/main\.log' | head -n 1)
+logdir2=${logdir2%/main.log}
+echo "     (bingo for $email2: port $port2, log directory $logdir2)"
+check "re-discovered: another port and log directory ($port2, $logdir2)" \
+    bash -c "[ -n '$port2' ] && [ '$port2' != '$port' ] && [[ '$logdir2' == /opt/bongo/logs/?????????? ]] && [ '$logdir2' != '$logdir' ]"
+check "...and the drop-in, tmpfiles and vipd's check follow" bash -c "$(declare -f sb prop); sd=$sd;
+    [ \"\$(prop bingo.service ReadWritePaths)\" = '$logdir2' ] &&
+    sb grep -qE '^d +$logdir2 ' /etc/tmpfiles.d/bingo-logdir.conf &&
+    sb grep -qF 'http://127.0.0.1:$port2/ping' /etc/vipd/vipd.yaml && sb grep -qE '^  backend_port: $port2\$' /etc/vipd/vipd.yaml"
+check "...and vipd re-rendered the nginx upstream on the new port" \
+    wait_for 20 sb grep -qE "^ *server 198\.18\.0\.1:$port2[ ;]" /etc/nginx/vipd/bingo-upstream.conf
+check "GET /ping through the VIP -> pong (bingo on the new port)" \
+    wait_for 20 bash -c "$(declare -f sb); sd=$sd; [ \"\$(sb curl -s --max-time 3 http://198.18.0.100/ping)\" = pong ]"
 
 [ "$failures" = 0 ] || sb journalctl --no-pager -o cat -n 40 | tail -40
 finish
