@@ -8,12 +8,14 @@
 #   scripts/fuzz.sh build   build only
 #   scripts/fuzz.sh seed    add the seeds (vipd's own encoders, the example and
 #                           test configs) to the corpus, minimised
-#   scripts/fuzz.sh merge   minimise the corpus (-merge=1), taking in the inputs
+#   scripts/fuzz.sh merge   minimise the corpus (-set_cover_merge=1), taking in the inputs
 #                           a run kept (FUZZ_WORK, below)
 #
 # FUZZ_TARGETS   targets to run (default: all four)
 # FUZZ_WORK      where runs keep new inputs, crashes and logs (default .build-fuzz/work)
 # FUZZ_FLAGS     extra libFuzzer flags, e.g. "-only_ascii=1"
+# Fuzz/regressions/<target>/ holds the inputs of crashes that were fixed; every
+# run replays them first.
 # A crash leaves its input in $FUZZ_WORK/<target>/crash-* (or leak-, timeout-,
 # oom-); reproduce with .build-fuzz/release/<target> <file>.
 set -uo pipefail
@@ -78,8 +80,9 @@ merge() {
     local target new
     for target in $TARGETS; do
         new=$(mktemp -d)
-        # Into an empty directory, so that inputs made redundant go as well.
-        "$BIN/$target" -merge=1 "$new" "Fuzz/corpus/$target" "$WORK/$target/corpus" \
+        # Into an empty directory, so that inputs made redundant go as well;
+        # -set_cover_merge keeps fewer files than -merge for the same features.
+        "$BIN/$target" -set_cover_merge=1 "$new" "Fuzz/corpus/$target" "$WORK/$target/corpus" \
             > "$SCRATCH/merge-$target.txt" 2>&1 || { tail -n 20 "$SCRATCH/merge-$target.txt"; return 1; }
         rm -rf "Fuzz/corpus/$target" && mv "$new" "Fuzz/corpus/$target" && chmod 755 "Fuzz/corpus/$target"
         echo "$target: corpus $(ls "Fuzz/corpus/$target" | wc -l) files, $(du -sk "Fuzz/corpus/$target" | cut -f1) KiB"
@@ -87,7 +90,7 @@ merge() {
 }
 
 run() {
-    local passed=0 failed=0 target dir log rc executions rate crashes limits
+    local passed=0 failed=0 target dir log rc executions rate crashes limits regressions
     for target in $TARGETS; do
         dir=$WORK/$target
         log=$dir/fuzz.log
@@ -96,9 +99,12 @@ run() {
         # keeps the fuzzer from growing inputs of dozens (and a tenth the speed).
         case $target in FuzzHeartbeat) limits="-max_len=1024" ;; *) limits="" ;; esac
         # New inputs go to the work corpus (first directory); the repository's
-        # corpus is only read.
+        # corpus and the inputs of crashes fixed (Fuzz/regressions, kept
+        # out of the corpus so that merging never drops them) are only read.
+        regressions=""
+        [ -d "Fuzz/regressions/$target" ] && regressions="Fuzz/regressions/$target"
         # shellcheck disable=SC2086
-        timeout -s KILL $((SECONDS_PER_TARGET + 120)) "$BIN/$target" "$dir/corpus" "Fuzz/corpus/$target" \
+        timeout -s KILL $((SECONDS_PER_TARGET + 120)) "$BIN/$target" "$dir/corpus" "Fuzz/corpus/$target" $regressions \
             -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1 -timeout=10 \
             -artifact_prefix="$dir/" $limits ${FUZZ_FLAGS:-} > "$log" 2>&1
         rc=$?
