@@ -60,7 +60,7 @@ enum StatusTable {
     }
 
     /// Rounded toward zero, for any number the JSON holds: Int(_:) traps
-    /// beyond Int's range (found by Fuzz/FuzzStatus: 1e300 crashed vipctl).
+    /// beyond Int's range (advert_interval_ms 1e300 crashed vipctl; Fuzz/FuzzStatus).
     static func whole(_ value: Double) -> String {
         abs(value) < 1e15 ? "\(Int(value))" : "\(value)"
     }
