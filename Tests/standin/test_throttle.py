@@ -61,4 +61,7 @@ def test_limit_and_status_knobs(spawn):
     b = spawn("--rps-limit", "10", "--throttled-status", "503")
     counts = hammer(b, 1.5, threads=2)
     assert set(counts) == {200, 503}, counts
-    assert counts[200] <= 20, counts
+    # The quota renews on whole seconds of the clock: 1.5 s touches at most
+    # three windows (a partial one, a whole one, a partial one) of 10 each.
+    # (CI once saw 30: a bound of 20 assumed two windows.)
+    assert counts[200] <= 30, counts
