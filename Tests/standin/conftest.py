@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lab"))  # the lab package: vlab.postgres
 
 from harness import PYTHON, STANDIN, Bingo, Root, as_user  # noqa: E402
-from pgserver import PgServer  # noqa: E402
+from vlab.postgres import PgServer  # noqa: E402
 
 # Small data for CI; lab/bench_api.py runs the full size.
 SCALE = 0.002   # 10,000 sessions, 1,000 customers, 58 movies

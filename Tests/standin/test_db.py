@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from conftest import SCALE
-from pgserver import PASSWORD, PG_BIN
+from vlab.postgres import PASSWORD, PG_BIN
 
 INDEXES_SQL = (Path(__file__).resolve().parents[2] /
                "deploy/ansible/roles/postgresql/files/bingo-indexes.sql")

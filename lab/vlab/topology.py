@@ -1,0 +1,107 @@
+"""The lab's network: a switch namespace with a bridge, and one namespace per
+node and client, each with eth0 on a veth whose other end is a port of the
+bridge (named p<node>).
+
+    <P>-a  eth0 198.18.0.1/24  --+
+    <P>-b  eth0 198.18.0.2/24  --+-- veth -- <P>-sw: br0 (ports pa, pb, pc, ...)
+    <P>-c  eth0 198.18.0.10/24 --+           (client)
+    VIP 198.18.0.100/24 on the master's eth0.
+
+Addresses come from 198.18.0.0/15 only and exist only in these namespaces;
+nothing is configured in the root namespace (the veths are created inside
+the switch namespace), and IPv6 is off in them, so no link-local chatter
+(RS, MLD, DAD) leaves them.
+"""
+
+import subprocess
+
+from .util import LabError, sh
+
+VIP = "198.18.0.100"
+PREFIXLEN = 24
+# Nodes run a daemon, clients only measure. A third node is "d" so that "c"
+# stays the client whatever the number of nodes.
+ADDR = {"a": "198.18.0.1", "b": "198.18.0.2", "d": "198.18.0.3", "e": "198.18.0.4", "c": "198.18.0.10"}
+PRIORITY = {"a": 150, "b": 100, "d": 50, "e": 25}
+
+
+class Topology:
+    def __init__(self, prefix, registry, nodes=("a", "b"), clients=("c",)):
+        for n in (*nodes, *clients):
+            if n not in ADDR:
+                raise LabError(f"no address for lab member {n!r} (known: {', '.join(ADDR)})")
+        self.prefix = prefix
+        self.registry = registry
+        self.nodes = tuple(nodes)
+        self.clients = tuple(clients)
+
+    def ns(self, member):
+        if member != "sw" and member not in self.nodes and member not in self.clients:
+            raise LabError(f"no lab member {member!r}")
+        return f"{self.prefix}-{member}"
+
+    def addr(self, member):
+        return ADDR[member]
+
+    def create(self):
+        existing = sh("ip", "netns", "list").split()
+        for member in ("sw", *self.nodes, *self.clients):
+            ns = self.ns(member)
+            if ns in existing:
+                raise LabError(f"namespace {ns} exists already")
+            sh("ip", "netns", "add", ns)
+            self.registry.record_netns(ns)
+            sh("ip", "netns", "exec", ns, "sysctl", "-qw",
+               "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+        sw = self.ns("sw")
+        sh("ip", "-n", sw, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0")
+        sh("ip", "-n", sw, "link", "set", "br0", "up")
+        for member in (*self.nodes, *self.clients):
+            ns = self.ns(member)
+            sh("ip", "-n", sw, "link", "add", f"p{member}", "type", "veth", "peer", "name", "eth0", "netns", ns)
+            sh("ip", "-n", sw, "link", "set", f"p{member}", "master", "br0")
+            sh("ip", "-n", sw, "link", "set", f"p{member}", "up")
+            sh("ip", "-n", ns, "addr", "add", f"{ADDR[member]}/{PREFIXLEN}", "dev", "eth0")
+            sh("ip", "-n", ns, "link", "set", "eth0", "up")
+
+    def nsexec(self, member, *argv, check=True, timeout=30, stdin=None):
+        return sh("ip", "netns", "exec", self.ns(member), *argv, check=check, timeout=timeout, stdin=stdin)
+
+    # --- links -----------------------------------------------------------------
+
+    def link_down(self, member):
+        """The member's switch port down: its eth0 loses carrier, as when its cable is pulled."""
+        sh("ip", "-n", self.ns("sw"), "link", "set", f"p{member}", "down")
+
+    def link_up(self, member):
+        sh("ip", "-n", self.ns("sw"), "link", "set", f"p{member}", "up")
+
+    def link_down_async(self, member):
+        """Starts taking the port down and returns the `ip` process (kill_hard waits for it)."""
+        return subprocess.Popen(["ip", "-n", self.ns("sw"), "link", "set", f"p{member}", "down"])
+
+    # --- observation -------------------------------------------------------------
+
+    def holders(self, address=VIP):
+        """Nodes whose eth0 holds ADDRESS, in node order."""
+        out = []
+        for n in self.nodes:
+            text = subprocess.run(["ip", "-n", self.ns(n), "-4", "-o", "addr", "show", "dev", "eth0"],
+                                  capture_output=True, text=True).stdout
+            if f" {address}/" in text:
+                out.append(n)
+        return out
+
+    def mac(self, member):
+        text = sh("ip", "-n", self.ns(member), "-o", "link", "show", "eth0")
+        words = text.split()
+        return words[words.index("link/ether") + 1]
+
+    def client_neigh(self, client="c", address=VIP):
+        """The client's neighbour entry for ADDRESS: (mac, state), or None."""
+        words = sh("ip", "-n", self.ns(client), "neigh", "show", address, "dev", "eth0").split()
+        if not words:
+            return None
+        mac = words[words.index("lladdr") + 1] if "lladdr" in words else None
+        return mac, words[-1]
