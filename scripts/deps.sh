@@ -34,6 +34,14 @@ for module in pytest prometheus_client; do
     fi
 done
 
+# aioquic: lab/h3get.py, the acceptance suite's HTTP/3 client (pinned in lab/requirements-http3.txt).
+if ! python3 -c "import aioquic" >/dev/null 2>&1; then
+    echo "deps: installing aioquic"
+    req="$(dirname "$0")/../lab/requirements-http3.txt"
+    python3 -m pip install -q --root-user-action=ignore -r "$req" 2>/dev/null ||
+        python3 -m pip install -q --root-user-action=ignore --break-system-packages -r "$req"   # Debian's python3: externally managed
+fi
+
 # vipd drops root to this user after opening its sockets.
 if ! id vipd >/dev/null 2>&1; then
     useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin vipd
