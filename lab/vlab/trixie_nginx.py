@@ -17,9 +17,12 @@ binary. fetch() downloads it with apt into a PRIVATE directory:
   <cache>/manifest.json  written last: package names, versions, sizes
 
 Nothing is installed through dpkg, /etc/apt and the host's package state are
-never touched. trixie's binaries need glibc >= 2.38 (via libcrypt1 and
-libssl3t64; bookworm has 2.36), so the wrapper runs nginx through trixie's own
-dynamic loader with only the private library directories:
+never touched. The nginx binary itself asks only for GLIBC_2.34 and
+OPENSSL_3.0.0, but trixie's libcrypto.so.3 (libssl3t64, OpenSSL 3.5) and
+libcrypt.so.1 need GLIBC_2.38 (bookworm has 2.36). Rather than mix trixie's
+nginx with bookworm's OpenSSL 3.0, the wrapper runs it on trixie's complete
+library set, through trixie's own dynamic loader, with only the private
+library directories on the search path:
 
   exec <root>/usr/lib64/ld-linux-x86-64.so.2 --library-path <root libs> \
        --argv0 <wrapper> <root>/usr/sbin/nginx "$@"
