@@ -54,7 +54,7 @@ class BingoNodes:
         return logs
 
     def start_bingo(self, node, email=None, db=None, knobs=(), discover=False, lifetime="never", control=True,
-                    wait=True):
+                    wait=True, command="run_server"):
         """The stand-in in NODE's namespace as user vipd (bingo refuses root).
         discover=False (the kind lab): --port self.backend_port and a log directory
         made here, because the nginx site and vipd's checks must know the port
@@ -77,7 +77,7 @@ class BingoNodes:
             argv.append("--no-db")
         if control:
             argv += ["--control-host", "127.0.0.1", "--control-port", str(CONTROL_PORT)]
-        argv += [*knobs, "run_server"]
+        argv += [*knobs, command]   # command: or prepare_db (then wait=False; it exits when done)
         self.bingo_argv[node] = argv
         pid = self.spawn(f"bingo-{node}", node, argv, user="vipd")
         if wait:
