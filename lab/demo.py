@@ -11,17 +11,13 @@ only, and is torn down at the end (also on Ctrl-C or an error).
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(REPO, "Tests", "lab"))
-from frontlab import ADDR, VIP, FrontLab, sh  # noqa: E402
-
-CLIENT = os.path.join(REPO, "Tests", "lab", "front_client.py")
-PROBE = os.path.join(HERE, "probe.py")
+sys.path.insert(0, HERE)
+from vlab import ADDR, VIP, Lab  # noqa: E402
 
 
 def say(text):
@@ -29,9 +25,8 @@ def say(text):
 
 
 def vipctl_status(lab, node):
-    out = subprocess.run([os.path.join(lab.dir, "bin", "vipctl"), "status", "--socket", lab.socket(node)],
-                         capture_output=True, text=True)
-    print(f"--- node-{node} ({ADDR[node]})\n{out.stdout or out.stderr}")
+    _, out, err = lab.vipctl(node, "status", check=False)
+    print(f"--- node-{node} ({ADDR[node]})\n{out or err}")
 
 
 def start_traffic(lab):
@@ -39,11 +34,11 @@ def start_traffic(lab):
     for name in ("http", "icmp"):
         paths[name] = tuple(os.path.join(lab.dir, f"demo-{name}.{x}") for x in ("stop", "json", "ready"))
     stop, out, ready = paths["http"]
-    lab.spawn("demo-http", "c", [sys.executable, CLIENT, "--rate", "50", "--mix", "bingo", "--stop-file", stop,
-                                 "--ready-file", ready, "--out", out, "--timeout", "5"])
+    lab.python("c", "front_client.py", "--rate", "50", "--mix", "bingo", "--stop-file", stop, "--ready-file", ready,
+               "--out", out, "--timeout", "5", name="demo-http")
     stop, out, ready = paths["icmp"]
-    lab.spawn("demo-icmp", "c", [sys.executable, PROBE, VIP, "--interval", "0.01", "--stop-file", stop,
-                                 "--ready-file", ready, "--out", out, "--max-duration", "120"])
+    lab.python("c", "probe.py", VIP, "--interval", "0.01", "--stop-file", stop, "--ready-file", ready, "--out", out,
+               "--max-duration", "120", name="demo-icmp")
     for name in ("http", "icmp"):
         lab.wait_for(lambda: os.path.exists(paths[name][2]), 15, f"the {name} client's first answer")
     return paths
@@ -64,7 +59,7 @@ def stop_traffic(lab, paths):
 def main():
     if os.geteuid() != 0:
         sys.exit("the demo needs root (network namespaces)")
-    lab = FrontLab(check_interval_ms=250)
+    lab = Lab(check_interval_ms=250)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     try:
         say("building the lab: switch, node-a (198.18.0.1, priority 150), node-b (198.18.0.2, priority 100), client")
@@ -83,8 +78,7 @@ def main():
 
         say("hard death of node-a: its link goes down and vipd is SIGKILLed at the same moment")
         t0 = time.monotonic()
-        sh("ip", "-n", lab.ns("sw"), "link", "set", "pa", "down")
-        lab.stop("vipd-a", sig=signal.SIGKILL)
+        lab.kill_hard("a")
         lab.wait_for(lambda: lab.state("b") == "master", 10, "node-b to take over", interval=0.005)
         print(f"node-b is master {1000 * (time.monotonic() - t0):.0f} ms after the kill "
               f"(Master_Down_Interval at priority 100 and a 100 ms interval: 361 ms)")
@@ -100,7 +94,7 @@ def main():
               f"longest gap (the outage): {icmp['max_gap_ms']:.0f} ms")
 
         say("node-a comes back: link up, vipd restarted; it preempts (priority 150 > 100)")
-        sh("ip", "-n", lab.ns("sw"), "link", "set", "pa", "up")
+        lab.link_up("a")
         lab.start_vipd("a")
         lab.wait_for(lambda: lab.state("a") == "master" and lab.holders() == ["a"], 15, "node-a to preempt")
         time.sleep(1)
@@ -109,12 +103,12 @@ def main():
         say("state changes, from the daemons' logs")
         lines = []
         for node in ("a", "b"):
-            lines += [line for line in lab.log(f"vipd-{node}").splitlines() if " -> " in line]
+            lines += [line for line in lab.log(node).splitlines() if " -> " in line]
         for line in sorted(lines):
             print(line)
     finally:
         say("tearing down the lab")
-        lab.down()
+        lab.close()
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 schedule at a fixed rate, mixed bingo endpoints, every request recorded.
 
 Runs inside the client namespace:
-    ip netns exec <P>-c python3 Tests/lab/front_client.py --rate 120 --duration 60 --out r.json
+    ip netns exec <P>-c python3 lab/front_client.py --rate 120 --duration 60 --out r.json
 
 Mixes (see /work/shared/bingo.md):
   ping  GET /ping and GET /api/movie/{id} only (the health tests)

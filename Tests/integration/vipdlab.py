@@ -1,7 +1,9 @@
 """Helpers for tests that run real vipd processes on loopback addresses.
 
 Each test gets its own directory, key and 127.0.x.y addresses; every process
-is started here and killed by PID when the test ends, pass or fail.
+is started through the lab's registry of processes (lab/vlab/procs.py: PID
+and start time recorded, ended by PID when the test ends, pass or fail, and
+by its reaper if pytest itself dies).
 """
 import http.client
 import json
@@ -10,11 +12,16 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "lab"))
+from vlab import wait_for as _wait_for  # noqa: E402
+from vlab.procs import Registry  # noqa: E402
+
 BIN = Path(os.environ.get("BIN_DIR", REPO / ".build" / "debug"))
 VIPD = str(BIN / "vipd")
 VIPCTL = str(BIN / "vipctl")
@@ -79,9 +86,12 @@ class Node:
         logfile = open(self.log, "ab")
         self.started_at = time.monotonic()
         environment = dict(os.environ, **(env or {}))
-        self.proc = subprocess.Popen([*prefix, VIPD, "--config", str(self.config)], stdout=logfile, stderr=logfile,
-                                     env=environment)
-        logfile.close()
+        try:
+            pid = self.cluster.registry.start(self.id, [*prefix, VIPD, "--config", str(self.config)], logfile,
+                                              logfile, env=environment)
+        finally:
+            logfile.close()
+        self.proc = self.cluster.registry.popen[pid]
         wait_for(lambda: self.status() is not None, 10, f"{self.id} control socket")
         return self
 
@@ -139,6 +149,8 @@ class Cluster:
     def __init__(self, priorities, interval_ms=100, net=None, extra=None):
         self.dir = Path(tempfile.mkdtemp(prefix="vipd-it-"))
         os.chmod(self.dir, 0o755)
+        self.registry = Registry(str(self.dir))
+        self.registry.start_reaper()
         self.key = self.dir / "auth.key"
         self.key.write_text(os.urandom(24).hex() + "\n")
         os.chmod(self.key, 0o600)
@@ -177,14 +189,9 @@ class Cluster:
 
     def cleanup(self):
         self.stop()
+        self.registry.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def wait_for(predicate, timeout, what, poll=0.005):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    return _wait_for(predicate, timeout, what, interval=poll)

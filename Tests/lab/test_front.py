@@ -6,7 +6,7 @@ Debian's nginx with the shipped site (conf/nginx), the bingo stand-in on
 :30164 and vipd with a front check (nginx's 127.0.0.1:8081/vipd-health) and
 a backend check (the stand-in's /ping), both every 250 ms with rise 2 and
 fall 2; the client C (198.18.0.10) talks to the VIP 198.18.0.100. See
-Tests/lab/frontlab.py for the lab and who runs what.
+lab/vlab/web.py for the front and who runs what.
 
 Needs root; run with  python3 -m pytest -q Tests/lab/test_front.py
 Every test first restores the baseline (everything up, A master, both
@@ -16,55 +16,41 @@ upstream files with both backends up), so each also runs alone (-k).
 import json
 import os
 import subprocess
-import signal
 import sys
 import time
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from frontlab import FrontLab  # noqa: E402
+from conftest import running_lab
 
-CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "front_client.py")
+CLIENT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "lab",
+                      "front_client.py")
 INTERVAL_S = 0.25
 RISE = FALL = 2
 DETECT_S = 2 * INTERVAL_S * FALL   # the issue's bound: within 2 x (interval x fall)
 RECOVER_S = 2 * INTERVAL_S * RISE
 
 
-def _sigterm(_signum, _frame):
-    raise KeyboardInterrupt("SIGTERM")  # so that the fixture's teardown runs
-
-
 @pytest.fixture(scope="module")
 def lab(request):
-    if os.geteuid() != 0:
-        pytest.skip("the namespace lab needs root")
-    previous = signal.signal(signal.SIGTERM, _sigterm)
-    failed_before = request.session.testsfailed
-    lab = FrontLab(check_interval_ms=int(INTERVAL_S * 1000), rise=RISE, fall=FALL, debounce_ms=100)
-    try:
-        lab.up()
+    with running_lab(request, start=False, check_interval_ms=int(INTERVAL_S * 1000), rise=RISE, fall=FALL,
+                     debounce_ms=100) as lab:
         lab.start_all()
         yield lab
-    finally:
-        keep = request.session.testsfailed > failed_before
-        lab.down(keep=keep)
-        signal.signal(signal.SIGTERM, previous)
 
 
 def baseline(lab):
     """Both stand-ins healthy, both nginx and vipd running, A the sole master, no backend down."""
     for node in ("a", "b"):
-        if not lab.running(f"standin-{node}"):
-            lab.start_standin(node)
-        lab.standin_control(node, "good")
+        if not lab.running(f"bingo-{node}"):
+            lab.start_bingo(node)
+        lab.bingo_control(node, "good")
         if not lab.running(f"nginx-{node}"):
-            lab.start_nginx(node)
+            lab.start_front(node)
         broken = os.path.join(lab.nginx_prefix(node), "conf.d", "zz-broken.conf")
         if os.path.exists(broken):
             os.unlink(broken)
-        if not lab.running(f"vipd-{node}"):
+        if not lab.vipd_running(node):
             lab.start_vipd(node)
     lab.wait_for(lambda: lab.holders() == ["a"] and lab.state("a") == "master" and lab.state("b") == "backup",
                  20, "baseline: A master and sole VIP holder, B backup")
@@ -99,7 +85,7 @@ def test_sick_backend_is_marked_down_on_both_fronts_and_requests_keep_succeeding
     reloads = {node: lab.nginx_reloads(node) for node in ("a", "b")}
     stop, out = start_client(lab, "client-sick")
     time.sleep(1)
-    lab.standin_control("a", "bad")
+    lab.bingo_control("a", "bad")
     # Generous wait, then the real check on the measured time.
     took = time_until(lab, lambda: "node-a" in lab.marked_down("a") and "node-a" in lab.marked_down("b"),
                       10, "both fronts to mark A's backend down")
@@ -111,7 +97,7 @@ def test_sick_backend_is_marked_down_on_both_fronts_and_requests_keep_succeeding
     assert [p["backend_healthy"] for p in st["peers"]] == [False]
     time.sleep(2)  # traffic while A's backend is out
 
-    lab.standin_control("a", "good")
+    lab.bingo_control("a", "good")
     took_back = time_until(lab, lambda: not lab.marked_down("a") and not lab.marked_down("b"),
                            10, "A's backend back on both fronts")
     print(f"A's backend back on both fronts after {took_back:.2f}s (bound {RECOVER_S}s)")
@@ -128,8 +114,8 @@ def test_sick_backend_is_marked_down_on_both_fronts_and_requests_keep_succeeding
 
 def test_every_backend_sick_lists_all_up(lab):
     baseline(lab)
-    lab.standin_control("a", "bad")
-    lab.standin_control("b", "bad")
+    lab.bingo_control("a", "bad")
+    lab.bingo_control("b", "bad")
     # Both report unhealthy: never render all down (nginx would answer 502 to everything).
     lab.wait_for(lambda: all("Every backend looks unhealthy" in lab.upstream(n) for n in ("a", "b")), 10,
                  "the all-unhealthy rendering on both nodes")
@@ -140,15 +126,15 @@ def test_every_backend_sick_lists_all_up(lab):
     # with no server left.
     status, body = lab.curl("c", "http://198.18.0.100/api/movie/7")
     assert (status, body) == (500, "I feel bad")
-    lab.standin_control("a", "good")
+    lab.bingo_control("a", "good")
     lab.wait_for(lambda: lab.marked_down("a") == {"node-b"} and lab.marked_down("b") == {"node-b"}, 10,
                  "only B's backend down once A recovers")
-    lab.standin_control("b", "good")
+    lab.bingo_control("b", "good")
 
 
 def test_stopped_nginx_on_the_master_moves_the_vip(lab):
     baseline(lab)
-    lab.stop_nginx("a")
+    lab.stop_front("a")
     took = time_until(lab, lambda: lab.holders() == ["b"] and lab.state("b") == "master", 10,
                       "B to take the VIP")
     print(f"\nnginx stopped on A: VIP on B after {took:.2f}s")
@@ -161,7 +147,7 @@ def test_stopped_nginx_on_the_master_moves_the_vip(lab):
     assert (status, body) == (200, "pong")
 
     # nginx back on A: the front check rises, A leaves fault and preempts.
-    lab.start_nginx("a")
+    lab.start_front("a")
     lab.wait_for(lambda: lab.holders() == ["a"] and lab.state("a") == "master", 10, "A to take the VIP back")
     assert lab.state("b") == "backup"
 
@@ -176,18 +162,18 @@ def test_rendering_rejected_by_nginx_t_keeps_the_previous_file_serving(lab):
     os.chown(broken, *_vipd_ids())
     previous = lab.upstream("b")
     reloads = lab.nginx_reloads("b")
-    log_mark = len(lab.log("vipd-b"))
+    log_mark = len(lab.log("b"))
 
-    lab.standin_control("a", "bad")   # a change both fronts must render
+    lab.bingo_control("a", "bad")   # a change both fronts must render
     lab.wait_for(lambda: "node-a" in lab.marked_down("a"), 10, "A's own front to take the change")
-    lab.wait_for(lambda: "nginx test rejected the new upstream" in lab.log("vipd-b")[log_mark:], 10,
+    lab.wait_for(lambda: "nginx test rejected the new upstream" in lab.log("b")[log_mark:], 10,
                  "B's vipd to report the rejected rendering")
     assert lab.upstream("b") == previous, "the rejected rendering must not stay in place"
     assert lab.nginx_reloads("b") == reloads, "no reload after a failed test"
     assert lab.running("nginx-b")
     status, body = lab.curl("c", "http://198.18.0.2/ping")   # B's front, still on the previous file
     assert (status, body) == (200, "pong")
-    assert "unknown directive \"this_is_not_a_directive\"" in lab.log("vipd-b")[log_mark:]
+    assert "unknown directive \"this_is_not_a_directive\"" in lab.log("b")[log_mark:]
     metrics = subprocess.run(["curl", "-sf", "--unix-socket", lab.socket("b"), "http://localhost/metrics"],
                              capture_output=True, text=True, timeout=10).stdout
     failures = [line for line in metrics.splitlines() if line.startswith("vipd_nginx_reload_failures_total")]
@@ -197,7 +183,7 @@ def test_rendering_rejected_by_nginx_t_keeps_the_previous_file_serving(lab):
     os.unlink(broken)
     lab.wait_for(lambda: "node-a" in lab.marked_down("b") and lab.nginx_reloads("b") == reloads + 1, 15,
                  "B to write the rendering and reload nginx once the configuration is fixed")
-    lab.standin_control("a", "good")
+    lab.bingo_control("a", "good")
 
 
 def _vipd_ids():

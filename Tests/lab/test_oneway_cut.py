@@ -27,7 +27,7 @@ import pytest
 
 from conftest import REPO, running_lab
 
-INTERVAL = "20ms"
+INTERVAL_MS = 20
 CUTS = 6
 HOLD_S = 1.5          # each cut: B master and A hearing it, for this long
 SETTLE_S = 2.0        # after the lift: A sole holder, B backup within this
@@ -40,13 +40,12 @@ def lab20(request):
     if os.path.basename(os.path.realpath(bin_dir)) != "debug":
         pytest.fail(f"{bin_dir} is not a debug build directory (.build/<triple>/debug): "
                     "this test exists for the debug build's assertions")
-    with running_lab(request, {"INTERVAL": INTERVAL, "BIN_DIR": bin_dir}) as shell:
-        yield shell
+    with running_lab(request, interval_ms=INTERVAL_MS, bin_dir=bin_dir) as lab:
+        yield lab
 
 
 def alive(lab, node):
-    pid = lab.pid(node)
-    return pid is not None and lab.run(f"lab_pid_is_ours {pid}", check=False)[0] == 0
+    return lab.vipd_running(node)
 
 
 def crash_lines(text):
@@ -67,14 +66,13 @@ def diag(lab, marks, lines=30):
 
 def test_oneway_cut_of_master_heartbeats_debug_build(lab20):
     lab = lab20
-    lab.run("lab_wait_running a; lab_wait_running b")
     lab.wait_for(lambda: lab.holders() == ["a"] and lab.state("a") == "master" and lab.state("b") == "backup",
                  15, what="baseline: A sole master, B backup")
     settle_ms = []
     for i in range(CUTS):
         where = "egress" if i % 2 == 0 else "ingress"
         marks = {n: len(lab.log(n)) for n in ("a", "b")}
-        lab.run(f"lab_cut a b on {where}")
+        lab.cut("a", "b", where=where)
         try:
             # B no longer hears A: it takes over while A, still hearing B, stays master.
             lab.wait_for(lambda: "b" in lab.holders() and lab.state("b") == "master", 5, interval=0.02,
@@ -84,9 +82,9 @@ def test_oneway_cut_of_master_heartbeats_debug_build(lab20):
             end = time.monotonic() + HOLD_S
             while time.monotonic() < end and alive(lab, "a") and alive(lab, "b"):
                 time.sleep(0.1)
-            dropped = int(lab.out(f"lab_cut_dropped a b {where}") or 0)
+            dropped = lab.cut_dropped("a", "b", where)
         finally:
-            lab.run("lab_cut a b off")
+            lab.cut("a", "b", on=False)
         t_lift = time.monotonic()
         assert alive(lab, "a") and alive(lab, "b"), \
             f"cut {i + 1} ({where}): vipd died during the cut\n{diag(lab, marks)}"
@@ -105,5 +103,5 @@ def test_oneway_cut_of_master_heartbeats_debug_build(lab20):
             bad = crash_lines(lab.log(node)[marks[node]:])
             assert not bad, f"cut {i + 1}: {node} logged {bad}\n{diag(lab, marks)}"
         settle_ms.append(round(took))
-    print(f"\none-way cuts ({CUTS}, {INTERVAL} adverts, {HOLD_S} s each): both alive; "
+    print(f"\none-way cuts ({CUTS}, {INTERVAL_MS} ms adverts, {HOLD_S} s each): both alive; "
           f"A sole holder after the lift in {settle_ms} ms (polled every 10 ms)")

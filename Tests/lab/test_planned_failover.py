@@ -38,7 +38,6 @@ import pytest
 
 from conftest import running_lab
 
-LAB_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "lab")
 VIP = "198.18.0.100"
 DELAY_MS = 40
 FAILOVERS = 4
@@ -49,10 +48,9 @@ SPACING_S = 2.3
 
 @pytest.fixture(scope="module")
 def slowlab(request):
-    with running_lab(request, {"INTERVAL": "100ms"}) as lab:
-        lab.run(f"source {LAB_DIR}/benchlib.sh")
-        lab.run(f"HTTP_DELAY_MS={DELAY_MS} bench_start_http a >/dev/null; "
-                f"HTTP_DELAY_MS={DELAY_MS} bench_start_http b >/dev/null")
+    with running_lab(request, interval_ms=100) as lab:
+        lab.start_http("a", delay_ms=DELAY_MS)
+        lab.start_http("b", delay_ms=DELAY_MS)
         yield lab
 
 
@@ -101,15 +99,14 @@ def test_planned_failover_answers_requests_in_progress(slowlab):
     lab = slowlab
     lab.wait_for(lambda: lab.holders() == ["a"] and lab.state("a") == "master" and lab.state("b") == "backup",
                  15, what="baseline: A sole master, B backup")
-    macs = {n: lab.out(f"lab_mac {n}") for n in ("a", "b")}
-    pcap = os.path.join(lab.lab, "c-http.pcap")
-    lab.run(f"lab_bg tcpdump-http c tcpdump -i eth0 -n -U --immediate-mode -Z root -s 128 -w {pcap} "
-            f"'arp or tcp port 80'")
-    lab.wait_for(lambda: "listening on" in open(os.path.join(lab.lab, "tcpdump-http.err")).read(), 10,
-                 what="tcpdump to listen")
-    stop, out, ready = (os.path.join(lab.lab, f"http.{x}") for x in ("stop", "json", "ready"))
-    lab.run(f"lab_bg http c python3 {LAB_DIR}/httpprobe.py --interval 0.005 --timeout 2 --stop-file {stop} "
-            f"--out {out} --ready-file {ready} --max-duration 120 {VIP}")
+    macs = {n: lab.mac(n) for n in ("a", "b")}
+    pcap = os.path.join(lab.dir, "c-http.pcap")
+    lab.spawn("tcpdump-http", "c", ["tcpdump", "-i", "eth0", "-n", "-U", "--immediate-mode", "-Z", "root",
+                                    "-s", "128", "-w", pcap, "arp or tcp port 80"])
+    lab.wait_for(lambda: "listening on" in lab.log("tcpdump-http"), 10, what="tcpdump to listen")
+    stop, out, ready = (os.path.join(lab.dir, f"http.{x}") for x in ("stop", "json", "ready"))
+    lab.python("c", "httpprobe.py", "--interval", "0.005", "--timeout", "2", "--stop-file", stop, "--out", out,
+               "--ready-file", ready, "--max-duration", "120", VIP, name="http")
     lab.wait_for(lambda: os.path.exists(ready), 15, what="the probe's first answer")
     time.sleep(0.5)
     moves = []  # (time of the vipctl call, old holder, new holder)
@@ -117,7 +114,7 @@ def test_planned_failover_answers_requests_in_progress(slowlab):
     for _ in range(FAILOVERS):
         new = "b" if holder == "a" else "a"
         t = time.time()
-        lab.run(f"\"$LAB/bin/vipctl\" failover --to node-{new} --socket \"$(lab_socket {holder})\"")
+        lab.vipctl(holder, "failover", "--to", f"node-{new}")
         lab.wait_for(lambda: lab.holders() == [new] and lab.state(new) == "master", 5, interval=0.02,
                      what=f"{new} sole holder")
         moves.append((t, holder, new))
@@ -125,7 +122,9 @@ def test_planned_failover_answers_requests_in_progress(slowlab):
         time.sleep(SPACING_S)
     open(stop, "w").close()
     lab.wait_for(lambda: os.path.exists(out), 15, what="probe result")
-    lab.run("lab_kill_pid $(cat $LAB/bgpid.http) TERM 5; sleep 0.2; lab_kill_pid $(cat $LAB/bgpid.tcpdump-http) TERM 5")
+    lab.stop("http", timeout=5)
+    time.sleep(0.2)
+    lab.stop("tcpdump-http", timeout=5)
     with open(out) as f:
         result = json.load(f)
     conns, garps = capture(pcap)

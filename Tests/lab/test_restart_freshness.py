@@ -25,6 +25,7 @@ import time
 import pytest
 
 from conftest import running_lab
+from vlab import PREFIXLEN, VIP
 
 PORT = 5798
 A, B = "198.18.0.1", "198.18.0.2"
@@ -33,9 +34,9 @@ FUTURE_EPOCH = 4_070_908_800_000  # 2099-01-01 in ms
 
 @pytest.fixture(scope="module")
 def flab(request):
-    with running_lab(request, {"INTERVAL": "100ms"}) as shell:
-        shell.run("lab_wait_master a 10")
-        yield shell
+    with running_lab(request, interval_ms=100) as lab:
+        lab.wait_master("a", 10)
+        yield lab
 
 
 def udp_payloads(pcap):
@@ -68,7 +69,7 @@ for at, payload in packets:
 
 
 def test_a_restarted_master_ignores_a_capture_of_its_dead_peer(flab):
-    work = tempfile.mkdtemp(prefix="vipd-capture.", dir=flab.lab)
+    work = tempfile.mkdtemp(prefix="vipd-capture.", dir=flab.dir)
     pcap = os.path.join(work, "a-to-b.pcap")
     capture = subprocess.run(
         ["ip", "netns", "exec", flab.ns("b"), "timeout", "5", "tcpdump", "-i", "eth0", "-U", "-w", pcap,
@@ -76,13 +77,15 @@ def test_a_restarted_master_ignores_a_capture_of_its_dead_peer(flab):
     assert capture.returncode in (0, 124), capture.stderr
     packets = udp_payloads(pcap)
     assert len(packets) > 30, f"captured only {len(packets)} heartbeats"
-    flab.run("lab_kill_hard a")
+    flab.kill_hard("a")
     # A is dead: a SIGKILLed vipd leaves its VIP configured, a dead machine would not.
-    flab.run('ip -n "$(lab_ns a)" addr del "$LAB_VIP/$LAB_PREFIXLEN" dev eth0')
-    flab.run("lab_wait_master b 5")
-    flab.run("lab_stop b; lab_start_vipd b >/dev/null; lab_wait_running b; lab_wait_master b 5")
+    flab.nsexec("a", "ip", "addr", "del", f"{VIP}/{PREFIXLEN}", "dev", "eth0")
+    flab.wait_master("b", 5)
+    flab.stop_vipd("b")
+    flab.start_vipd("b")
+    flab.wait_master("b", 5)
     # The attacker sends the capture from A's address (A's link is up again, its vipd dead).
-    flab.run("lab_link_up a")
+    flab.link_up("a")
     replay_file = os.path.join(work, "replay.json")
     with open(replay_file, "w") as f:
         json.dump([(at, payload.hex()) for at, payload in packets], f)
@@ -104,23 +107,27 @@ def test_a_restarted_master_ignores_a_capture_of_its_dead_peer(flab):
     dropped = flab.status("b")["counters"]["dropped"]
     assert dropped["unverified"] >= 0.9 * len(packets), dropped
     # Put A back for the next test: a master again, B backup.
-    flab.run("lab_start_vipd a >/dev/null; lab_wait_running a; lab_wait_master a 10")
+    flab.start_vipd("a")
+    flab.wait_master("a", 10)
 
 
 def test_a_node_whose_epoch_went_back_is_heard(flab):
-    state = os.path.join(flab.lab, "state-a", "epoch")
-    flab.run("lab_stop a; lab_wait_master b 5")
+    state = os.path.join(flab.dir, "state-a", "epoch")
+    flab.stop_vipd("a")
+    flab.wait_master("b", 5)
     with open(state, "w") as f:
         f.write(f"{FUTURE_EPOCH}\n")
-    flab.run("lab_start_vipd a >/dev/null; lab_wait_running a; lab_wait_master a 10")
+    flab.start_vipd("a")
+    flab.wait_master("a", 10)
     assert int(open(state).read()) == FUTURE_EPOCH + 1
     # The state is lost and the epoch goes back by 73 years.
-    flab.run("lab_stop a; lab_wait_master b 5")
+    flab.stop_vipd("a")
+    flab.wait_master("b", 5)
     os.unlink(state)
     replays_before = flab.status("b")["counters"]["dropped"]["replay"]
-    flab.run("lab_start_vipd a >/dev/null; lab_wait_running a")
+    flab.start_vipd("a")
     assert int(open(state).read()) < FUTURE_EPOCH
-    flab.run("lab_wait_master a 10")
+    flab.wait_master("a", 10)
     seen = set()
     end = time.monotonic() + 3
     while time.monotonic() < end:

@@ -2,7 +2,7 @@
 
 Two nodes A (198.18.0.1, priority 150) and B (198.18.0.2, priority 100), a
 client C (198.18.0.10) and the VIP 198.18.0.100/24, on a bridge in a switch
-namespace; see lab/lib.sh. Needs root; run with  python3 -m pytest -q Tests/lab
+namespace; see lab/vlab. Needs root; run with  python3 -m pytest -q Tests/lab
 
 Every test first brings the lab to its baseline (links up, both daemons
 running at their default priorities, A the only holder of the VIP), so each
@@ -18,7 +18,6 @@ import time
 
 import pytest
 
-LAB_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "lab")
 VIP = "198.18.0.100"
 DEFAULT_PRIORITY = {"a": 150, "b": 100}
 
@@ -35,32 +34,24 @@ def diag(lab, lines=25):
 
 
 def running(lab, node):
-    pid = lab.pid(node)
-    return pid is not None and lab.run(f"lab_pid_is_ours {pid}", check=False)[0] == 0
+    return lab.vipd_running(node)
 
 
 def interval_ms(lab):
-    return int(lab.out("lab_interval_ms"))
+    return lab.interval_ms
 
 
 def baseline(lab):
     """Links up, A and B running at default priorities, A the sole master."""
-    lab.run("lab_link_up a; lab_link_up b")
+    lab.link_up("a")
+    lab.link_up("b")
     for node in ("b", "a"):
         st = lab.status(node) if running(lab, node) else None
         if st is None or st["base_priority"] != DEFAULT_PRIORITY[node]:
-            lab.run(f"lab_stop {node}; lab_start_vipd {node}; lab_wait_running {node}")
-    lab.run("lab_wait_master a 15", check=False)
+            lab.stop_vipd(node)
+            lab.start_vipd(node)
     lab.wait_for(lambda: lab.state("a") == "master" and lab.state("b") == "backup" and lab.holders() == ["a"],
                  15, what="baseline: A master and sole VIP holder, B backup")
-
-
-def read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""  # a background process may not have opened it yet
 
 
 def vip_present(ns):
@@ -71,9 +62,9 @@ def vip_present(ns):
 
 def start_probe(lab, name, extra=""):
     """Starts lab/probe.py in the client namespace; returns (stop_file, out_file)."""
-    stop, out, ready = (os.path.join(lab.lab, f"{name}.{x}") for x in ("stop", "json", "ready"))
-    lab.run(f"lab_bg {name} c python3 {LAB_DIR}/probe.py --stop-file {stop} --out {out} --ready-file {ready} "
-            f"--max-duration 120 {extra}")
+    stop, out, ready = (os.path.join(lab.dir, f"{name}.{x}") for x in ("stop", "json", "ready"))
+    lab.python("c", "probe.py", "--stop-file", stop, "--out", out, "--ready-file", ready, "--max-duration", "120",
+               *extra.split(), name=name)
     lab.wait_for(lambda: os.path.exists(ready), 10, what="probe's first reply")
     return stop, out
 
@@ -81,7 +72,7 @@ def start_probe(lab, name, extra=""):
 def stop_probe(lab, name, stop, out):
     open(stop, "w").close()
     lab.wait_for(lambda: os.path.exists(out), 10, what="probe result")
-    lab.run(f"lab_kill_pid $(cat $LAB/bgpid.{name}) TERM 5")
+    lab.stop(name, timeout=5)
     with open(out) as f:
         return json.load(f)
 
@@ -97,7 +88,8 @@ def log_since(lab, node, marker):
 
 def test_a_exactly_one_holder_after_startup(lab):
     """a. After start-up exactly one node holds the VIP: A, the higher priority."""
-    lab.run("lab_wait_running a; lab_wait_running b")
+    lab.wait_running("a")
+    lab.wait_running("b")
     lab.wait_for(lambda: lab.holders() == ["a"] and lab.state("a") == "master", 15,
                  what="A to hold the VIP after start-up")
     # ...and keeps holding it, alone, for a while.
@@ -118,8 +110,8 @@ def test_b_runs_unprivileged_with_two_capabilities(lab):
     CAP_NET_ADMIN + CAP_NET_RAW effective (0x3000)."""
     baseline(lab)
     for node in ("a", "b"):
-        pid = lab.pid(node)
-        assert os.readlink(f"/proc/{pid}/exe") == os.path.join(lab.lab, "bin", f"vipd-{node}"), \
+        pid = lab.vipd_pid(node)
+        assert os.readlink(f"/proc/{pid}/exe") == os.path.join(lab.dir, "bin", f"vipd-{node}"), \
             "recorded PID must be vipd itself, not a wrapper"
         fields = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status").read().splitlines() if ":" in line)
         assert fields["CapEff"].strip() == "0000000000003000", (node, fields["CapEff"])
@@ -168,27 +160,26 @@ def test_c_hard_kill_of_master_moves_vip_to_b(lab):
     VIP, the client's neighbour entry for the VIP carries B's MAC, and the
     client saw B's gratuitous ARP."""
     baseline(lab)
-    mac_a, mac_b = lab.out("lab_mac a"), lab.out("lab_mac b")
-    pcap = os.path.join(lab.lab, "c-arp.pcap")
-    lab.run(f"lab_bg tcpdump-c c tcpdump -i eth0 -n -U --immediate-mode -Z root -w {pcap} arp")
-    lab.wait_for(lambda: "listening on" in read(os.path.join(lab.lab, "tcpdump-c.err")), 10,
-                 what="tcpdump to listen")
+    mac_a, mac_b = lab.mac("a"), lab.mac("b")
+    pcap = os.path.join(lab.dir, "c-arp.pcap")
+    lab.spawn("tcpdump-c", "c", ["tcpdump", "-i", "eth0", "-n", "-U", "--immediate-mode", "-Z", "root", "-w", pcap,
+                                 "arp"])
+    lab.wait_for(lambda: "listening on" in lab.log("tcpdump-c"), 10, what="tcpdump to listen")
     stop, out = start_probe(lab, "probe-c")
     time.sleep(0.3)
-    neigh_before = lab.out("lab_client_neigh")
-    assert neigh_before.split()[0] == mac_a, (neigh_before, mac_a)
+    neigh_before = lab.client_neigh()
+    assert neigh_before and neigh_before[0] == mac_a, (neigh_before, mac_a)
 
-    lab.run("lab_kill_hard a")
-    t_kill, t_down = map(float, read(os.path.join(lab.lab, "killtime.a")).split())
+    t_kill, t_down = lab.kill_hard("a")
     # The dead A keeps the VIP configured in its (unreachable) namespace; B must hold it too.
     lab.wait_for(lambda: "b" in lab.holders() and lab.state("b") == "master", 10,
                  interval=0.02, what="B to take the VIP")
     t_b = time.time()
-    neigh = lab.wait_for(lambda: (lambda n: n if n and n.split()[0] == mac_b else None)(lab.out("lab_client_neigh")),
+    neigh = lab.wait_for(lambda: (lambda n: n if n and n[0] == mac_b else None)(lab.client_neigh()),
                          2, interval=0.02, what="client neighbour entry for the VIP to carry B's MAC")
     time.sleep(2.3)  # let the whole announcement schedule (0, 100 ms, 500 ms, 2 s) go out
     result = stop_probe(lab, "probe-c", stop, out)
-    lab.run("lab_kill_pid $(cat $LAB/bgpid.tcpdump-c) TERM 5")
+    lab.stop("tcpdump-c", timeout=5)
 
     dump = subprocess.run(["tcpdump", "-r", pcap, "-n", "-e", "-tt"], capture_output=True, text=True).stdout
     garp_req = [l for l in dump.splitlines() if l.split()[1] == mac_b and f"Request who-has {VIP} tell {VIP}" in l]
@@ -203,7 +194,7 @@ def test_c_hard_kill_of_master_moves_vip_to_b(lab):
     assert lab.state("a") == "down"
     st = lab.status("b")
     assert st["state"] == "master" and st["vips"][0]["held"] is True, st
-    assert neigh.split()[0] == mac_b
+    assert neigh[0] == mac_b
     assert len(garp_req) >= 4 and len(garp_rep) >= 4, f"GARP from B:\n{dump}"
     # Loose: Master_Down_Interval (3.6 intervals at priority 100) plus GARP, plus scheduling.
     limit = 4 * interval_ms(lab) + 1000
@@ -219,11 +210,11 @@ def test_e_restart_after_crash_removes_leftover_vip(lab):
     B takes over; A restarted (at a priority below B's, so it stays backup)
     removes the leftover at start and only B holds the VIP."""
     baseline(lab)
-    lab.run("lab_kill9 a")
+    lab.kill9("a")
     lab.wait_for(lambda: lab.state("b") == "master" and "b" in lab.holders(), 10, interval=0.02,
                  what="B to take over")
     assert lab.holders() == ["a", "b"], f"the crashed A should still have the VIP configured\n{diag(lab)}"
-    lab.run("PRIORITY=50 lab_start_vipd a; lab_wait_running a")
+    lab.start_vipd("a", priority=50)
     lab.wait_for(lambda: lab.holders() == ["b"], 5, interval=0.02, what="A to drop its leftover VIP")
     since = log_since(lab, "a", "=== lab: start vipd on a")
     assert "left behind by an earlier run" in since, f"no leftover notice in A's log\n{diag(lab)}"
@@ -241,13 +232,13 @@ def test_f_restart_with_higher_priority_preempts(lab):
     if not (running(lab, "b") and lab.state("b") == "master"):
         baseline(lab)
     # From test e: A runs at priority 50 as backup. Otherwise make B master first.
-    lab.run("lab_stop a")
+    lab.stop_vipd("a")
     lab.wait_for(lambda: lab.holders() == ["b"] and lab.state("b") == "master", 10, what="B to be sole master")
     b_mark = len(lab.log("b"))
     stop, out = start_probe(lab, "probe-f", "--report-gap-ms 9")
     time.sleep(0.3)
     t0 = time.time()
-    lab.run("lab_start_vipd a")
+    lab.start_vipd("a", wait=False)
     lab.wait_for(lambda: lab.holders() == ["a"] and lab.state("a") == "master", 10, interval=0.02,
                  what="A to preempt")
     t1 = time.time()
@@ -272,7 +263,7 @@ def test_g_planned_failover_loses_nothing(lab):
     baseline(lab)
     stop, out = start_probe(lab, "probe-g", "--report-gap-ms 9")
     time.sleep(0.3)
-    code, text, err = lab.run(f"\"$LAB/bin/vipctl\" failover --socket \"$(lab_socket a)\"", check=False)
+    code, text, err = lab.vipctl("a", "failover", check=False)
     print(f"\nvipctl failover: exit {code}: {text.strip()} {err.strip()}")
     assert code == 0, err
     lab.wait_for(lambda: lab.holders() == ["b"], 5, interval=0.02, what="B sole holder")
@@ -284,6 +275,6 @@ def test_g_planned_failover_loses_nothing(lab):
     assert lab.state("b") == "master" and lab.state("a") == "backup", diag(lab)
     assert lab.status("a")["preempt_held"] is True
     # Put A back: asking for it by name lifts its hold.
-    code, text, err = lab.run(f"\"$LAB/bin/vipctl\" failover --to node-a --socket \"$(lab_socket b)\"", check=False)
+    code, text, err = lab.vipctl("b", "failover", "--to", "node-a", check=False)
     assert code == 0, err
     lab.wait_for(lambda: lab.holders() == ["a"], 5, interval=0.02, what="A sole holder again")

@@ -103,6 +103,17 @@ class Lab(Topology, Faults, VipdNodes, KeepalivedNodes, Web, BingoNodes):
     def __exit__(self, kind, _value, _tb):
         self.close(keep=kind is not None)
 
+    def start_all(self, **bingo):
+        """The kind installation on every node: the stand-in (BINGO options go to
+        start_bingo), the project's nginx front, then vipd with its checks and
+        nginx manager."""
+        for n in self.nodes:
+            self.start_bingo(n, **bingo)
+            self.start_front(n)
+        for n in self.nodes:
+            self.start_vipd(n)
+        return self
+
     # --- processes -----------------------------------------------------------------
 
     def spawn(self, name, member, argv, user=None, stdout=None, env=None):
