@@ -2,7 +2,7 @@
 """`make bench`: vipd against Debian's keepalived in the namespace lab.
 
 For each daemon (vipd, keepalived 2.2.7 with VRRPv3) and advert interval
-(1 s, 100 ms, 20 ms) a fresh lab (lab/lib.sh + lab/benchlib.sh): nodes A
+(1 s, 100 ms, 20 ms) a fresh lab (lab/vlab): nodes A
 (198.18.0.1, priority 150) and B (198.18.0.2, priority 100), each running the
 daemon and a tiny nginx on :80 that answers its node name; client C probes the
 VIP 198.18.0.100 with ICMP every 10 ms (lab/probe.py) AND one new-connection
@@ -70,10 +70,11 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from labshell import LabError  # noqa: E402
+from vlab import LabError, interval_ms, ms_to_interval  # noqa: E402
+from vlab.util import need_packages, need_tools, say as lab_say  # noqa: E402
 from benchdaemons import Keepalived, Vipd  # noqa: E402
 from benchmeasure import idle_measure  # noqa: E402
-from benchnames import SCENARIOS, interval_to_ms, ms_to_interval  # noqa: E402
+from benchnames import SCENARIOS  # noqa: E402
 from benchreport import machine, table  # noqa: E402
 from benchscenarios import fault_run, load_run, open_lab, starvation_run  # noqa: E402
 import bench_api  # noqa: E402
@@ -83,16 +84,7 @@ REPO = os.path.dirname(LAB_DIR)
 
 
 def say(text):
-    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
-
-
-# --- daemons ---------------------------------------------------------------------
-
-
-# --- lab helpers -------------------------------------------------------------------
-
-
-# --- scenarios -----------------------------------------------------------------------
+    lab_say(text, "bench")
 
 
 # --- vipd realtime options -------------------------------------------------------------
@@ -165,7 +157,7 @@ def main():
     if os.geteuid() != 0:
         raise SystemExit("needs root (network namespaces)")
     runs = a.runs or (2 if a.quick else 5)
-    intervals = [interval_to_ms(x) for x in (a.intervals or ("100ms,20ms" if a.quick else "1s,100ms,20ms")).split(",")]
+    intervals = [interval_ms(x) for x in (a.intervals or ("100ms,20ms" if a.quick else "1s,100ms,20ms")).split(",")]
     quick_default_intervals = a.quick and not a.intervals
     scenarios = (a.scenarios or ",".join(SCENARIOS)).split(",")
     starve_s = a.starve_seconds or (15 if a.quick else 60)
@@ -191,8 +183,8 @@ def main():
             raise SystemExit(f"{bin_dir}/{b} --version failed: a half-written build? try again once it is built")
 
     signal.signal(signal.SIGTERM, _sigterm)
-    subprocess.run(["bash", "-c", f"source {LAB_DIR}/lib.sh; source {LAB_DIR}/benchlib.sh; lab_need_tools && bench_need_packages"],
-                   check=True)
+    need_tools()
+    need_packages("keepalived", "stress-ng", "nginx")
     rt_yaml = detect_vipd_rt(snap)
     ka_rt = os.environ.get("BENCH_KA_RT", "1" if rt_yaml else "0") == "1"
     rt_text = repr(rt_yaml) if rt_yaml else "none (not supported by this build)"
@@ -278,7 +270,7 @@ def main():
                                 say(f"{scen} {daemon_name} {ms_to_interval(iv)} run {i} FAILED: {e}")
                                 details["errors"].append({"scenario": scen, "daemon": daemon_name, "interval_ms": iv,
                                                           "run": i, "error": str(e)[:2000],
-                                                          "lab": lab.lab if lab else None})
+                                                          "lab": lab.dir if lab else None})
                                 lab.close(keep=True)
                                 lab = None
                                 lab = open_lab(daemon, iv)

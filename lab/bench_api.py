@@ -5,7 +5,7 @@ project's site, conf/nginx) and two bingo stand-ins on the FULL-SIZE data
 indexes of deploy/ansible/roles/postgresql/files/bingo-indexes.sql -- the
 file the installation applies, not anything of the stand-in's.
 
-Lab (lab/lib.sh, namespaces and 198.18.0.0/15 only; everything stopped by
+Lab (lab/vlab, namespaces and 198.18.0.0/15 only; everything stopped by
 PID, also on failure): node a runs PostgreSQL 15 on 198.18.0.1:5432 (shared
 by both stand-ins, Debian's defaults plus listen address), a stand-in and
 nginx; node b a stand-in; the client in c sends to nginx on 198.18.0.1:80.
@@ -31,22 +31,18 @@ import argparse
 import datetime
 import json
 import os
-import pwd
-import subprocess
 import sys
-import tempfile
 import time
 
 LAB_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(LAB_DIR)
 sys.path.insert(0, LAB_DIR)
-sys.path.insert(0, os.path.join(REPO, "Tests", "standin"))
-from labshell import LabError, LabShell  # noqa: E402
-from pgserver import PgServer  # noqa: E402
+from vlab import Lab, LabError  # noqa: E402
+from vlab.util import say as lab_say  # noqa: E402
 
-STANDIN = os.path.join(REPO, "Tests", "standin", "bingo_standin.py")
 INDEXES_SQL = os.path.join(REPO, "deploy", "ansible", "roles", "postgresql", "files", "bingo-indexes.sql")
 DB_ADDR, FRONT = "198.18.0.1", "198.18.0.1"
+EMAIL = "bench@example.com"
 NAME = "api-120rps"
 # (requirement, endpoint, mode): mode "rps" = 120 RPS open loop, "one" = one in flight.
 PLAN = [(3, "POST /operation", "rps"), (3, "GET /db_dummy", "rps"), (3, "GET /api/movie/{id}", "rps"),
@@ -56,112 +52,84 @@ PLAN = [(3, "POST /operation", "rps"), (3, "GET /db_dummy", "rps"), (3, "GET /ap
 
 
 def say(text):
-    print(f"[bench-api {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+    lab_say(text, "bench-api")
 
 
-def config(port):
-    return (f"student_email: bench@example.com\npostgres_cluster:\n  hosts:\n  - address: {DB_ADDR}\n"
-            f"    port: {port}\n  user: postgres\n  password: postgres\n  db_name: postgres\n"
-            f"  ssl_mode: disable\n  use_closest_node: false\n")
+def start_standin(lab, node, pg, knobs=(), command="run_server"):
+    """The stand-in on NODE (as user vipd: bingo refuses root), on PostgreSQL
+    PG, as the front's backend. vlab's kind knobs: --port 30164 and --log-dir
+    (the nginx site's upstream names that port; discovering the email-derived
+    ones is the installation's work, not this benchmark's); --lifetime never
+    (a death in the middle of a 60 s endpoint run would measure the failover,
+    not the API; deaths are tested in Tests/standin); no control port."""
+    return lab.start_bingo(node, email=EMAIL, db=[(DB_ADDR, pg.port)], knobs=knobs, control=False,
+                           command=command, wait=command == "run_server")
 
 
-def node_root(lab_dir, node, pg_port):
-    """ROOT/opt/bingo/config.yaml and a log directory, both for user vipd."""
-    root = os.path.join(lab_dir, f"bingo-root-{node}")
-    os.makedirs(os.path.join(root, "opt", "bingo"), exist_ok=True)
-    with open(os.path.join(root, "opt", "bingo", "config.yaml"), "w") as f:
-        f.write(config(pg_port))
-    logs = os.path.join(root, "logs")
-    os.makedirs(logs, exist_ok=True)
-    vipd = pwd.getpwnam("vipd")
-    os.chown(logs, vipd.pw_uid, vipd.pw_gid)
-    for d in (root, os.path.join(root, "opt"), os.path.join(root, "opt", "bingo")):
-        os.chmod(d, 0o755)
-    return root, logs
-
-
-def standin_argv(root, logs, node, *extra):
-    # As user vipd: bingo refuses root. Debian's python3 has psycopg2.
-    # --port 30164: the nginx site's upstream (bingo-upstream.conf.example)
-    # names that port; discovering the email-derived one is the
-    # installation's work, not this benchmark's.
-    # --log-dir: likewise, the derived directory is not known out here.
-    # --lifetime never: a death in the middle of a 60 s endpoint run would
-    # measure the failover, not the API; deaths are tested in Tests/standin.
-    return ["setpriv", "--reuid=vipd", "--regid=vipd", "--clear-groups", "--", "/usr/bin/python3", STANDIN,
-            "--root", root, "--log-dir", logs, "--port", "30164", "--name", f"node-{node}",
-            "--lifetime", "never", "--quiet", *extra]
-
-
-def start_standins(lab, roots):
-    for n in ("a", "b"):
-        argv = " ".join(standin_argv(*roots[n], n, "run_server"))
-        lab.run(f"lab_bg bingo-{n} {n} {argv} >/dev/null")
-    for n in ("a", "b"):
-        addr = "198.18.0.1" if n == "a" else "198.18.0.2"
-        lab.wait_for(lambda: lab.run(f"ip netns exec $(lab_ns {n}) bash -c 'exec 3<>/dev/tcp/{addr}/30164'",
-                                     check=False)[0] == 0, 30, what=f"stand-in on {n}")
-
-
-def fresh_start(lab, pg, roots):
+def fresh_start(lab, pg):
     """Every endpoint starts from new instances and a quiet front: requests
     still queued for the pool of 2 from the last endpoint (their clients
     gave up long ago) would otherwise run on for minutes. The stand-ins are
     stopped by PID, their queries ended, then nginx's fail_timeout (10 s,
     the default) passes so it has forgotten the last run's failures."""
     for n in ("a", "b"):
-        lab.run(f"lab_kill_pid $(cat $LAB/bgpid.bingo-{n}) TERM 10", check=False, timeout=30)
+        lab.stop(f"bingo-{n}", timeout=10)
     pg.psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'bingo'")
-    start_standins(lab, roots)
+    for n in ("a", "b"):
+        lab.restart_bingo(n)
     time.sleep(11)
 
 
 def load(lab, endpoint, mode, seconds, scale, ids_in=None, ids_out=None):
-    out = os.path.join(lab.lab, f"apiload.{time.monotonic_ns()}.json")
-    args = [f"--endpoint '{endpoint}'", f"--duration {seconds}", "--timeout 10", f"--scale {scale}"]
-    args.append("--one-in-flight" if mode == "one" else "--rps 120")
+    name = f"apiload.{time.monotonic_ns()}"
+    out = os.path.join(lab.dir, f"{name}.json")
+    args = ["--endpoint", endpoint, "--duration", seconds, "--timeout", 10, "--scale", scale]
+    args += ["--one-in-flight"] if mode == "one" else ["--rps", 120]
     if ids_in:
-        args.append(f"--ids-in {ids_in}")
+        args += ["--ids-in", ids_in]
     if ids_out:
-        args.append(f"--ids-out {ids_out}")
-    lab.run(f"ip netns exec $(lab_ns c) python3 {LAB_DIR}/apiload.py {FRONT} {' '.join(args)} >{out}",
-            timeout=seconds + 120)
-    with open(out) as f:
-        return json.load(f)
+        args += ["--ids-out", ids_out]
+    lab.python("c", "apiload.py", FRONT, *args, name=name, stdout=out)
+    lab.wait_for(lambda: not lab.running(name), seconds + 120, what=f"{endpoint} load to finish", interval=0.2)
+    try:
+        with open(out) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        raise LabError(f"apiload.py {endpoint} gave no result: {lab.log(name)[-1500:]}") from None
 
 
 def run(seconds=60, scale=1.0):
     """Returns (entries for results.json, details)."""
-    lab = LabShell(env={"INTERVAL": "100ms"})
+    lab = Lab(interval_ms=100, need_vipd=False)
     pg = None
     ok = False
     entries, details = [], {"seconds": seconds, "scale": scale, "runs": []}
     try:
         lab.up()
-        lab.run(f"source {LAB_DIR}/benchlib.sh")
-        pg = PgServer(address=DB_ADDR, port=5432, netns=lab.ns("a"), clients="198.18.0.0/24",
-                      settings={"fsync": "on", "max_connections": "100"})
-        pg.start()
-        lab.run(f"lab_record_pid {pg.pid} postgres")   # lab_down stops it by PID too
-        roots = {n: node_root(lab.lab, n, pg.port) for n in ("a", "b")}
+        # Recorded in the lab's registry: stopped by PID at the end whatever happens.
+        pg = lab.start_postgres("a", port=5432, settings={"fsync": "on", "max_connections": "100"})
         t0 = time.monotonic()
-        rc, _, err = lab.run("ip netns exec $(lab_ns a) " + " ".join(
-            standin_argv(*roots["a"], "a", "--scale", str(scale), "--seed", "1", "prepare_db")), timeout=600)
+        start_standin(lab, "a", pg, knobs=("--scale", scale, "--seed", "1"), command="prepare_db")
+        lab.wait_for(lambda: not lab.running("bingo-a"), 600, what="prepare_db", interval=0.2)
         details["prepare_db_s"] = round(time.monotonic() - t0, 1)
-        say(f"prepare_db: {err.strip()}")
-        start_standins(lab, roots)
-        lab.run("bench_start_front a >/dev/null")
+        done = [line for line in lab.log("bingo-a").splitlines() if line.startswith("prepare_db: ")]
+        if not done:
+            raise LabError(f"prepare_db failed: {lab.log('bingo-a')[-1500:]}")
+        say(done[-1])
+        for n in ("a", "b"):
+            start_standin(lab, n, pg)
+        lab.start_front("a")
         for indexes in (False, True):
             if indexes:
                 t0 = time.monotonic()
                 pg.psql(INDEXES_SQL, timeout=1800)
                 details["indexes_s"] = round(time.monotonic() - t0, 1)
                 say(f"indexes from {os.path.relpath(INDEXES_SQL, REPO)} in {details['indexes_s']} s")
-            ids = os.path.join(lab.lab, f"created.{indexes}")
+            ids = os.path.join(lab.dir, f"created.{indexes}")
             for req, endpoint, mode in PLAN:
                 say(f"{endpoint} ({'120 RPS' if mode == 'rps' else 'one in flight'}, {seconds} s, "
                     f"indexes {'on' if indexes else 'off'})")
-                fresh_start(lab, pg, roots)
+                fresh_start(lab, pg)
                 r = load(lab, endpoint, mode, seconds, scale,
                          ids_in=ids if endpoint.startswith("DELETE") else None,
                          ids_out=ids if endpoint == "POST /api/session" else None)

@@ -2,15 +2,15 @@
 """Benchmark "load-120rps-backend-crash": 60 s at 120 requests/s through the
 VIP, mixed bingo endpoints, node A's bingo stand-in crashing at 30 s.
 
-The namespace lab of Tests/lab/frontlab.py: nginx (the shipped site), the
-stand-in and vipd on both nodes, with the checks of conf/vipd.example.yaml
+The namespace lab (lab/vlab) with the front on both nodes: nginx (the
+shipped site), the bingo stand-in and vipd, with the checks of conf/vipd.example.yaml
 (500 ms interval, 400 ms timeout, rise 2, fall 2; 100 ms adverts; 200 ms
 debounce). The stand-ins throttle at 100 RPS each, as bingo does. At 30 s A's
 stand-in is told to crash (it exits at once, like an OOM kill); a supervisor
 restarts it 1 s later, as systemd's Restart=always would, and it takes 3 s
 to start listening (bingo with 8.8.8.8 blackholed takes a few seconds).
 
-Measured by Tests/lab/front_client.py in the client namespace (open loop,
+Measured by lab/front_client.py in the client namespace (open loop,
 new connection per request, 10 s timeout): failed requests (connection
 errors, timeouts, non-2xx; DELETE may be 404), and p90 latency of the
 endpoints that must answer within 400 ms (POST /operation, GET /db_dummy,
@@ -31,17 +31,19 @@ import platform
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "Tests", "lab"))
-from frontlab import FrontLab, LabError  # noqa: E402
+LAB_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(LAB_DIR)
+sys.path.insert(0, LAB_DIR)
+from vlab import Lab, LabError  # noqa: E402
+from vlab.util import say as lab_say  # noqa: E402
 
 NAME = "load-120rps-backend-crash"
-CLIENT = os.path.join(REPO, "Tests", "lab", "front_client.py")
 ADVERT_MS = 100
+THROTTLE = ("--rps-limit", "100")   # as bingo does (the stand-in's default, said here)
 
 
 def say(text):
-    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+    lab_say(text, "bench")
 
 
 def transitions(lab):
@@ -49,38 +51,41 @@ def transitions(lab):
 
 
 def one_run(index, rate, duration, crash_at, restart_after, start_delay):
-    lab = FrontLab(check_interval_ms=500, rise=2, fall=2, debounce_ms=200, advert_interval_ms=ADVERT_MS,
-                   throttle_rps=100)
+    lab = Lab(check_interval_ms=500, rise=2, fall=2, debounce_ms=200, interval_ms=ADVERT_MS)
     ok = False
     try:
         lab.up()
-        lab.start_all()
+        for node in ("a", "b"):
+            lab.start_bingo(node, knobs=THROTTLE)
+            lab.start_front(node)
+        for node in ("a", "b"):
+            lab.start_vipd(node)
         lab.wait_for(lambda: lab.holders() == ["a"] and lab.state("b") == "backup", 20, "A master")
         lab.wait_for(lambda: not lab.marked_down("a") and not lab.marked_down("b"), 20, "both backends up")
         time.sleep(1)
         before = transitions(lab)
         out = os.path.join(lab.dir, f"client-{index}.json")
-        lab.spawn("client", "c", [sys.executable, CLIENT, "--rate", str(rate), "--duration", str(duration),
-                                  "--mix", "bingo", "--timeout", "10", "--out", out])
+        lab.python("c", "front_client.py", "--rate", rate, "--duration", duration, "--mix", "bingo",
+                   "--timeout", "10", "--out", out, name="client")
         t0 = time.monotonic()
         time.sleep(max(0, crash_at - (time.monotonic() - t0)))
         say(f"run {index}: crashing A's stand-in at {time.monotonic() - t0:.1f}s")
         try:
-            lab.standin_control("a", "crash")
+            lab.bingo_control("a", "crash")
         except LabError:
             pass  # it may exit before answering
         crash_time = time.monotonic()
-        lab.wait_for(lambda: not lab.running("standin-a"), 5, "A's stand-in to exit")
+        lab.wait_for(lambda: not lab.running("bingo-a"), 5, "A's stand-in to exit")
         # Watch both upstream files while the supervisor restarts the stand-in.
         # The same stand-in as the lab's, its start-up (no route to 8.8.8.8
         # in the namespace: the short one) set to the restart time measured here.
-        argv = lab.standin_argv("a", "--init-fail-fast", str(start_delay))
+        knobs = THROTTLE + ("--init-fail-fast", str(start_delay))
         down_seen = back_seen = None
         restarted = False
         while time.monotonic() - crash_time < restart_after + start_delay + 10 and back_seen is None:
             now = time.monotonic()
             if not restarted and now - crash_time >= restart_after:
-                lab.spawn("standin-a", "a", argv, user="vipd")
+                lab.start_bingo("a", knobs=knobs, wait=False)
                 restarted = True
             marked = ("node-a" in lab.marked_down("a"), "node-a" in lab.marked_down("b"))
             if down_seen is None and all(marked):
@@ -108,7 +113,7 @@ def one_run(index, rate, duration, crash_at, restart_after, start_delay):
             "first_failures": result["first_failures"][:10],
         }
     finally:
-        lab.down(keep=not ok)
+        lab.close(keep=not ok)
 
 
 def main():

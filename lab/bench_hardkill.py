@@ -24,45 +24,35 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from labshell import LabShell, LabError  # noqa: E402
-
-LAB_DIR = os.path.dirname(os.path.abspath(__file__))
+from vlab import Lab, LabError, interval_ms as to_ms  # noqa: E402
+from vlab.util import say as lab_say  # noqa: E402
 
 
 def say(text):
-    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
-
-
-def interval_to_ms(text):
-    m = re.fullmatch(r"\s*([0-9.]+)\s*(ms|s)?\s*", text)
-    if not m:
-        raise SystemExit(f"bad interval {text!r}")
-    return int(round(float(m.group(1)) * (1000 if m.group(2) == "s" else 1)))
+    lab_say(text, "bench")
 
 
 def wait_baseline(lab, timeout=20):
     lab.wait_for(lambda: lab.holders() == ["a"] and lab.state("a") == "master" and lab.state("b") == "backup",
-                 timeout, what="A sole master, B backup")
+                 timeout, what="A sole master, B backup", interval=0.05)
 
 
 def one_run(lab, index, interval_ms):
     name = f"probe-{index}"
-    stop, out, ready = (os.path.join(lab.lab, f"{name}.{x}") for x in ("stop", "json", "ready"))
-    lab.run(f"lab_bg {name} c python3 {LAB_DIR}/probe.py --stop-file {stop} --out {out} --ready-file {ready} "
-            f"--max-duration 120")
-    lab.wait_for(lambda: os.path.exists(ready), 10, what="probe's first reply")
+    stop, out, ready = (os.path.join(lab.dir, f"{name}.{x}") for x in ("stop", "json", "ready"))
+    lab.python("c", "probe.py", "--stop-file", stop, "--out", out, "--ready-file", ready, "--max-duration", 120,
+               name=name)
+    lab.wait_for(lambda: os.path.exists(ready), 10, what="probe's first reply", interval=0.05)
     # Steady traffic first, then a random phase within the advert cycle.
     time.sleep(1.0 + random.uniform(0, interval_ms / 1000))
     b_mark = len(lab.log("b"))
-    lab.run("lab_kill_hard a")
-    with open(os.path.join(lab.lab, "killtime.a")) as f:
-        t_kill, t_down = map(float, f.read().split())  # taken in the shell around the kill, not here
+    t_kill, t_down = lab.kill_hard("a")  # taken around the kill itself (also in DIR/killtime.a)
     lab.wait_for(lambda: "b" in lab.holders() and lab.state("b") == "master", 10 + 10 * interval_ms / 1000,
                  interval=0.02, what="B to take over")
     time.sleep(1.0 + 3 * interval_ms / 1000)  # replies flowing again for a while
     open(stop, "w").close()
-    lab.wait_for(lambda: os.path.exists(out), 10, what="probe result")
-    lab.run(f"lab_kill_pid $(cat $LAB/bgpid.{name}) TERM 5")
+    lab.wait_for(lambda: os.path.exists(out), 10, what="probe result", interval=0.05)
+    lab.stop(name, timeout=5)
     with open(out) as f:
         result = json.load(f)
     b_log = lab.log("b")[b_mark:]
@@ -79,7 +69,8 @@ def one_run(lab, index, interval_ms):
     if not straddles or result["tail_gap_ms"] > 100:
         raise LabError(f"run {index}: the longest gap does not span the kill or did not end: {result}")
     # Back to the baseline: A's link up, A restarted (drops its leftover VIP), preempts B.
-    lab.run("lab_link_up a; lab_start_vipd a; lab_wait_running a")
+    lab.link_up("a")
+    lab.start_vipd("a")
     wait_baseline(lab)
     return detail
 
@@ -96,14 +87,15 @@ def main():
     args = p.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("needs root (network namespaces)")
-    interval_ms = interval_to_ms(args.interval)
+    interval_ms = to_ms(args.interval)
 
     signal.signal(signal.SIGTERM, _sigterm)
-    lab = LabShell(env={"INTERVAL": args.interval})
+    lab = Lab(interval_ms=interval_ms)
     ok = False
     try:
         lab.up()
-        lab.run("lab_start_vipd a; lab_start_vipd b; lab_wait_running a; lab_wait_running b")
+        lab.start_vipd("a")
+        lab.start_vipd("b")
         wait_baseline(lab)
         outages, details = [], []
         for i in range(1, args.runs + 1):
@@ -124,8 +116,8 @@ def main():
         ok = True
     finally:
         keep = os.environ.get("LAB_KEEP") == "1" or not ok
-        if keep and lab.lab:
-            say(f"keeping {lab.lab} (a.log, b.log, probe-*.json)")
+        if keep and lab.dir:
+            say(f"keeping {lab.dir} (a.log, b.log, probe-*.json)")
         lab.close(keep=keep)
     return 0
 

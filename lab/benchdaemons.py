@@ -1,10 +1,15 @@
-"""The two daemons lab/bench.py compares, behind one interface: start, state,
-stop, hard kill (optionally at a given moment), planned handover, PIDs, version."""
+"""The two daemons lab/bench.py compares, behind one interface over a vlab.Lab:
+start, state, stop, hard kill (optionally at a given moment), planned
+handover, PIDs, version."""
 
+import os
 import re
-import shlex
+import subprocess
 
-from benchmeasure import kill_at
+
+def at_us(at):
+    """Epoch seconds -> the epoch microseconds kill_hard waits for (None: at once)."""
+    return int(at * 1_000_000) if at else None
 
 
 class Vipd:
@@ -15,30 +20,31 @@ class Vipd:
         self.extra_yaml = extra_yaml
 
     def start(self, lab, node):
-        extra = shlex.quote(self.extra_yaml) if self.extra_yaml else ""
-        lab.run(f"lab_start_vipd {node} {extra} >/dev/null; lab_wait_running {node}")
+        lab.start_vipd(node, extra=self.extra_yaml)   # returns once its control socket answers
 
     def state(self, lab, node):
         return lab.state(node)
 
     def stop(self, lab, node):
-        lab.run(f"lab_stop {node}")
+        lab.stop_vipd(node)
 
     def kill_hard(self, lab, node, at=None):
-        lab.run(f"{kill_at(at)}lab_kill_hard {node}")
+        """Returns (t_kill, t_link_down), epoch seconds."""
+        return lab.kill_hard(node, at_us=at_us(at))
 
     def planned(self, lab):
-        lab.run("$LAB/bin/vipctl failover --to node-b --socket $(lab_socket a)", timeout=60)
+        lab.vipctl("a", "failover", "--to", "node-b", timeout=60)
 
     def unplan(self, lab):
-        lab.run("$LAB/bin/vipctl failover --to node-a --socket $(lab_socket b)", timeout=60)
+        lab.vipctl("b", "failover", "--to", "node-a", timeout=60)
 
     def pids(self, lab, node):
-        pid = lab.pid(node)
+        pid = lab.vipd_pid(node)
         return [pid] if pid else []
 
     def version(self, lab):
-        return lab.out("$LAB/bin/vipd --version", check=False)
+        return subprocess.run([os.path.join(lab.dir, "bin", "vipd"), "--version"], capture_output=True,
+                              text=True).stdout.strip()
 
 
 class Keepalived:
@@ -49,26 +55,26 @@ class Keepalived:
         self.realtime = realtime
 
     def start(self, lab, node):
-        rt = "KA_RT=1 " if self.realtime else ""
-        lab.run(f"{rt}bench_start_keepalived {node} >/dev/null")
+        lab.start_keepalived(node, realtime=self.realtime)
 
     def state(self, lab, node):
-        return lab.out(f"bench_keepalived_state {node}")
+        return lab.keepalived_state(node)
 
     def stop(self, lab, node):
-        lab.run(f"bench_stop_keepalived {node}")
+        lab.stop_keepalived(node)
 
     def kill_hard(self, lab, node, at=None):
-        lab.run(f"{kill_at(at)}bench_kill_hard_keepalived {node}")
+        return lab.kill_hard_keepalived(node, at_us=at_us(at))
 
     def planned(self, lab):
-        lab.run("bench_keepalived_set_prio_offset a -100")
+        lab.keepalived_set_prio_offset("a", -100)
 
     def unplan(self, lab):
-        lab.run("bench_keepalived_set_prio_offset a 0")
+        lab.keepalived_set_prio_offset("a", 0)
 
     def pids(self, lab, node):
-        return [int(p) for p in lab.out(f"bench_keepalived_pids {node}").split()]
+        return lab.keepalived_pids(node)
 
     def version(self, lab):
-        return lab.out("keepalived --version 2>&1 | head -1", check=False)
+        out = subprocess.run(["keepalived", "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        return (out.stdout.splitlines() or [""])[0]

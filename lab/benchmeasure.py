@@ -9,21 +9,16 @@ import time
 def start_advert_capture(lab, tag):
     """tcpdump in B's namespace: A's heartbeats/adverts as B receives them (for the phase of a kill)."""
     name = f"adv-{tag}"
-    pcap = os.path.join(lab.lab, f"{name}.pcap")
-    lab.run(f"lab_bg {name} b tcpdump -i eth0 -n -U --immediate-mode -w {pcap} "
-            f"'src host 198.18.0.1 and (udp dst port 5798 or ip proto 112)'")
-    lab.wait_for(lambda: "listening on" in _read(os.path.join(lab.lab, f"{name}.err")), 10, what="tcpdump to listen")
+    pcap = os.path.join(lab.dir, f"{name}.pcap")
+    lab.spawn(name, "b", ["tcpdump", "-i", "eth0", "-n", "-U", "--immediate-mode", "-w", pcap,
+                          "src host 198.18.0.1 and (udp dst port 5798 or ip proto 112)"])
+    lab.wait_for(lambda: "listening on" in lab.log(name), 10, what="tcpdump to listen", interval=0.05)
     return name, pcap
 
 
 def target_phase_ms(index, runs, interval_ms):
     """Run `index` (1-based) of `runs`: (index - 0.5) / runs of an interval."""
     return (index - 0.5) / runs * interval_ms
-
-
-def kill_at(at):
-    """The KILL_AT= prefix (microseconds) that makes the kill wait for wall time `at` (epoch s)."""
-    return f"KILL_AT={int(at * 1_000_000)} " if at else ""
 
 
 def adverts_so_far(pcap):
@@ -53,19 +48,10 @@ def phased_kill_time(pcap, interval_ms, phase_ms, lead_s=0.05):
 
 
 def last_advert_before(lab, name, pcap, t):
-    lab.run(f"lab_kill_pid $(cat $LAB/bgpid.{name}) TERM 5")
-    out = subprocess.run(["tcpdump", "-r", pcap, "-n", "-tt"], capture_output=True, text=True).stdout
-    stamps = [float(l.split()[0]) for l in out.splitlines() if l.strip()]
-    before = [x for x in stamps if x <= t]
+    """The capture NAME stopped; the receive time of A's last advert at or before T."""
+    lab.stop(name, timeout=5)
+    before = [x for x in adverts_so_far(pcap) if x <= t]
     return max(before) if before else None
-
-
-def _read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
 
 
 def thread_cpu_ns(pid):

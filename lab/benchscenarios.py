@@ -1,6 +1,7 @@
 """The scenarios of lab/bench.py, one run each: a fault of the master with both
 probes running (hard kill, graceful stop, planned failover), CPU starvation,
-and the 120 requests/s load run; plus the lab and probe plumbing they share."""
+and the 120 requests/s load run; plus the lab and probe plumbing they share.
+Each lab is a vlab.Lab (nodes a, b; client c)."""
 
 import json
 import os
@@ -9,20 +10,17 @@ import re
 import time
 
 from benchmeasure import last_advert_before, phased_kill_time, start_advert_capture, target_phase_ms
-from benchnames import ms_to_interval
-from labshell import LabError, LabShell
+from vlab import VIP, Lab, LabError
 
-LAB_DIR = os.path.dirname(os.path.abspath(__file__))
-VIP = "198.18.0.100"
 LOAD_PATHS = "/db_dummy,/api/movie/{id},/api/customer/{id},/api/session/{id}"
 
 
 def open_lab(daemon, interval_ms):
-    lab = LabShell(env={"INTERVAL": ms_to_interval(interval_ms)})
+    lab = Lab(interval_ms=interval_ms)
     try:
         lab.up()
-        lab.run(f"source {LAB_DIR}/benchlib.sh")
-        lab.run("bench_start_http a >/dev/null; bench_start_http b >/dev/null")
+        lab.start_http("a")
+        lab.start_http("b")
         daemon.start(lab, "a")
         daemon.start(lab, "b")
         wait_baseline(lab, daemon, 30)
@@ -42,12 +40,12 @@ def start_probes(lab, tag, max_duration=300):
     files = {}
     for kind, script in (("icmp", "probe.py"), ("http", "httpprobe.py")):
         name = f"{kind}-{tag}"
-        stop, out, ready = (os.path.join(lab.lab, f"{name}.{x}") for x in ("stop", "json", "ready"))
-        lab.run(f"lab_bg {name} c python3 {LAB_DIR}/{script} --interval 0.01 --stop-file {stop} --out {out} "
-                f"--ready-file {ready} --max-duration {max_duration} {VIP}")
+        stop, out, ready = (os.path.join(lab.dir, f"{name}.{x}") for x in ("stop", "json", "ready"))
+        lab.python("c", script, "--interval", "0.01", "--stop-file", stop, "--out", out, "--ready-file", ready,
+                   "--max-duration", max_duration, VIP, name=name)
         files[kind] = (name, stop, out, ready)
     for kind, (name, stop, out, ready) in files.items():
-        lab.wait_for(lambda: os.path.exists(ready), 15, what=f"{kind} probe's first answer")
+        lab.wait_for(lambda: os.path.exists(ready), 15, what=f"{kind} probe's first answer", interval=0.05)
     return files
 
 
@@ -56,8 +54,8 @@ def stop_probes(lab, files):
         open(stop, "w").close()
     results = {}
     for kind, (name, stop, out, ready) in files.items():
-        lab.wait_for(lambda: os.path.exists(out), 30, what=f"{kind} probe result")
-        lab.run(f"lab_kill_pid $(cat $LAB/bgpid.{name}) TERM 5")
+        lab.wait_for(lambda: os.path.exists(out), 30, what=f"{kind} probe result", interval=0.05)
+        lab.stop(name, timeout=5)
         with open(out) as f:
             results[kind] = json.load(f)
     return results
@@ -82,9 +80,7 @@ def fault_run(lab, daemon, scenario, interval_ms, index, of_runs=5):
         # daemons and not the luck of five random draws (the outage is
         # Master_Down_Interval minus that phase).
         kill_time = phased_kill_time(capture[1], interval_ms, target_phase_ms(index, of_runs, interval_ms))
-        daemon.kill_hard(lab, "a", at=kill_time)
-        with open(os.path.join(lab.lab, "killtime.a")) as f:
-            t_fault, t_down = map(float, f.read().split())
+        t_fault, t_down = daemon.kill_hard(lab, "a", at=kill_time)
     elif scenario == "graceful-stop":
         daemon.stop(lab, "a")
     elif scenario == "planned-failover":
@@ -120,7 +116,7 @@ def fault_run(lab, daemon, scenario, interval_ms, index, of_runs=5):
         raise LabError(f"{tag}: the client was not served at the end: {http}")
     # Back to the baseline.
     if scenario == "hard-kill":
-        lab.run(f"ip -n $(lab_ns a) addr del {VIP}/24 dev eth0 2>/dev/null; lab_link_up a")  # A "rebooted"
+        lab.reboot_link("a")  # A "rebooted"
         daemon.start(lab, "a")
     elif scenario == "graceful-stop":
         daemon.start(lab, "a")
@@ -136,11 +132,10 @@ def starvation_run(lab, daemon, seconds, index):
     time.sleep(1.0)
     marks = {n: len(lab.log(n)) for n in ("a", "b")}
     load_before = os.getloadavg()[0]
-    pid = int(lab.out(f"bench_start_stress {seconds}"))
+    lab.start_stress(seconds)
     t0 = time.time()
-    lab.wait_for(lambda: lab.run(f"lab_pid_is_ours {pid}", check=False)[0] != 0, seconds + 30, interval=0.5,
-                 what="stress-ng to finish")
-    lab.run("bench_stop_stress")
+    lab.wait_for(lambda: not lab.running("stress"), seconds + 30, interval=0.5, what="stress-ng to finish")
+    lab.stop_stress()
     t1 = time.time()
     time.sleep(1.0)
     res = stop_probes(lab, files)
@@ -148,12 +143,7 @@ def starvation_run(lab, daemon, seconds, index):
     logs = {n: lab.log(n)[marks[n]:] for n in ("a", "b")}
     spurious = sum(count_transitions(daemon, t) for t in logs.values())
     lost_lines = sum(len(re.findall(r"peer \S+ lost", t)) for t in logs.values())
-    stress_out = ""
-    try:
-        with open(os.path.join(lab.lab, "stress.err")) as f:
-            stress_out = f.read()[-600:]
-    except OSError:
-        pass
+    stress_out = lab.log("stress")[-600:]
     detail = {
         "run": index, "seconds": round(t1 - t0, 1), "spurious_transitions": spurious,
         "transition_lines": [l for t in logs.values() for l in t.splitlines() if daemon.transition_re.search(l)][:20],
@@ -174,29 +164,31 @@ def load_run(daemon, seconds, kill_at, rps=120):
     """Both nodes with the bingo stand-in and the project's nginx site; the client sends `rps` new-connection
     GETs per second (the four non-cached item endpoints in turn) for `seconds`; the master A is hard-killed
     at `kill_at` s."""
-    lab = LabShell(env={"INTERVAL": "100ms"})
+    lab = Lab(interval_ms=100)
     ok = False
     try:
         lab.up()
-        lab.run(f"source {LAB_DIR}/benchlib.sh")
-        lab.run("bench_start_bingo a >/dev/null; bench_start_bingo b >/dev/null")
-        lab.run("bench_start_front a >/dev/null; bench_start_front b >/dev/null")
+        for n in ("a", "b"):
+            lab.start_bingo(n, control=False)   # port 30164, --no-db, --lifetime never, its 100 RPS throttle
+        for n in ("a", "b"):
+            lab.start_front(n)
+            # The daemon fails over; it does not manage this nginx: vipd without
+            # the front's checks and nginx section (as keepalived, which has none).
+            lab.fronts.discard(n)
         daemon.start(lab, "a")
         daemon.start(lab, "b")
         wait_baseline(lab, daemon, 30)
-        out, ready = (os.path.join(lab.lab, f"load.{x}") for x in ("json", "ready"))
-        lab.run(f"lab_bg load c python3 {LAB_DIR}/httpprobe.py --interval {1 / rps:.6f} --timeout 10 "
-                f"--duration {seconds} --paths '{LOAD_PATHS}' --out {out} --ready-file {ready} {VIP}")
+        out, ready = (os.path.join(lab.dir, f"load.{x}") for x in ("json", "ready"))
+        lab.python("c", "httpprobe.py", "--interval", f"{1 / rps:.6f}", "--timeout", "10", "--duration", seconds,
+                   "--paths", LOAD_PATHS, "--out", out, "--ready-file", ready, VIP, name="load")
         t0 = time.time()
-        lab.wait_for(lambda: os.path.exists(ready), 15, what="load's first answer")
+        lab.wait_for(lambda: os.path.exists(ready), 15, what="load's first answer", interval=0.05)
         time.sleep(max(0.0, kill_at - (time.time() - t0)))
-        daemon.kill_hard(lab, "a")
-        with open(os.path.join(lab.lab, "killtime.a")) as f:
-            t_kill = float(f.read().split()[0])
+        t_kill, _ = daemon.kill_hard(lab, "a")
         lab.wait_for(lambda: "b" in lab.holders() and daemon.state(lab, "b") == "master", 15, interval=0.05,
                      what="B to take over")
         lab.wait_for(lambda: os.path.exists(out), seconds + 60, interval=0.5, what="load result")
-        lab.run("lab_kill_pid $(cat $LAB/bgpid.load) TERM 5")
+        lab.stop("load", timeout=5)
         with open(out) as f:
             r = json.load(f)
         detail = {"outage_ms": r["max_gap_ms"], "failed_requests": r["failed"], "total_requests": r["sent"],

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A lab HTTP server that answers every request after a fixed delay: `GET /`
 -> "200, <name>\\n" (with Content-Length, then close), as the lab's nginx does
-(benchlib.sh bench_start_http), but each answer waits --delay-ms first, so
+(vlab's start_http), but each answer waits --delay-ms first, so
 requests are still being served when the VIP moves (Tests/lab/
 test_planned_failover.py). Threaded: one thread per connection.
 

@@ -43,23 +43,22 @@ import os
 import random
 import re
 import signal
-import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from labshell import LabShell, LabError  # noqa: E402
-
 LAB_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(LAB_DIR)
-VIP = "198.18.0.100"
+sys.path.insert(0, LAB_DIR)
+from vlab import VIP, Lab, interval_ms  # noqa: E402
+from vlab.util import need_packages, say as lab_say  # noqa: E402
+
 FAULTS = ["hard-kill", "crash", "sigterm", "kill-backup", "failover", "partition", "local-drop", "maintenance",
           "cpu-burst"]
 CONVERGE_S = 1.0
 
 
 def say(text):
-    print(f"[soak {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+    lab_say(text, "soak")
 
 
 class Soak:
@@ -70,21 +69,12 @@ class Soak:
         self.log = []
 
     # --- observation -----------------------------------------------------------
-    def running(self, node):
-        pid = self.lab.pid(node)
-        return pid is not None and self.lab.run(f"lab_pid_is_ours {pid}", check=False)[0] == 0
-
     def states(self):
         return {n: self.lab.state(n) for n in ("a", "b")}
 
     def served_by(self):
-        rc, out, _ = self.lab.run(
-            f"timeout 0.5 ip netns exec $(lab_ns c) bash -c 'exec 3<>/dev/tcp/{VIP}/80 && "
-            f"printf \"GET / HTTP/1.0\\r\\n\\r\\n\" >&3 && cat <&3'", check=False)
-        out = out.replace("\r\n", "\n")
-        if rc != 0 or " 200 " not in out.split("\n", 1)[0]:
-            return None
-        return out.rsplit("\n\n", 1)[-1].strip()
+        status, body = self.lab.curl("c", f"http://{VIP}/", timeout=0.5)
+        return body.strip() if status == 200 else None
 
     def converged(self):
         holders = self.lab.holders()
@@ -133,11 +123,16 @@ class Soak:
         self.violations[-1]["converged_after_ms"] = None
         self.violations[-1]["recovery"] = "both vipd restarted"
         say(f"  no convergence 10 s after {fault} ({last}); restarting both vipd")
-        self.lab.run("lab_stop a; lab_stop b; bench_partition off; bench_drop_heartbeats a off; "
-                     "bench_drop_heartbeats b off; lab_link_up a; lab_link_up b", check=False)
+        lab = self.lab
+        for n in ("a", "b"):
+            lab.stop_vipd(n)
+        lab.partition(on=False)
+        for n in ("a", "b"):
+            lab.drop_heartbeats(n, on=False)
+            lab.link_up(n)
         self.restart("a")
         self.restart("b")
-        self.lab.wait_for(lambda: self.converged()[0], 20, interval=0.1, what="convergence after restarting both")
+        self.lab.wait_for(lambda: self.converged()[0], 20, what="convergence after restarting both", interval=0.1)
         return self.converged()[0], None
 
     def master(self):
@@ -146,7 +141,7 @@ class Soak:
 
     # --- faults -------------------------------------------------------------------
     def restart(self, node):
-        self.lab.run(f"lab_start_vipd {node} >/dev/null; lab_wait_running {node}")
+        self.lab.start_vipd(node)   # returns once it answers
 
     def fault(self, kind):
         lab, rng = self.lab, self.rng
@@ -154,47 +149,46 @@ class Soak:
         other = "b" if m == "a" else "a"
         note = ""
         if kind == "hard-kill":
-            lab.run(f"lab_kill_hard {m}")
+            lab.kill_hard(m)
             time.sleep(rng.uniform(1, 3))
-            lab.run(f"ip -n $(lab_ns {m}) addr del {VIP}/24 dev eth0 2>/dev/null; lab_link_up {m}")
+            lab.reboot_link(m)
             self.restart(m)
         elif kind == "crash":
-            lab.run(f"lab_kill9 {m}")
+            lab.kill9(m)
             time.sleep(rng.uniform(0.5, 2))
             self.restart(m)
         elif kind == "sigterm":
-            lab.run(f"lab_stop {m}")
+            lab.stop_vipd(m)
             time.sleep(rng.uniform(0.5, 2))
             self.restart(m)
         elif kind == "kill-backup":
-            lab.run(f"lab_stop {other}")
+            lab.stop_vipd(other)
             time.sleep(rng.uniform(0.5, 2))
             self.restart(other)
         elif kind == "failover":
-            rc, out, err = lab.run(f"$LAB/bin/vipctl failover --socket $(lab_socket {m})", check=False, timeout=30)
+            rc, out, err = lab.vipctl(m, "failover", check=False, timeout=30)
             note = f"rc {rc} {(out + err).strip()[:120]}"
         elif kind == "partition":
-            lab.run("bench_partition on")
+            lab.partition()
             time.sleep(rng.uniform(1, 3))
             note = f"during: holders {lab.holders()}, states {self.states()}"
-            lab.run("bench_partition off")
+            lab.partition(on=False)
         elif kind == "local-drop":
             n = rng.choice(["a", "b"])
-            lab.run(f"bench_drop_heartbeats {n} on")
+            lab.drop_heartbeats(n)
             time.sleep(rng.uniform(1, 3))
             note = f"on {n}; during: holders {lab.holders()}, states {self.states()}"
-            lab.run(f"bench_drop_heartbeats {n} off")
+            lab.drop_heartbeats(n, on=False)
         elif kind == "maintenance":
-            rc, out, err = lab.run(f"$LAB/bin/vipctl maintenance on --socket $(lab_socket {m})", check=False, timeout=30)
+            rc, out, err = lab.vipctl(m, "maintenance", "on", check=False, timeout=30)
             note = f"on: rc {rc}"
             time.sleep(rng.uniform(1, 2))
-            rc, out, err = lab.run(f"$LAB/bin/vipctl maintenance off --socket $(lab_socket {m})", check=False, timeout=30)
+            rc, out, err = lab.vipctl(m, "maintenance", "off", check=False, timeout=30)
             note += f", off: rc {rc}"
         elif kind == "cpu-burst":
-            pid = int(lab.out("bench_start_stress 3"))
-            lab.wait_for(lambda: lab.run(f"lab_pid_is_ours {pid}", check=False)[0] != 0, 20, interval=0.2,
-                         what="stress-ng to end")
-            lab.run("bench_stop_stress")
+            lab.start_stress(3)
+            lab.wait_for(lambda: not lab.running("stress"), 20, what="stress-ng to end", interval=0.2)
+            lab.stop_stress()
         return m, note
 
 
@@ -226,23 +220,25 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, _sigterm)
     interval = os.environ.get("INTERVAL", "100ms")
     say(f"soak for {a.seconds:.0f} s, seed {seed}, interval {interval}, faults {','.join(faults)}")
-    lab = LabShell(env={"INTERVAL": interval})
+    lab = Lab(interval_ms=interval_ms(interval))
     ok = False
     summary = {"seconds": a.seconds, "seed": seed, "interval": interval, "faults": {}, "violations": [],
                "client": None}
     try:
         lab.up()
-        lab.run(f"source {LAB_DIR}/benchlib.sh")
-        needs = ["nginx", "nftables"] + (["stress-ng"] if "cpu-burst" in faults else [])
-        lab.run(f"bench_need_packages {' '.join(needs)}", timeout=900)
-        lab.run("bench_start_http a >/dev/null; bench_start_http b >/dev/null")
-        lab.run("lab_start_vipd a >/dev/null; lab_start_vipd b >/dev/null; lab_wait_running a; lab_wait_running b")
+        need_packages("nginx", "nftables", *(["stress-ng"] if "cpu-burst" in faults else []))
+        lab.start_http("a")
+        lab.start_http("b")
+        lab.start_vipd("a", wait=False)
+        lab.start_vipd("b", wait=False)
+        lab.wait_running("a")
+        lab.wait_running("b")
         lab.wait_for(lambda: lab.holders() == ["a"] and lab.state("a") == "master" and lab.state("b") == "backup",
-                     20, what="A sole master, B backup")
-        stop, out, ready = (os.path.join(lab.lab, f"soak-http.{x}") for x in ("stop", "json", "ready"))
-        lab.run(f"lab_bg soak-http c python3 {LAB_DIR}/httpprobe.py --interval 0.01 --stop-file {stop} --out {out} "
-                f"--ready-file {ready} --max-duration {a.seconds + 120} --report-gap-ms 100 {VIP}")
-        lab.wait_for(lambda: os.path.exists(ready), 15, what="client's first answer")
+                     20, what="A sole master, B backup", interval=0.05)
+        stop, out, ready = (os.path.join(lab.dir, f"soak-http.{x}") for x in ("stop", "json", "ready"))
+        lab.python("c", "httpprobe.py", "--interval", "0.01", "--stop-file", stop, "--out", out, "--ready-file", ready,
+                   "--max-duration", a.seconds + 120, "--report-gap-ms", "100", VIP, name="soak-http")
+        lab.wait_for(lambda: os.path.exists(ready), 15, what="client's first answer", interval=0.05)
         soak = Soak(lab, rng)
         t_end = time.monotonic() + a.seconds
         n = 0
@@ -263,8 +259,8 @@ def main(argv=None):
             soak.log.append({"n": n, "fault": kind, "target": target, "note": note, "holder": holder,
                              "converged_ms": took})
         open(stop, "w").close()
-        lab.wait_for(lambda: os.path.exists(out), 30, what="client result")
-        lab.run("lab_kill_pid $(cat $LAB/bgpid.soak-http) TERM 5")
+        lab.wait_for(lambda: os.path.exists(out), 30, what="client result", interval=0.05)
+        lab.stop("soak-http", timeout=5)
         with open(out) as f:
             client = json.load(f)
         summary.update({
@@ -279,8 +275,8 @@ def main(argv=None):
         ok = not soak.violations
     finally:
         keep = os.environ.get("LAB_KEEP") == "1" or not ok
-        if keep and lab.lab:
-            say(f"keeping {lab.lab} (a.log, b.log)")
+        if keep and lab.dir:
+            say(f"keeping {lab.dir} (a.log, b.log)")
         lab.close(keep=keep)
         if a.out:
             os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)

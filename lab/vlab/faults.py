@@ -4,6 +4,7 @@ heartbeats, a partition in the switch, random loss, and CPU starvation.
 Heartbeats are vipd's UDP port 5798, or IP protocol 112 (VRRP) with
 proto="vrrp" for keepalived. Everything else (ARP, ICMP, HTTP) keeps flowing."""
 
+from .topology import PREFIXLEN, VIP
 from .util import LabError, need_tools
 
 
@@ -71,6 +72,12 @@ class Faults:
     chain in {{ type filter hook ingress device "eth0" priority 0; {m} numgen random mod 100 < {int(percent)} counter drop; }}
     chain out {{ type filter hook egress device "eth0" priority 0; {m} numgen random mod 100 < {int(percent)} counter drop; }}
 }}""")
+
+    def reboot_link(self, node, address=f"{VIP}/{PREFIXLEN}"):
+        """NODE "rebooted" after kill_hard, before its daemon starts again: the VIP
+        its dead daemon left configured removed, its switch port up."""
+        self.nsexec(node, "ip", "addr", "del", address, "dev", "eth0", check=False)
+        self.link_up(node)
 
     def start_stress(self, seconds, workers=None):
         """stress-ng CPU hogs on every core, in the client namespace (no network use),
