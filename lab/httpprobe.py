@@ -136,8 +136,10 @@ def main(argv=None):
     complete_then_error = {}
     ready_done = a.ready_file is None
 
-    def fail(req, reason):
-        if req.phase == "read" and response_complete(req.buf):
+    def fail(req, reason, answered=False):
+        # A connection error after a whole response is a success (see the
+        # module doc); a whole response that is not a 200 (answered) is not.
+        if not answered and req.phase == "read" and response_complete(req.buf):
             complete_then_error[reason] = complete_then_error.get(reason, 0) + 1
             succeed(req)
             return
@@ -158,7 +160,7 @@ def main(argv=None):
         head = req.buf.split(b"\r\n", 1)[0]
         parts = head.split()
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or parts[1] != b"200":
-            fail(req, "status " + (parts[1].decode(errors="replace") if len(parts) > 1 else "garbled"))
+            fail(req, "status " + (parts[1].decode(errors="replace") if len(parts) > 1 else "garbled"), answered=True)
             return
         head_block, _, body = req.buf.partition(b"\r\n\r\n")
         node = body.strip().decode(errors="replace")[:16]

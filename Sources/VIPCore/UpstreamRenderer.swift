@@ -52,7 +52,13 @@ extension PeerTable {
 ///   or its last heartbeat lacked `.backendHealthy`; this node's when its own
 ///   backend checks fail.
 /// - Never all `down`: nginx would answer 502 to everything. If every backend
-///   looks unhealthy, all are listed as up, with a comment saying why.
+///   looks unhealthy, all are listed as up, with a comment saying why, and
+///   with `max_fails=0`: otherwise nginx's passive checks take each one out
+///   for `fail_timeout` (10 s) after its first failed request, so when both
+///   bingo instances die at once the first to come back would get no request
+///   until vipd's checks rise and the next rendering reloads nginx. With
+///   `max_fails=0` the first request after a backend listens again reaches
+///   it (lab/bench_both_die.py measures the difference).
 /// - No timestamps: the same health gives byte-identical text, which is how
 ///   the manager knows nothing changed.
 public enum UpstreamRenderer {
@@ -91,11 +97,13 @@ public enum UpstreamRenderer {
                 "    # Every backend looks unhealthy, so all are listed as up: with every",
                 "    # server marked down nginx would answer 502 to every request, while a",
                 "    # sick backend may still answer some (nginx's retries still apply).",
+                "    # max_fails=0: nginx tries them on every request instead of resting",
+                "    # each for fail_timeout after a failure, so one coming back is used at once.",
             ]
         }
         for server in servers {
             let host = server.address.isIPv4 ? "\(server.address)" : "[\(server.address)]"
-            let down = server.healthy || allDown ? "" : " down"
+            let down = allDown ? " max_fails=0" : server.healthy ? "" : " down"
             lines.append("    server \(host):\(nginx.backendPort)\(down);  # \(server.node) (\(server.note))")
         }
         if nginx.keepalive > 0 { lines.append("    keepalive \(nginx.keepalive);") }

@@ -48,7 +48,9 @@ import VIPCore
 
     @Test func neverAllDown() {
         let text = UpstreamRenderer.render(nginx, node: node, view: .init(localHealthy: false, peers: [peer(false)]))
-        #expect(serverLines(text) == ["    server 198.18.0.1:30164;", "    server 198.18.0.2:30164;"])
+        // max_fails=0: nginx must try a backend that comes back at once, not rest it for fail_timeout.
+        #expect(serverLines(text) == ["    server 198.18.0.1:30164 max_fails=0;",
+                                      "    server 198.18.0.2:30164 max_fails=0;"])
         #expect(text.contains("# Every backend looks unhealthy, so all are listed as up"))
         #expect(!text.contains(" down;"))
     }

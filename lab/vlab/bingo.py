@@ -15,6 +15,16 @@ from .web import REPO, as_vipd
 STANDIN = os.path.join(REPO, "Tests", "standin", "bingo_standin.py")
 PYTHON = "/usr/bin/python3"   # Debian's: it has python3-psycopg2, and user vipd can run it
 CONTROL_PORT = 30165
+BINGO_UNIT = os.path.join(REPO, "systemd", "bingo.service")
+
+
+def shipped_restart_sec():
+    """RestartSec of the shipped systemd/bingo.service, in seconds: the lab's
+    restarts of a dead stand-in wait as long as systemd would."""
+    m = re.search(r"^RestartSec=([0-9.]+)(ms|s)?\s*$", read(BINGO_UNIT), re.M)
+    if not m:
+        raise LabError(f"no RestartSec= in {BINGO_UNIT}")
+    return float(m.group(1)) / (1000 if m.group(2) == "ms" else 1)
 
 
 class BingoNodes:
