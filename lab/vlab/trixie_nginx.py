@@ -30,7 +30,7 @@ library directories on the search path:
 No dynamic modules are fetched: the lab gives nginx its own -p prefix and -c
 config and the shipped site uses no load_module. Compiled-in default paths
 (/etc/nginx/nginx.conf, /var/log/nginx/error.log, /var/lib/nginx/*) are the
-host's, so always pass -c and -p (and set the temp paths, as frontlab.py does).
+host's, so always pass -c and -p (and set the temp paths, as lab/vlab/web.py does).
 
 A second call with everything in place only reads manifest.json (no network,
 no apt). Concurrent callers serialise on <cache>/.lock. Failures raise

@@ -56,7 +56,9 @@ class Web:
         servers = "".join(f"    server {self.addr(n)}:{self.backend_port};\n" for n in self.nodes)
         with open(self.upstream_file(node), "w") as f:
             f.write(f"upstream bingo {{\n{servers}    keepalive 32;\n}}\n")
-        sh(os.path.join(NGINX_CONF, "enable-http3.sh"), f"{p}/vipd/bingo-http3.conf")
+        # HTTP/3 on exactly when the nginx the lab runs can do it (trixie's 1.26: on; the host's 1.22: off).
+        subprocess.run([os.path.join(NGINX_CONF, "enable-http3.sh"), f"{p}/vipd/bingo-http3.conf"], check=True,
+                       capture_output=True, env=dict(os.environ, NGINX=self.nginx_binary))
         sh(os.path.join(NGINX_CONF, "make-selfsigned-cert.sh"), f"{p}/vipd/tls", "bingo.lab")
         mime = "/etc/nginx/mime.types"
         with open(os.path.join(p, "nginx.conf"), "w") as f:
