@@ -3,7 +3,7 @@ SWIFT ?= swift
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all build release deps test unit demo bench soak fuzz clean
+.PHONY: all build release deps test unit demo bench soak fuzz clean acceptance
 
 all: build
 
@@ -30,6 +30,11 @@ test: deps
 ## demo: two nodes (nginx, bingo stand-in, vipd) in network namespaces, a hard failover you can watch
 demo: build
 	python3 lab/demo.py
+
+## acceptance: bingo.md's acceptance list against the two-node lab installation (root; full data, ~25 min);
+## table + bench/acceptance.json. ACCEPTANCE_ARGS=--quick for the CI-sized run (docs/acceptance.md)
+acceptance: build
+	python3 -m lab.acceptance $(ACCEPTANCE_ARGS)
 
 ## demo-loopback: the same election on loopback addresses, without namespaces or nginx
 demo-loopback: build
