@@ -97,7 +97,10 @@ def main(argv=None):
     finally:
         inst.close(failed=failed and os.environ.get("LAB_KEEP") == "1")
     run = run_meta(a)
-    run.update(elapsed_s=round(time.time() - t0), setup=inst.timings, nginx=inst.nginx or "/usr/sbin/nginx")
+    with open("/proc/loadavg") as f:   # the machine is shared: other work shows here
+        loadavg = f.read().split()[:3]
+    run.update(elapsed_s=round(time.time() - t0), setup=inst.timings, nginx=inst.nginx or "/usr/sbin/nginx",
+               loadavg_at_end=loadavg)
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, "w") as f:
         json.dump({"items": results, "run": run}, f, indent=1)
