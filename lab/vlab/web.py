@@ -193,13 +193,18 @@ http {{
 
     # --- clients -----------------------------------------------------------------------
 
-    def curl(self, member, url, method="GET", timeout=5, extra=()):
-        """An HTTP request from MEMBER's namespace; (status, body), status 0 on failure."""
+    def curl(self, member, url, method="GET", timeout=5, extra=(), info=()):
+        """An HTTP request from MEMBER's namespace; (status, body), status 0 on failure.
+        INFO: names of curl's -w variables (e.g. "http_version", "time_total"); then
+        (status, body, {name: value as curl wrote it})."""
+        write_out = "\n%{http_code}" + "".join(f" %{{{name}}}" for name in info)
         out = subprocess.run(["ip", "netns", "exec", self.ns(member), "curl", "--noproxy", "*", "-s", "-k",
-                              "-X", method, "--max-time", str(timeout), *extra, "-o", "-", "-w", "\n%{http_code}",
+                              "-X", method, "--max-time", str(timeout), *extra, "-o", "-", "-w", write_out,
                               url], capture_output=True, text=True)
-        body, _, code = out.stdout.rpartition("\n")
-        return (int(code) if code.isdigit() else 0), body
+        body, _, tail = out.stdout.rpartition("\n")
+        code, *values = tail.split(" ")
+        status = int(code) if code.isdigit() else 0
+        return (status, body, dict(zip(info, values))) if info else (status, body)
 
     def wait_tcp(self, member, address, port, name, timeout=15):
         """Until ADDRESS:PORT accepts a connection from MEMBER's namespace (the
