@@ -166,6 +166,30 @@ final class RecordingSender: HeartbeatSending, @unchecked Sendable {
         #expect(try await engine.onLoop { engine.status().priority } == 99)
     }
 
+    @Test func reloadReportsEveryEditItDoesNotApply() async throws {
+        let engine = try await engine()
+        var edited = Self.config()
+        edited.checks = [CheckConfig(name: "bingo", role: .backend,
+                                     probe: .http(.init(url: "http://127.0.0.1:1/ping")))]
+        let withChecks = edited
+        let checksEdited = app(engine, reload: { LoadedConfig(path: "f", config: withChecks, key: Self.key) })
+        try await checksEdited.test(.router) { client in
+            try await client.execute(uri: "/v1/reload", method: .post) { response in
+                #expect(response.status == .ok)
+                let body = String(buffer: response.body)
+                #expect(body.contains("checks (takes effect after a restart)"))
+                #expect(!body.contains("nothing changed"))
+            }
+        }
+    }
+
+    /// Every field of the configuration is one reload compares: a new field
+    /// must be classified there (applied, refused or reported), never ignored.
+    @Test func reloadComparesEveryConfigField() {
+        let fields = Set(Mirror(reflecting: Self.config()).children.compactMap(\.label))
+        #expect(fields == NodeEngine.reloadComparedFields)
+    }
+
     @Test func metricsArePrometheusText() async throws {
         let engine = try await engine()
         try await app(engine).test(.router) { client in
