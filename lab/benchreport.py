@@ -4,7 +4,8 @@ import os
 import platform
 import statistics
 
-from benchnames import SCENARIOS, ms_to_interval
+from benchnames import SCENARIOS
+from vlab import ms_to_interval
 
 
 def stats(values):
