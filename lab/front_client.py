@@ -64,7 +64,8 @@ def pick(mix, rng):
         return "GET /long_dummy", "GET", "/long_dummy", None
     if r < 0.93:
         return "POST /api/session", "POST", "/api/session", json.dumps(
-            {"customer_id": rng.randint(1, 200), "movie_id": rng.randint(1, 200)})
+            {"start_time": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime()),
+             "customer_id": rng.randint(1, 200), "movie_id": rng.randint(1, 200)})
     if r < 0.96:
         return "DELETE /api/session/{id}", "DELETE", f"/api/session/{rng.randint(1, 10 ** 6)}", None
     return "GET /ping", "GET", "/ping", None
