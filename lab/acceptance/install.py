@@ -14,6 +14,8 @@ from vlab import VIP, Lab, LabError, say
 from vlab.bingo import PYTHON, listening_ports
 from vlab.web import REPO, as_vipd
 
+from .measure import wait_true
+
 SUPERVISE = os.path.join(REPO, "lab", "vlab", "supervise.py")
 INDEXES_SQL = os.path.join(REPO, "deploy", "ansible", "roles", "postgresql", "files", "bingo-indexes.sql")
 NODES = ("a", "b")
@@ -150,6 +152,20 @@ class Installation:
         """Until both nodes serve, one holds the VIP and no upstream marks anything down."""
         self.lab.wait_for(self.whole, timeout, "the installation to be whole again", interval=0.2)
         time.sleep(1)
+
+    def drain(self):
+        """Seconds until each bingo answers GET /db_dummy within 1 s again: an
+        overloaded endpoint leaves queries queued for the pool of 2, whose clients
+        gave up long ago, and the next item would measure them. If there was a
+        queue, nginx's fail_timeout (10 s) passes too, so it has forgotten the failures."""
+        def ready():
+            return all(self.lab.curl(n, f"http://127.0.0.1:{self.port()}/db_dummy", timeout=1)[0] == 200
+                       for n in NODES)
+        took = wait_true(ready, 900, 0.5)
+        if took:
+            time.sleep(11)
+        self.settle()
+        return took
 
     def via_vip(self, path, method="GET", timeout=5, extra=()):
         return self.lab.curl("c", f"http://{VIP}{path}", method=method, timeout=timeout, extra=extra)

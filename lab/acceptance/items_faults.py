@@ -41,7 +41,7 @@ def hard_kill(inst, seconds):
     inst.start_vipd(node)
     back = wait_true(lambda: inst.node_in_service(node), WAIT_S, 0.2)
     s = tl.result()
-    inst.settle()
+    inst.drain()
     ok = load_ok(s) and back is not None and back < BACK_S
     return item("fault-1 vip-holder-hard-kill", verdict(ok), f"{load_figure(s)}; outage {s['outage_ms']} ms; "
                 f"node back in service {_back(back)} after its restart",
@@ -58,7 +58,7 @@ def bingo_one_then_other(inst, seconds):
         os.kill(pid, signal.SIGKILL)
         backs[node] = _recovered(inst, node, pid)
     s = tl.result()
-    inst.settle()
+    inst.drain()
     ok = load_ok(s) and all(b is not None and b < BACK_S for b in backs.values())
     return item("fault-2 bingo-killed-one-then-other", verdict(ok),
                 f"{load_figure(s)}; back: a {_back(backs['a'])}, b {_back(backs['b'])}",
@@ -78,7 +78,7 @@ def operation(kind):
         back = _recovered(inst, victim, pids[victim]) if victim else None
         back = None if back is None else round(time.monotonic() - t_poison, 2)
         s = tl.result()
-        inst.settle()
+        inst.drain()
         ok = load_ok(s) and back is not None and back < BACK_S
         return item(f"fault-3 operation-{kind}", verdict(ok),
                     f"{load_figure(s)}; {victim or 'no victim found'} back {_back(back)} after the poison",
@@ -125,7 +125,7 @@ def both_die(inst, seconds):
     backs = {n: _recovered(inst, n, pids[n]) for n in NODES}
     both = round(time.monotonic() - t0, 2) if all(b is not None for b in backs.values()) else None
     s = tl.result()
-    inst.settle()
+    inst.drain()
     return item("both-backends-die", verdict(load_ok(s)),
                 f"outage {s['outage_ms']} ms ({s['outage_requests']} failed in a row); both serve again after "
                 f"{_back(both)}; {load_figure(s)}",
