@@ -101,13 +101,17 @@ public struct TimingConfig: Sendable, Equatable {
     public var preempt: Bool
     /// How long a node must have been running before it may preempt.
     public var preemptDelay: Span
+    /// How a backup judges a silent master dead: RFC 5798's fixed rule, or
+    /// adaptive (`LinkEstimate`).
+    public var detection: DetectionPolicy
 
     public init(advertInterval: Span = ConfigDefaults.advertInterval, standbyInterval: Span? = nil,
-                preempt: Bool = true, preemptDelay: Span = .zero) {
+                preempt: Bool = true, preemptDelay: Span = .zero, detection: DetectionPolicy = .rfc) {
         self.advertInterval = advertInterval
         self.standbyInterval = standbyInterval
         self.preempt = preempt
         self.preemptDelay = preemptDelay
+        self.detection = detection
     }
 
     /// The standby cadence in effect.
@@ -159,6 +163,10 @@ public enum ConfigDefaults {
     /// (the election never waits for them), so once a second is enough and
     /// halves an idle node's wake-ups at the default advert interval.
     public static let standbyInterval = Span.seconds(1)
+    /// `timing.detection: adaptive`: the false takeovers per week per pair it aims at.
+    public static let falseTakeoversPerWeek = 1.0
+    /// `timing.detection: adaptive`: never more silent intervals than this.
+    public static let detectionMaxIntervals = 10
     public static let controlSocket = "/run/vipd/control.sock"
     /// systemd's StateDirectory=vipd.
     public static let stateDirectory = "/var/lib/vipd"

@@ -155,7 +155,8 @@ public enum ConfigParser {
         var timing = TimingConfig(advertInterval: ConfigDefaults.advertInterval, preempt: true, preemptDelay: .zero)
         guard let raw = top.child("timing") else { return timing }
         guard let map = reader.mapping(raw, at: "timing",
-                                       allowed: ["advert_interval", "standby_interval", "preempt", "preempt_delay", "nopreempt"]) else { return nil }
+                                       allowed: ["advert_interval", "standby_interval", "preempt", "preempt_delay", "nopreempt",
+                                                 "detection"]) else { return nil }
         // The wire carries centiseconds in 16 bits; below 10 ms timers outrun schedulers.
         if let interval = map.span("advert_interval", .milliseconds(10)...Span.seconds(25)) {
             if interval.nanoseconds % 10_000_000 != 0 {
@@ -182,7 +183,35 @@ public enum ConfigParser {
         }
         timing.preempt = preempt ?? nopreempt.map { !$0 } ?? true
         if let delay = map.span("preempt_delay", .zero...Span.seconds(3600)) { timing.preemptDelay = delay }
+        if let raw = map.child("detection") { timing.detection = parseDetection(raw, reader) ?? .rfc }
         return timing
+    }
+
+    /// `timing.detection`: `mode: rfc` (default) or `mode: adaptive` with the
+    /// false-takeover rate it aims at and its ceiling in intervals.
+    static func parseDetection(_ raw: Node, _ reader: YAMLReader) -> DetectionPolicy? {
+        guard let map = reader.mapping(raw, at: "timing.detection",
+                                       allowed: ["mode", "false_takeovers_per_week", "max_intervals"]) else { return nil }
+        let mode = map.string("mode") ?? "rfc"
+        let ceiling: Int = map.integer("max_intervals", 2...100) ?? ConfigDefaults.detectionMaxIntervals
+        var rate = ConfigDefaults.falseTakeoversPerWeek
+        if let text = map.string("false_takeovers_per_week") {
+            if let value = Double(text), value > 0, value <= 10_000 {
+                rate = value
+            } else {
+                reader.fail("timing.detection.false_takeovers_per_week", map.child("false_takeovers_per_week"),
+                            "expected a number above 0 and at most 10000, got \"\(text)\"")
+            }
+        }
+        switch mode {
+        case "rfc":
+            return .rfc
+        case "adaptive":
+            return .adaptive(falseTakeoversPerWeek: rate, ceilingIntervals: ceiling)
+        default:
+            reader.fail("timing.detection.mode", map.child("mode"), "expected rfc or adaptive, got \"\(mode)\"")
+            return nil
+        }
     }
 
     static func parseAuth(_ top: MappingView, _ reader: YAMLReader) -> AuthConfig? {

@@ -11,9 +11,12 @@ extension Election {
         public var standbyInterval: Span
         public var preempt: Bool
         public var preemptDelay: Span
+        /// How a silent master is judged dead (`timing.detection`).
+        public var detection: DetectionPolicy
 
         public init(nodeID: String, address: IPAddress, priority: UInt8, advertInterval: Span,
-                    standbyInterval: Span? = nil, preempt: Bool = true, preemptDelay: Span = .zero) {
+                    standbyInterval: Span? = nil, preempt: Bool = true, preemptDelay: Span = .zero,
+                    detection: DetectionPolicy = .rfc) {
             self.nodeID = nodeID
             self.address = address
             self.priority = priority
@@ -21,13 +24,14 @@ extension Election {
             self.standbyInterval = max(standbyInterval ?? advertInterval, advertInterval)
             self.preempt = preempt
             self.preemptDelay = preemptDelay
+            self.detection = detection
         }
 
         public init(config: VIPConfig) {
             self.init(nodeID: config.node.id, address: config.node.address, priority: config.node.priority,
                       advertInterval: config.timing.advertInterval,
                       standbyInterval: config.timing.effectiveStandbyInterval, preempt: config.timing.preempt,
-                      preemptDelay: config.timing.preemptDelay)
+                      preemptDelay: config.timing.preemptDelay, detection: config.timing.detection)
         }
     }
 }

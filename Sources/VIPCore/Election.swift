@@ -24,6 +24,8 @@ public struct Election: Sendable {
     private var masterDown: Instant?
     /// Backup only: the master's advertised interval (RFC 5798 Master_Adver_Interval).
     private var masterAdverInterval: Span
+    /// What each master's heartbeats taught about the link (adaptive detection).
+    public private(set) var links: [String: LinkEstimate] = [:]
     /// Backup only: the last time a master was heard, for the takeover reason.
     private var lastMasterHeard: Instant?
     /// Backup only: the master resigned (priority 0) and Skew_Time is running.
@@ -110,8 +112,12 @@ public struct Election: Sendable {
         return output([heartbeat()])
     }
 
+    /// The silence after which the master followed now is dead: RFC 5798's
+    /// Master_Down_Interval, or what `timing.detection: adaptive` derives from
+    /// the link (`DetectionPolicy`).
     public var masterDownInterval: Span {
-        ElectionTiming.masterDownInterval(interval: masterAdverInterval, priority: effectivePriority)
+        settings.detection.masterDown(interval: masterAdverInterval, priority: effectivePriority,
+                                      link: currentMaster.flatMap { links[$0] })
     }
 
     public var skewTime: Span {
@@ -338,6 +344,10 @@ public struct Election: Sendable {
         resignedMaster = nil
         lastMasterHeard = now
         masterAdverInterval = heartbeat.advertInterval
+        if case .adaptive(_, let ceiling) = settings.detection {
+            links[heartbeat.nodeID, default: LinkEstimate()].observe(
+                sequence: heartbeat.sequence, interval: heartbeat.advertInterval, now: now, cap: ceiling)
+        }
         masterDown = now + masterDownInterval
         return []
     }

@@ -26,9 +26,37 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var backendHealthy: Bool?
         /// Milliseconds since its last admitted heartbeat; nil if never heard.
         public var lastHeardMs: Double?
+        /// What its heartbeats as master taught about the link (adaptive detection only).
+        public var link: Link?
+
+        public struct Link: Codable, Sendable, Equatable {
+            /// Heartbeats observed (decayed, lost ones included).
+            public var observed: Double
+            public var lossRate: Double
+            /// The chance that a lost heartbeat is followed by another.
+            public var burstiness: Double
+            public var jitterMs: Double
+            /// The silent intervals its master-down time allows (nil: too little seen, the RFC rule).
+            public var intervals: Int?
+
+            public init(observed: Double, lossRate: Double, burstiness: Double, jitterMs: Double, intervals: Int?) {
+                self.observed = observed
+                self.lossRate = lossRate
+                self.burstiness = burstiness
+                self.jitterMs = jitterMs
+                self.intervals = intervals
+            }
+
+            enum CodingKeys: String, CodingKey {
+                case observed, burstiness, intervals
+                case lossRate = "loss_rate"
+                case jitterMs = "jitter_ms"
+            }
+        }
 
         public init(id: String, address: String, alive: Bool, state: NodeState?, priority: Int?,
-                    backendHealthy: Bool?, lastHeardMs: Double?) {
+                    backendHealthy: Bool?, lastHeardMs: Double?, link: Link? = nil) {
+            self.link = link
             self.id = id
             self.address = address
             self.alive = alive
@@ -42,6 +70,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
             case id, address, alive, state, priority
             case backendHealthy = "backend_healthy"
             case lastHeardMs = "last_heard_ms"
+            case link
         }
     }
 
@@ -144,11 +173,18 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var preemptHeld: Bool = false
     /// A planned handover in progress on this master: the target, or "best".
     public var handover: String?
+    /// `rfc` or `adaptive` (timing.detection).
+    public var detection: String = "rfc"
+    /// The silence after which this backup takes the master for dead, now.
+    public var masterDownMs: Double?
 
     public init(node: String, state: NodeState, priority: Int, basePriority: Int, vrid: Int, master: String?,
                 stateForMs: Double, lastTransitionReason: String?, advertIntervalMs: Double, vips: [VIP],
                 peers: [Peer], counters: Counters, version: String, checks: [Check] = [],
-                preemptHeld: Bool = false, handover: String? = nil) {
+                preemptHeld: Bool = false, handover: String? = nil, detection: String = "rfc",
+                masterDownMs: Double? = nil) {
+        self.detection = detection
+        self.masterDownMs = masterDownMs
         self.checks = checks
         self.preemptHeld = preemptHeld
         self.handover = handover
@@ -174,7 +210,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
         case lastTransitionReason = "last_transition_reason"
         case advertIntervalMs = "advert_interval_ms"
         case preemptHeld = "preempt_held"
-        case handover, checks
+        case handover, checks, detection
+        case masterDownMs = "master_down_ms"
     }
 }
 

@@ -334,7 +334,8 @@ public final class NodeEngine: @unchecked Sendable {
                 id: entry.id, address: entry.address.description, alive: entry.alive, state: entry.state,
                 priority: entry.priority.map(Int.init),
                 backendHealthy: entry.lastHeard == nil ? nil : entry.flags.contains(.backendHealthy),
-                lastHeardMs: entry.lastHeard.map { (now - $0).milliseconds })
+                lastHeardMs: entry.lastHeard.map { (now - $0).milliseconds },
+                link: linkReport(entry.id))
         }
         return StatusReport(
             node: config.node.id, state: election.state, priority: Int(election.effectivePriority),
@@ -345,7 +346,18 @@ public final class NodeEngine: @unchecked Sendable {
             peers: peerReports, counters: counters, version: VIPDVersion.string,
             checks: checkReports(now: now),
             preemptHeld: election.preemptSuppressed,
-            handover: election.handover.map { $0.target ?? "best" })
+            handover: election.handover.map { $0.target ?? "best" },
+            detection: election.settings.detection.name,
+            masterDownMs: election.state == .backup ? election.masterDownInterval.milliseconds : nil)
+    }
+
+    private func linkReport(_ id: String) -> StatusReport.Peer.Link? {
+        guard case .adaptive(let rate, let ceiling) = election.settings.detection,
+              let link = election.links[id] else { return nil }
+        return .init(observed: link.observed.rounded(), lossRate: link.lossRate, burstiness: link.burstiness,
+                     jitterMs: link.jitter.milliseconds,
+                     intervals: link.intervals(interval: config.timing.advertInterval, falseTakeoversPerWeek: rate,
+                                               ceiling: ceiling))
     }
 
     // MARK: Health (HealthService, NginxFrontManager)

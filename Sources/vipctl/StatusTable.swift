@@ -11,6 +11,9 @@ enum StatusTable {
         lines.append("state     \(report.state) for \(duration(report.stateForMs))\(report.lastTransitionReason.map { " (\($0))" } ?? "")")
         lines.append("priority  \(priority)    vrid \(report.vrid)    interval \(whole(report.advertIntervalMs))ms")
         lines.append("master    \(report.master ?? "none known")")
+        if let down = report.masterDownMs {
+            lines.append("detect    master dead after \(whole(down))ms of silence (\(report.detection))")
+        }
         if let handover = report.handover { lines.append("handover  in progress to \(handover)") }
         if report.preemptHeld { lines.append("preempt   held: this node handed over and will not preempt until asked") }
         for vip in report.vips {
@@ -26,6 +29,11 @@ enum StatusTable {
                 peer.backendHealthy.map { $0 ? "up" : "down" } ?? "-",
                 peer.lastHeardMs.map(duration) ?? "never",
             ]))
+            if let link = peer.link {
+                let k = link.intervals.map { "\($0) intervals" } ?? "the RFC rule (too little seen)"
+                lines.append(String(format: "  link: %.0f heartbeats seen, loss %.2g, burstiness %.2g, jitter %.1fms -> %@",
+                                    link.observed, link.lossRate, link.burstiness, link.jitterMs, k))
+            }
         }
         if !report.checks.isEmpty {
             lines.append("")

@@ -83,6 +83,23 @@ import VIPCore
         #expect(issues(Self.minimal + "\ntiming:\n  advert_interval: 20ms\n  preempt_delay: 30s\n").isEmpty)
     }
 
+    @Test func detectionIsTheRFCRuleUnlessAdaptiveIsAskedFor() throws {
+        #expect(try ConfigParser.parse(Self.minimal, file: "t").timing.detection == .rfc)
+        let adaptive = try ConfigParser.parse(Self.minimal + "\ntiming:\n  detection:\n    mode: adaptive\n", file: "t")
+        #expect(adaptive.timing.detection == .adaptive(falseTakeoversPerWeek: 1, ceilingIntervals: 10))
+        let tuned = try ConfigParser.parse(Self.minimal + """
+
+            timing:
+              detection: {mode: adaptive, false_takeovers_per_week: 0.1, max_intervals: 20}
+            """, file: "t")
+        #expect(tuned.timing.detection == .adaptive(falseTakeoversPerWeek: 0.1, ceilingIntervals: 20))
+        #expect(issues(Self.minimal + "\ntiming:\n  detection: {mode: learn}\n").map(\.field) == ["timing.detection.mode"])
+        #expect(issues(Self.minimal + "\ntiming:\n  detection: {mode: adaptive, false_takeovers_per_week: 0}\n")
+            .map(\.field) == ["timing.detection.false_takeovers_per_week"])
+        #expect(issues(Self.minimal + "\ntiming:\n  detection: {mode: adaptive, max_intervals: 1}\n")
+            .map(\.field) == ["timing.detection.max_intervals"])
+    }
+
     @Test func standbyIntervalDefaultsToOneSecondButNeverBelowTheAdvertInterval() throws {
         #expect(try ConfigParser.parse(Self.minimal, file: "t").timing.effectiveStandbyInterval == .seconds(1))
         let slow = try ConfigParser.parse(Self.minimal + "\ntiming:\n  advert_interval: 2s\n", file: "t")
