@@ -36,8 +36,10 @@ from .web import REPO, Web
 class Lab(Topology, Faults, VipdNodes, KeepalivedNodes, Web, BingoNodes):
     def __init__(self, nodes=("a", "b"), clients=("c",), interval_ms=100, log_level="info", bin_dir=None,
                  check_interval_ms=250, rise=2, fall=2, debounce_ms=100, backend_port=30164, check_extra=None,
-                 nginx_binary="/usr/sbin/nginx", need_vipd=True):
+                 nginx_binary="/usr/sbin/nginx", need_vipd=True, timing_extra=""):
         self.interval_ms = interval_ms
+        # More lines of vipd's timing section, indented two spaces (e.g. "  detection: {mode: adaptive}\n").
+        self.timing_extra = timing_extra
         self.log_level = log_level
         self.bin_dir = bin_dir or os.environ.get("BIN_DIR", os.path.join(REPO, ".build", "debug"))
         self.need_vipd = need_vipd

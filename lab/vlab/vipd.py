@@ -34,7 +34,7 @@ vips:
   - address: {VIP}/{PREFIXLEN}
 timing:
   advert_interval: {self.interval_ms}ms
-auth:
+{self.timing_extra}auth:
   key_file: {self.key}
 control:
   socket: {self.socket(node)}

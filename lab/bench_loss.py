@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Benchmark `loss`: three nodes, random loss on the master's link, and what
+the daemons make of it (issue 17). Nodes a (priority 150, the master), b
+(100) and d (50), the client c; nftables drops PERCENT of the heartbeats on
+a's own eth0, both ways (`vlab` faults.loss: `numgen random`, this kernel has
+no sch_netem), for --seconds after --warmup seconds of a clean link. Every
+node runs the tiny name server on :80; the client opens a new connection to
+the VIP every 10 ms (lab/httpprobe.py).
+
+Per run: spurious takeovers (transitions to master on b or d while a lives),
+the client's longest gap, and how long more than one node held the VIP
+(polled every 10 ms). Daemons: vipd with the RFC rule, vipd with
+`timing.detection: adaptive`, keepalived 2.2.7 (VRRPv3, unicast).
+
+    python3 lab/bench_loss.py [--daemons vipd,vipd-adaptive,keepalived] [--intervals 20,100]
+                              [--loss 10,30] [--seconds 60] [--warmup 20] [--out FILE]
+Entries: {"name": "loss", "daemon", "advert_interval_ms", "loss_percent",
+"spurious_transitions": [...], "max_client_gap_ms": [...], "dual_holder_ms": [...]}
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchdaemons import Keepalived, Vipd  # noqa: E402
+from vlab import VIP, Lab, say  # noqa: E402
+
+NODES = ("a", "b", "d")
+ADAPTIVE = "  detection: {mode: adaptive}\n"
+
+
+def daemon_for(name):
+    return {"vipd": Vipd(), "vipd-adaptive": Vipd(), "keepalived": Keepalived()}[name]
+
+
+def one_run(name, interval_ms, percent, seconds, warmup):
+    daemon = daemon_for(name)
+    lab = Lab(nodes=NODES, interval_ms=interval_ms, timing_extra=ADAPTIVE if name == "vipd-adaptive" else "")
+    ok = False
+    try:
+        lab.up()
+        for n in NODES:
+            lab.start_http(n)
+        for n in NODES:
+            daemon.start(lab, n)
+        lab.wait_for(lambda: lab.holders() == ["a"] and daemon.state(lab, "a") == "master"
+                     and all(daemon.state(lab, n) == "backup" for n in ("b", "d")), 30, "a sole master")
+        time.sleep(warmup)
+        stop, out, ready = (os.path.join(lab.dir, f"probe.{x}") for x in ("stop", "json", "ready"))
+        lab.python("c", "httpprobe.py", VIP, "--interval", "0.01", "--timeout", "2", "--stop-file", stop,
+                   "--out", out, "--ready-file", ready, "--max-duration", str(seconds + 60), name="probe")
+        lab.wait_for(lambda: os.path.exists(ready), 15, "the probe's first answer")
+        marks = {n: len(lab.log(n)) for n in NODES}
+        lab.loss("a", percent, proto="vrrp" if name == "keepalived" else "udp")
+        dual, end = 0.0, time.monotonic() + seconds
+        last = time.monotonic()
+        while time.monotonic() < end:
+            now = time.monotonic()
+            if len(lab.holders()) > 1:
+                dual += now - last
+            last = now
+            time.sleep(0.01)
+        lab.loss("a", 0, on=False)
+        time.sleep(2)
+        open(stop, "w").close()
+        lab.wait_for(lambda: os.path.exists(out), 30, "the probe's result")
+        lab.stop("probe")
+        with open(out) as f:
+            probe = json.load(f)
+        spurious = sum(len([m for m in daemon.transition_re.finditer(lab.log(n)[marks[n]:])
+                            if m.group(0).upper().endswith("MASTER") or "MASTER STATE" in m.group(0)])
+                       for n in ("b", "d"))
+        ok = True
+        return {"spurious": spurious, "max_gap_ms": probe["max_gap_ms"], "dual_ms": round(dual * 1000),
+                "failed": probe["failed"], "sent": probe["sent"]}
+    finally:
+        lab.close(keep=not ok or os.environ.get("LAB_KEEP") == "1")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--daemons", default="vipd,vipd-adaptive,keepalived")
+    p.add_argument("--intervals", default="20,100")
+    p.add_argument("--loss", default="10,30")
+    p.add_argument("--seconds", type=float, default=60)
+    p.add_argument("--warmup", type=float, default=20)
+    p.add_argument("--runs", type=int, default=1)
+    p.add_argument("--out")
+    a = p.parse_args()
+    entries = []
+    for interval in map(int, a.intervals.split(",")):
+        for percent in map(int, a.loss.split(",")):
+            for name in a.daemons.split(","):
+                runs = [one_run(name, interval, percent, a.seconds, a.warmup) for _ in range(a.runs)]
+                entry = {"name": "loss", "daemon": name, "advert_interval_ms": interval, "loss_percent": percent,
+                         "seconds": a.seconds, "spurious_transitions": [r["spurious"] for r in runs],
+                         "max_client_gap_ms": [r["max_gap_ms"] for r in runs],
+                         "dual_holder_ms": [r["dual_ms"] for r in runs],
+                         "failed_requests": [f"{r['failed']}/{r['sent']}" for r in runs]}
+                say(f"{name} {interval} ms, {percent} % loss: spurious {entry['spurious_transitions']}, "
+                    f"longest client gap {entry['max_client_gap_ms']} ms, dual holder {entry['dual_holder_ms']} ms, "
+                    f"failed {entry['failed_requests']}", "loss")
+                entries.append(entry)
+    text = json.dumps(entries, indent=2)
+    print(text)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
