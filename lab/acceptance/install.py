@@ -11,7 +11,7 @@ import pwd
 import time
 
 from vlab import VIP, Lab, LabError, say
-from vlab.bingo import PYTHON, listening_ports
+from vlab.bingo import PYTHON, listening_ports, shipped_restart_sec
 from vlab.web import REPO, as_vipd
 
 from .measure import wait_true
@@ -67,10 +67,7 @@ class Installation:
 
     def up(self):
         lab = self.lab
-        if self.nginx:
-            # setup_front runs enable-http3.sh, which checks $NGINX (default: the host's 1.22).
-            os.environ["NGINX"] = self.nginx
-        lab.up()
+        lab.up()   # setup_front decides HTTP/3 for the nginx it runs (Lab's nginx_binary)
         t0 = time.monotonic()
         for n in NODES:
             # As bingo-blackhole.service does on every node (the 8.8.8.8 start-up wait).
@@ -103,7 +100,7 @@ class Installation:
         os.makedirs(d, exist_ok=True)
         vipd = pwd.getpwnam("vipd")
         os.chown(d, vipd.pw_uid, vipd.pw_gid)
-        self.lab.spawn(f"supervise-{node}", node, [PYTHON, SUPERVISE, "--restart-sec", "1",
+        self.lab.spawn(f"supervise-{node}", node, [PYTHON, SUPERVISE, "--restart-sec", str(shipped_restart_sec()),
                                                    "--pidfile", self.sup_file(node, "supervise.pid"),
                                                    "--child-pidfile", self.sup_file(node, "child.pid"),
                                                    "--events", self.sup_file(node, "events"),

@@ -63,7 +63,7 @@ def bingo_one_then_other(inst, seconds):
     return item("fault-2 bingo-killed-one-then-other", verdict(ok),
                 f"{load_figure(s)}; back: a {_back(backs['a'])}, b {_back(backs['b'])}",
                 f"SIGKILL of a's bingo, then of b's, during {seconds} s at {RPS_ONE_DOWN} RPS; the supervisor (Restart=always, "
-                f"RestartSec=1) restarts it; failures {s['reasons']}")
+                f"RestartSec as bingo.service) restarts it; failures {s['reasons']}")
 
 
 def operation(kind):

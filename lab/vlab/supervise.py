@@ -3,7 +3,7 @@
 systemd): runs ARGV and
 
   - restarts it RESTART_SEC after it exits, whatever its status
-    (bingo.service: Restart=always, RestartSec=1);
+    (bingo.service: Restart=always, RestartSec=250ms);
   - on SIGHUP restarts it at once: SIGTERM to the child, SIGKILL after
     --stop-timeout (TimeoutStopSec=10s), then start again
     (what `systemctl restart bingo.service` does for vipd's check);
