@@ -83,6 +83,9 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--interval", default=os.environ.get("INTERVAL", "100ms"), help="advert interval (100ms, 1s)")
+    p.add_argument("--adaptive", action="store_true", help="vipd with timing.detection: adaptive")
+    p.add_argument("--warmup", type=float, default=0,
+                   help="seconds of clean link before the first kill (adaptive detection learns the link)")
     p.add_argument("--out", help="write the JSON object here (default: stdout)")
     args = p.parse_args()
     if os.geteuid() != 0:
@@ -90,13 +93,14 @@ def main():
     interval_ms = to_ms(args.interval)
 
     signal.signal(signal.SIGTERM, _sigterm)
-    lab = Lab(interval_ms=interval_ms)
+    lab = Lab(interval_ms=interval_ms, timing_extra="  detection: {mode: adaptive}\n" if args.adaptive else "")
     ok = False
     try:
         lab.up()
         lab.start_vipd("a")
         lab.start_vipd("b")
         wait_baseline(lab)
+        time.sleep(args.warmup)
         outages, details = [], []
         for i in range(1, args.runs + 1):
             d = one_run(lab, i, interval_ms)
@@ -106,7 +110,8 @@ def main():
                 f"B: {d['b_takeover']}; sent {d['sent']}, received {d['received']})")
         median = statistics.median(outages)
         say(f"hard-kill at {interval_ms} ms: outages {outages} ms, median {median:.1f} ms")
-        doc = {"name": "hard-kill", "daemon": "vipd", "advert_interval_ms": interval_ms, "outage_ms": outages}
+        doc = {"name": "hard-kill", "daemon": "vipd-adaptive" if args.adaptive else "vipd",
+               "advert_interval_ms": interval_ms, "outage_ms": outages}
         text = json.dumps(doc)
         if args.out:
             with open(args.out, "w") as f:
