@@ -20,7 +20,8 @@ class Vipd:
         self.extra_yaml = extra_yaml
 
     def start(self, lab, node):
-        lab.start_vipd(node, extra=self.extra_yaml)   # returns once its control socket answers
+        # Failover only, as keepalived: never the front's checks and nginx manager.
+        lab.start_vipd(node, extra=self.extra_yaml, front=False)   # returns once its control socket answers
 
     def state(self, lab, node):
         return lab.state(node)

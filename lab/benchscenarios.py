@@ -175,10 +175,7 @@ def load_run(daemon, seconds, kill_at, rps=120):
             # (docs/acceptance.md) measures what the throttle does to the service.
             lab.start_bingo(n, control=False, knobs=("--rps-limit", "0"))
         for n in ("a", "b"):
-            lab.start_front(n)
-            # The daemon fails over; it does not manage this nginx: vipd without
-            # the front's checks and nginx section (as keepalived, which has none).
-            lab.fronts.discard(n)
+            lab.start_front(n)   # not managed by the daemon (benchdaemons.Vipd: front=False)
         daemon.start(lab, "a")
         daemon.start(lab, "b")
         wait_baseline(lab, daemon, 30)

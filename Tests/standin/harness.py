@@ -13,8 +13,13 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lab"))
+# (family, port, hex address) of PID's listening sockets: the lab's reading of /proc.
+from vlab.bingo import listening_sockets as listening_ports  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 STANDIN = HERE / "bingo_standin.py"
@@ -82,27 +87,6 @@ class Root:
 
     def cleanup(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
-
-
-def listening_ports(pid: int) -> list[tuple[str, int]]:
-    """(family, port) of the TCP sockets PID listens on, from /proc."""
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    found = []
-    for family in ("tcp", "tcp6"):
-        with open(f"/proc/{pid}/net/{family}") as f:
-            for line in f.readlines()[1:]:
-                cols = line.split()
-                if cols[3] == "0A" and cols[9] in inodes:   # 0A = LISTEN
-                    addr, port = cols[1].rsplit(":", 1)
-                    found.append((family, int(port, 16), addr))
-    return found
 
 
 class Bingo:

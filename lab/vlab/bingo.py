@@ -121,8 +121,9 @@ class BingoNodes:
         return body
 
 
-def listening_ports(pid):
-    """TCP ports PID listens on, from /proc (the namespace's own tables, read through the process)."""
+def listening_sockets(pid):
+    """(family, port, hex address) of the TCP sockets PID listens on, from /proc
+    (the namespace's own tables, read through the process)."""
     inodes = set()
     try:
         for fd in os.listdir(f"/proc/{pid}/fd"):
@@ -144,5 +145,11 @@ def listening_ports(pid):
         for line in lines:
             cols = line.split()
             if cols[3] == "0A" and cols[9] in inodes:   # 0A = LISTEN
-                found.append(int(cols[1].rsplit(":", 1)[1], 16))
-    return sorted(set(found))
+                address, port = cols[1].rsplit(":", 1)
+                found.append((family, int(port, 16), address))
+    return found
+
+
+def listening_ports(pid):
+    """TCP ports PID listens on."""
+    return sorted({port for _, port, _ in listening_sockets(pid)})

@@ -18,7 +18,7 @@ class VipdNodes:
     def socket(self, node):
         return os.path.join(self.dir, node, "run", "control.sock")
 
-    def vipd_config(self, node, priority=None, extra=""):
+    def vipd_config(self, node, priority=None, extra="", front=None):
         """The node's vipd.yaml: the lab's election (vrid 51, the VIP, the advert
         interval, the shared key, every other node a peer) plus EXTRA yaml and, when
         the node has a front (start_front), its checks and nginx section."""
@@ -41,22 +41,23 @@ control:
 state_dir: {self.dir}/state-{node}
 log_level: {self.log_level}
 """
-        if node in self.fronts:
+        if node in self.fronts if front is None else front:
             text += self.front_vipd_yaml(node)
         return text + (extra.rstrip() + "\n" if extra else "")
 
     # --- start and end -------------------------------------------------------------
 
-    def start_vipd(self, node, extra="", priority=None, wait=True):
+    def start_vipd(self, node, extra="", priority=None, wait=True, front=None):
         """Writes the config and starts vipd in NODE's namespace (as root: it drops
-        to user vipd itself); its output is appended to DIR/NODE.log. Returns its PID
-        once its control socket answers (wait=False: at once)."""
+        to user vipd itself); FRONT (default: whether NODE has one) adds the
+        front's checks and nginx manager. Its output is appended to DIR/NODE.log.
+        Returns its PID once its control socket answers (wait=False: at once)."""
         if self.registry.pid(f"vipd-{node}"):
             raise LabError(f"vipd on {node} is already running")
         os.makedirs(os.path.join(self.dir, node), mode=0o755, exist_ok=True)
         config = os.path.join(self.dir, node, "vipd.yaml")
         with open(config, "w") as f:
-            f.write(self.vipd_config(node, priority, extra))
+            f.write(self.vipd_config(node, priority, extra, front))
         # Each node runs its own copy of the binary, as two machines would: one
         # file mapped by both would put pages one of them touched into the
         # other's resident set (docs/benchmarks.md).
