@@ -4,11 +4,13 @@
 /// Field names match the YAML keys documented in docs/config.md.
 public struct VIPConfig: Sendable, Equatable {
     public var node: NodeConfig
+    /// Every peer of this node; an instance may run with a subset.
     public var peers: [PeerConfig]
-    /// Virtual router id, 1-255; packets carrying another VRID are dropped.
-    public var vrid: UInt8
-    public var vips: [VIPSpec]
-    public var timing: TimingConfig
+    /// The virtual routers this node runs, at least one. A file without
+    /// `instances:` has one, built from the top-level `vrid`, `vips` and `timing`.
+    public var instances: [InstanceConfig]
+    /// Instances that change state together.
+    public var syncGroups: [SyncGroupConfig] = []
     public var auth: AuthConfig
     public var control: ControlConfig
     public var logLevel: String
@@ -27,21 +29,33 @@ public struct VIPConfig: Sendable, Equatable {
     /// Where vipd keeps its boot counter (the epoch of its heartbeats).
     public var stateDirectory: String = ConfigDefaults.stateDirectory
 
-    public init(node: NodeConfig, peers: [PeerConfig], vrid: UInt8, vips: [VIPSpec],
-                timing: TimingConfig, auth: AuthConfig, control: ControlConfig, logLevel: String,
+    public init(node: NodeConfig, peers: [PeerConfig], instances: [InstanceConfig],
+                auth: AuthConfig, control: ControlConfig, logLevel: String,
                 user: String = ConfigDefaults.user, checks: [CheckConfig] = [], nginx: NginxConfig? = nil) {
+        precondition(!instances.isEmpty, "the parser refuses a file without an instance")
         self.user = user
         self.checks = checks
         self.nginx = nginx
         self.node = node
         self.peers = peers
-        self.vrid = vrid
-        self.vips = vips
-        self.timing = timing
+        self.instances = instances
         self.auth = auth
         self.control = control
         self.logLevel = logLevel
     }
+
+    /// A single-router configuration: one implicit instance named `vrid<N>`.
+    public init(node: NodeConfig, peers: [PeerConfig], vrid: UInt8, vips: [VIPSpec],
+                timing: TimingConfig, auth: AuthConfig, control: ControlConfig, logLevel: String,
+                user: String = ConfigDefaults.user, checks: [CheckConfig] = [], nginx: NginxConfig? = nil) {
+        let instance = InstanceConfig(name: InstanceConfig.implicitName(vrid: vrid), vrid: vrid, priority: node.priority,
+                                      vips: vips, timing: timing, peers: peers)
+        self.init(node: node, peers: peers, instances: [instance], auth: auth, control: control, logLevel: logLevel,
+                  user: user, checks: checks, nginx: nginx)
+    }
+
+    /// Every VIP of every instance.
+    public var allVIPs: [VIPSpec] { instances.flatMap(\.vips) }
 }
 
 /// This node: identity, where it sends heartbeats from, and its priority.

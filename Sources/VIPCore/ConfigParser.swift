@@ -6,7 +6,8 @@ import Yams
 /// file's mode) happen in the daemon's loader.
 public enum ConfigParser {
     static let topKeys = ["node", "peers", "vrid", "vips", "timing", "auth", "control", "log_level", "user",
-                          "notify", "realtime_priority", "lock_memory", "checks", "nginx", "state_dir"]
+                          "notify", "realtime_priority", "lock_memory", "checks", "nginx", "state_dir",
+                          "instances", "sync_groups", "track_interfaces"]
     static let idCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
     public static func parse(_ text: String, file: String) throws(ConfigErrors) -> VIPConfig {
@@ -24,10 +25,8 @@ public enum ConfigParser {
 
         let node = parseNode(top, reader)
         let peers = parsePeers(top, reader, defaultPort: node?.port ?? ConfigDefaults.port)
-        let vrid: UInt8? = top.integer("vrid", 1...255, required: true)
         let owners = (node.map { [($0.address, "node.address, this host's own address")] } ?? [])
             + peers.map { ($0.address, "the address of peer \($0.id)") }
-        let vips = parseVIPs(top, reader, defaultInterface: node?.interface, owners: owners)
         let timing = parseTiming(top, reader)
         let auth = parseAuth(top, reader)
         let control = parseControl(top, reader)
@@ -50,12 +49,16 @@ public enum ConfigParser {
         if let node { checkClusterConsistency(node: node, peers: peers, top: top, reader) }
         let checks = parseChecks(top, reader)
         let nginx = parseNginx(top, reader)
+        let instances = parseInstances(top, reader, node: node, peers: peers, timing: timing ?? TimingConfig(),
+                                       owners: owners, checks: checks)
+        let syncGroups = parseSyncGroups(top, reader, instances: instances)
 
-        guard reader.issues.isEmpty, let node, let vrid, let timing, let auth else {
+        guard reader.issues.isEmpty, let node, timing != nil, let auth, !instances.isEmpty else {
             throw ConfigErrors(reader.issues)
         }
-        var config = VIPConfig(node: node, peers: peers, vrid: vrid, vips: vips, timing: timing,
+        var config = VIPConfig(node: node, peers: peers, instances: instances,
                                auth: auth, control: control, logLevel: logLevel, user: user, checks: checks, nginx: nginx)
+        config.syncGroups = syncGroups
         config.notify = notify
         config.realtimePriority = realtimePriority
         config.lockMemory = lockMemory
@@ -151,26 +154,30 @@ public enum ConfigParser {
         return vips
     }
 
-    static func parseTiming(_ top: MappingView, _ reader: YAMLReader) -> TimingConfig? {
-        var timing = TimingConfig(advertInterval: ConfigDefaults.advertInterval, preempt: true, preemptDelay: .zero)
+    /// `timing:` of `top` (the file, or an instance), starting from `defaults`
+    /// (an instance inherits the file's timing and overrides what it sets).
+    static func parseTiming(_ top: MappingView, _ reader: YAMLReader,
+                            defaults: TimingConfig = TimingConfig()) -> TimingConfig? {
+        var timing = defaults
         guard let raw = top.child("timing") else { return timing }
-        guard let map = reader.mapping(raw, at: "timing",
+        let base = top.path("timing")
+        guard let map = reader.mapping(raw, at: base,
                                        allowed: ["advert_interval", "standby_interval", "preempt", "preempt_delay", "nopreempt",
                                                  "detection"]) else { return nil }
         // The wire carries centiseconds in 16 bits; below 10 ms timers outrun schedulers.
         if let interval = map.span("advert_interval", .milliseconds(10)...Span.seconds(25)) {
             if interval.nanoseconds % 10_000_000 != 0 {
-                reader.fail("timing.advert_interval", map.child("advert_interval"),
+                reader.fail("\(base).advert_interval", map.child("advert_interval"),
                             "must be a whole number of centiseconds (10ms steps), got \(interval)")
             }
             timing.advertInterval = interval
         }
         if let standby = map.span("standby_interval", .milliseconds(10)...Span.seconds(25)) {
             if standby.nanoseconds % 10_000_000 != 0 {
-                reader.fail("timing.standby_interval", map.child("standby_interval"),
+                reader.fail("\(base).standby_interval", map.child("standby_interval"),
                             "must be a whole number of centiseconds (10ms steps), got \(standby)")
             } else if standby < timing.advertInterval {
-                reader.fail("timing.standby_interval", map.child("standby_interval"),
+                reader.fail("\(base).standby_interval", map.child("standby_interval"),
                             "must not be shorter than timing.advert_interval (\(timing.advertInterval)), got \(standby)")
             }
             timing.standbyInterval = standby
@@ -178,19 +185,19 @@ public enum ConfigParser {
         let preempt = map.bool("preempt")
         let nopreempt = map.bool("nopreempt")
         if let preempt, let nopreempt, preempt == nopreempt {
-            reader.fail("timing.nopreempt", map.child("nopreempt"),
+            reader.fail("\(base).nopreempt", map.child("nopreempt"),
                         "contradicts timing.preempt; set only one of them (nopreempt is keepalived's spelling of preempt: false)")
         }
-        timing.preempt = preempt ?? nopreempt.map { !$0 } ?? true
+        timing.preempt = preempt ?? nopreempt.map { !$0 } ?? defaults.preempt
         if let delay = map.span("preempt_delay", .zero...Span.seconds(3600)) { timing.preemptDelay = delay }
-        if let raw = map.child("detection") { timing.detection = parseDetection(raw, reader) ?? .rfc }
+        if let raw = map.child("detection") { timing.detection = parseDetection(raw, reader, at: "\(base).detection") ?? .rfc }
         return timing
     }
 
     /// `timing.detection`: `mode: rfc` (default) or `mode: adaptive` with the
     /// false-takeover rate it aims at and its ceiling in intervals.
-    static func parseDetection(_ raw: Node, _ reader: YAMLReader) -> DetectionPolicy? {
-        guard let map = reader.mapping(raw, at: "timing.detection",
+    static func parseDetection(_ raw: Node, _ reader: YAMLReader, at base: String) -> DetectionPolicy? {
+        guard let map = reader.mapping(raw, at: base,
                                        allowed: ["mode", "false_takeovers_per_week", "max_intervals"]) else { return nil }
         let mode = map.string("mode") ?? "rfc"
         let ceiling: Int = map.integer("max_intervals", 2...100) ?? ConfigDefaults.detectionMaxIntervals
@@ -199,7 +206,7 @@ public enum ConfigParser {
             if let value = Double(text), value > 0, value <= 10_000 {
                 rate = value
             } else {
-                reader.fail("timing.detection.false_takeovers_per_week", map.child("false_takeovers_per_week"),
+                reader.fail("\(base).false_takeovers_per_week", map.child("false_takeovers_per_week"),
                             "expected a number above 0 and at most 10000, got \"\(text)\"")
             }
         }
@@ -209,7 +216,7 @@ public enum ConfigParser {
         case "adaptive":
             return .adaptive(falseTakeoversPerWeek: rate, ceilingIntervals: ceiling)
         default:
-            reader.fail("timing.detection.mode", map.child("mode"), "expected rfc or adaptive, got \"\(mode)\"")
+            reader.fail("\(base).mode", map.child("mode"), "expected rfc or adaptive, got \"\(mode)\"")
             return nil
         }
     }

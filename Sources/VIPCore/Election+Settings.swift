@@ -27,11 +27,13 @@ extension Election {
             self.detection = detection
         }
 
-        public init(config: VIPConfig) {
-            self.init(nodeID: config.node.id, address: config.node.address, priority: config.node.priority,
-                      advertInterval: config.timing.advertInterval,
-                      standbyInterval: config.timing.effectiveStandbyInterval, preempt: config.timing.preempt,
-                      preemptDelay: config.timing.preemptDelay, detection: config.timing.detection)
+        /// The settings of one instance of a node.
+        public init(node: NodeConfig, instance: InstanceConfig) {
+            let timing = instance.timing
+            self.init(nodeID: node.id, address: node.address, priority: instance.priority,
+                      advertInterval: timing.advertInterval,
+                      standbyInterval: timing.effectiveStandbyInterval, preempt: timing.preempt,
+                      preemptDelay: timing.preemptDelay, detection: timing.detection)
         }
     }
 }

@@ -261,6 +261,25 @@ public struct Election: Sendable {
         return output([heartbeat()])
     }
 
+    /// A sync-group partner became master: a backup takes over at once, as
+    /// if its master had fallen silent, so the group moves together.
+    public mutating func takeOver(_ reason: TransitionReason, now: Instant) -> ElectionOutput {
+        guard state == .backup else { return output([]) }
+        let actions = change(to: .master, reason, now: now)
+        return output(actions)
+    }
+
+    /// A sync-group partner left master: a master resigns (priority 0, so
+    /// the peer takes over after Skew_Time) and does not preempt back until
+    /// the group takes over again (`takeOver` ignores the hold).
+    public mutating func resign(_ reason: TransitionReason, now: Instant) -> ElectionOutput {
+        guard state == .master, handover == nil else { return output([]) }
+        var actions: [ElectionAction] = [.sendHeartbeat(priority: 0, state: .master)]
+        actions += change(to: .backup, reason, now: now)
+        preemptSuppressed = true
+        return output(actions)
+    }
+
     /// Maintenance: never master while on. A master hands over first when
     /// `handOver` is true (a peer can take over), otherwise it resigns at once.
     public mutating func setMaintenance(_ on: Bool, handOver: Bool = true, now: Instant) -> ElectionOutput {

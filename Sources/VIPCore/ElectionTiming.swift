@@ -36,6 +36,9 @@ public enum TransitionReason: Equatable, Sendable, CustomStringConvertible {
     case handedOver(to: String)
     /// An operator switched maintenance on or off.
     case maintenance(on: Bool)
+    /// A partner in the instance's sync group changed state (`sync_groups`):
+    /// group, partner, and the partner's new state.
+    case syncGroup(String, partner: String, NodeState)
 
     public var description: String {
         switch self {
@@ -50,6 +53,7 @@ public enum TransitionReason: Equatable, Sendable, CustomStringConvertible {
         case .handover(let id): "planned handover from \(id)"
         case .handedOver(let id): "handed over to \(id)"
         case .maintenance(let on): on ? "maintenance on" : "maintenance off"
+        case .syncGroup(let group, let partner, let state): "sync group \(group): \(partner) is \(state)"
         }
     }
 }

@@ -65,6 +65,14 @@ public struct HealthMonitor: Sendable {
         public var failures: Int
         /// nil when the check has no `restart`.
         public var restart: RestartSnapshot? = nil
+        public var weight: Int = 0
+        /// The failure that turned it down (for a fault reason).
+        public var downDetail: String? = nil
+
+        /// What `HealthPolicy` needs of it.
+        public var policyInput: HealthPolicy.Input {
+            HealthPolicy.Input(name: name, role: role, weight: weight, state: state, downDetail: downDetail)
+        }
     }
 
     private struct Entry: Sendable {
@@ -131,7 +139,7 @@ public struct HealthMonitor: Sendable {
                           restart: $0.restart.map {
                               RestartSnapshot(total: $0.total, attempts: $0.attempts, running: $0.running,
                                               lastStarted: $0.lastStarted, lastOutcome: $0.lastOutcome, notBefore: $0.notBefore)
-                          })
+                          }, weight: $0.config.weight, downDetail: $0.downDetail)
         }
     }
 

@@ -57,4 +57,16 @@ public enum HealthPolicy {
         return HealthVerdict(faultReason: fault, backendHealthy: backendHealthy,
                              effectivePriority: UInt8(min(max(priority, 1), 254)))
     }
+
+    /// The verdict for one instance: only the checks it tracks (all when it
+    /// names none), with the weights it gives them, on its own priority.
+    public static func evaluate(_ checks: [Input], for instance: InstanceConfig) -> HealthVerdict {
+        guard let tracked = instance.trackChecks else { return evaluate(checks, basePriority: instance.priority) }
+        let chosen: [Input] = tracked.compactMap { track in
+            guard var input = checks.first(where: { $0.name == track.name }) else { return nil }
+            if let weight = track.weight { input.weight = weight }
+            return input
+        }
+        return evaluate(chosen, basePriority: instance.priority)
+    }
 }

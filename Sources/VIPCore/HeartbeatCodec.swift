@@ -161,6 +161,15 @@ public enum HeartbeatCodec {
             echo: readBigEndian(b, at: 28, as: UInt64.self)))
     }
 
+    /// The VRID a datagram names, read before anything else so a node with
+    /// several instances asks the right one to admit it. The format is
+    /// checked only as far as needed to trust that byte's position.
+    public static func vrid(of bytes: [UInt8]) -> Result<UInt8, DropReason> {
+        guard bytes.count >= minimumLength else { return .failure(.truncated) }
+        guard bytes[0] == version << 4 | typeAdvertisement, bytes[1] != 0 else { return .failure(.malformed) }
+        return .success(bytes[1])
+    }
+
     /// The id of the key a datagram says it is signed with (offset 24);
     /// nil if it is too short to hold one.
     public static func keyID(of bytes: [UInt8]) -> UInt32? {

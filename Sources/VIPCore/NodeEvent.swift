@@ -27,9 +27,12 @@ public struct NodeEvent: Codable, Sendable, Equatable {
     public var timestamp: String
     /// Increases by one per event within one run of the daemon.
     public var sequence: UInt64
+    /// The instance (virtual router) concerned, for state and VIP events.
+    public var instance: String?
 
     public init(node: String, event: Kind, oldState: String? = nil, newState: String? = nil, reason: String? = nil,
-                subject: String? = nil, timestamp: String, sequence: UInt64 = 0) {
+                subject: String? = nil, timestamp: String, sequence: UInt64 = 0, instance: String? = nil) {
+        self.instance = instance
         self.node = node
         self.event = event
         self.oldState = oldState
@@ -41,7 +44,7 @@ public struct NodeEvent: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case node, event, reason, subject, timestamp, sequence
+        case node, event, reason, subject, timestamp, sequence, instance
         case oldState = "old_state"
         case newState = "new_state"
     }

@@ -177,6 +177,26 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var detection: String = "rfc"
     /// The silence after which this backup takes the master for dead, now.
     public var masterDownMs: Double?
+    /// The instance this report describes (the top level: the first one).
+    public var instance: String?
+    /// Every instance of the node, each a report of its own (without
+    /// `instances`). The top-level fields describe the first instance, so
+    /// tooling written for one virtual router keeps working; `counters`
+    /// there are the node's totals.
+    public var instances: [StatusReport]?
+    /// Tracked interfaces and whether each has carrier.
+    public var interfaces: [TrackedLink]?
+    /// Why this instance is in fault, when it is.
+    public var faults: [String]?
+
+    public struct TrackedLink: Codable, Sendable, Equatable {
+        public var name: String
+        public var up: Bool
+        public init(name: String, up: Bool) {
+            self.name = name
+            self.up = up
+        }
+    }
 
     public init(node: String, state: NodeState, priority: Int, basePriority: Int, vrid: Int, master: String?,
                 stateForMs: Double, lastTransitionReason: String?, advertIntervalMs: Double, vips: [VIP],
@@ -212,6 +232,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
         case preemptHeld = "preempt_held"
         case handover, checks, detection
         case masterDownMs = "master_down_ms"
+        case instance, instances, interfaces, faults
     }
 }
 

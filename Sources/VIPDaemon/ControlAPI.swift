@@ -14,9 +14,12 @@ extension StatusReport: ResponseEncodable {}
 public struct FailoverRequest: Codable, Sendable {
     public var to: String?
     public var force: Bool?
-    public init(to: String? = nil, force: Bool? = nil) {
+    /// The instance to fail over; may be left out when the node runs one.
+    public var instance: String?
+    public init(to: String? = nil, force: Bool? = nil, instance: String? = nil) {
         self.to = to
         self.force = force
+        self.instance = instance
     }
 }
 
@@ -24,9 +27,12 @@ public struct FailoverRequest: Codable, Sendable {
 public struct MaintenanceRequest: Codable, Sendable {
     public var enabled: Bool
     public var force: Bool?
-    public init(enabled: Bool, force: Bool? = nil) {
+    /// One instance; every instance of the node when left out.
+    public var instance: String?
+    public init(enabled: Bool, force: Bool? = nil, instance: String? = nil) {
         self.enabled = enabled
         self.force = force
+        self.instance = instance
     }
 }
 
@@ -91,19 +97,29 @@ public enum ControlAPI {
     /// so `vipctl failover` returns the outcome, not just "started".
     static func failover(engine: NodeEngine, body: FailoverRequest) async throws -> EditedResponse<ActionResult> {
         let started = ContinuousClock.now
-        let before = try await engine.onLoop { engine.status().master }
+        let named: Result<String, ControlRefusal> = try await engine.onLoop {
+            Result { () throws(ControlRefusal) in try engine.instance(named: body.instance).name }
+        }
+        let instance: String
+        switch named {
+        case .failure(let refusal): return refused(refusal)
+        case .success(let name): instance = name
+        }
+        let before = try await engine.onLoop { engine.status(of: instance)?.master }
         let outcome: Result<String, ControlRefusal> = try await engine.onLoop {
-            Result { () throws(ControlRefusal) in try engine.failover(to: body.to, force: body.force ?? false) }
+            Result { () throws(ControlRefusal) in
+                try engine.failover(instance: instance, to: body.to, force: body.force ?? false)
+            }
         }
         let message: String
         switch outcome {
         case .failure(let refusal): return refused(refusal)
         case .success(let text): message = text
         }
-        let patience = try await engine.onLoop { engine.election.handoverPatience }
+        let patience = try await engine.onLoop { engine.handoverPatience(of: instance) }
         let deadline = started + .nanoseconds(patience.nanoseconds) + .milliseconds(500)
         while ContinuousClock.now < deadline {
-            let status = try await engine.onLoop { engine.status() }
+            guard let status = try await engine.onLoop({ engine.status(of: instance) }) else { break }
             if let master = status.master, master != before, status.handover == nil {
                 let elapsed = ContinuousClock.now - started
                 let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
@@ -119,7 +135,9 @@ public enum ControlAPI {
 
     static func maintenance(engine: NodeEngine, body: MaintenanceRequest) async throws -> EditedResponse<ActionResult> {
         let outcome: Result<String, ControlRefusal> = try await engine.onLoop {
-            Result { () throws(ControlRefusal) in try engine.setMaintenance(body.enabled, force: body.force ?? false) }
+            Result { () throws(ControlRefusal) in
+                try engine.setMaintenance(body.enabled, instance: body.instance, force: body.force ?? false)
+            }
         }
         let text: String
         switch outcome {
@@ -128,17 +146,21 @@ public enum ControlAPI {
         }
         // A master hands over first. Answer with the outcome, not the intent:
         // if nobody takes over, the node stays master and is not in maintenance.
-        let handingOver = try await engine.onLoop { engine.election.state == .master && body.enabled }
-        guard handingOver else { return EditedResponse(status: .ok, response: ActionResult(ok: true, message: text)) }
-        let patience = try await engine.onLoop { engine.election.handoverPatience }
+        let handingOver = try await engine.onLoop {
+            body.enabled ? engine.instanceNames(body.instance).filter { engine.status(of: $0)?.state == .master } : []
+        }
+        guard !handingOver.isEmpty else { return EditedResponse(status: .ok, response: ActionResult(ok: true, message: text)) }
+        let patience = try await engine.onLoop { engine.handoverPatience(of: handingOver[0]) }
         let deadline = ContinuousClock.now + .nanoseconds(patience.nanoseconds) + .milliseconds(500)
-        while ContinuousClock.now < deadline {
-            let status = try await engine.onLoop { engine.status() }
-            if status.state == .maintenance {
+        waiting: while ContinuousClock.now < deadline {
+            let states = try await engine.onLoop { handingOver.compactMap { engine.status(of: $0) } }
+            if states.allSatisfy({ $0.state == .maintenance }) {
+                let master = states.first?.master
                 return EditedResponse(status: .ok, response: ActionResult(
-                    ok: true, message: "maintenance on; \(status.master ?? "a peer") took over the VIPs", master: status.master))
+                    ok: true, message: "maintenance on; \(master ?? "a peer") took over the VIPs", master: master))
             }
-            if status.state == .master, status.handover == nil { break }  // aborted: nobody took over
+            // Aborted: nobody took over.
+            for status in states where status.state == .master && status.handover == nil { break waiting }
             try await Task.sleep(for: .milliseconds(5))
         }
         return EditedResponse(status: .gatewayTimeout, response: ActionResult(

@@ -18,7 +18,7 @@ public enum Daemon {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let engine = NodeEngine(config: config, keys: loaded.keys, epoch: epoch, loop: loop, logger: logger,
                                 addresses: addresses, announcer: announcer)
-        let watcher: NetlinkAddressWatcher? = config.vips.isEmpty || addresses == nil ? nil : try NetlinkAddressWatcher(
+        let watcher: NetlinkAddressWatcher? = config.allVIPs.isEmpty || addresses == nil ? nil : try NetlinkAddressWatcher(
             onDelete: { address, _ in loop.execute { engine.addressDeleted(address) } },
             onOverflow: { loop.execute { engine.recheckVIPs() } })
         defer { watcher?.stop() }
@@ -26,7 +26,13 @@ public enum Daemon {
             engine.webhooks = WebhookDispatcher(config: config.notify, secrets: loaded.webhookSecrets,
                                                 metrics: engine.metrics, logger: logger)
         }
-        engine.scripts = NotifyScripts(config: config.notify, vrid: config.vrid, metrics: engine.metrics, logger: logger)
+        engine.notify = (config.notify, engine.metrics)
+        engine.linkReader = { NetworkInterfaces.isRunning($0) }
+        let tracked = config.instances.contains { !$0.trackInterfaces.isEmpty }
+        let linkWatcher: NetlinkAddressWatcher? = tracked ? try NetlinkAddressWatcher.links(
+            onChange: { link in loop.execute { engine.linkChanged(link.name, up: link.up) } },
+            onOverflow: { loop.execute { engine.rereadLinks() } }) : nil
+        defer { linkWatcher?.stop() }
         let path = loaded.path
         let reloadSource: @Sendable () throws -> LoadedConfig = { try ConfigLoader.load(path: path) }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
@@ -39,7 +45,7 @@ public enum Daemon {
                 reloadSource: reloadSource)))
         }
         let hangup = ReloadOnHangup(engine: engine, source: reloadSource, logger: logger)
-        logger.info("vipd \(VIPDVersion.string) starting: node \(config.node.id) priority \(config.node.priority), peers \(config.peers.map(\.id).joined(separator: ", ")), advert interval \(config.timing.advertInterval); \(Privileges.currentDescription())")
+        logger.info("vipd \(VIPDVersion.string) starting: node \(config.node.id) peers \(config.peers.map(\.id).joined(separator: ", ")), instances \(config.instances.map { "\($0.name) (vrid \($0.vrid), priority \($0.priority), advert interval \($0.timing.advertInterval))" }.joined(separator: ", ")); \(Privileges.currentDescription())")
         let health = try await healthServices(config: config, engine: engine, logger: logger)
         // Graceful shutdown runs in reverse order: the heartbeat service (last)
         // resigns first, then checks and the nginx manager stop, then webhooks

@@ -45,8 +45,8 @@ public struct HeartbeatService: Service {
     /// and a second more), start-up is over: the executable pages only it used
     /// are dropped from this process's page tables (`StartupPages.forgetUnused`).
     private func forgetStartupPages(logger: Logger) -> Task<Void, Never> {
-        let settle = ElectionTiming.masterDownInterval(interval: config.timing.advertInterval, priority: config.node.priority)
-            + .seconds(1)
+        let slowest = config.instances.map(\.timing.advertInterval).max() ?? ConfigDefaults.advertInterval
+        let settle = ElectionTiming.masterDownInterval(interval: slowest, priority: 1) + .seconds(1)
         return Task.detached(priority: .background) {
             try? await Task.sleep(for: .nanoseconds(settle.nanoseconds))
             guard !Task.isCancelled else { return }

@@ -35,8 +35,9 @@ public final class VIPMetrics: Sendable {
     public func heartbeatReceived() { received.increment() }
     public func dropped(_ reason: DropReason) { droppedByReason[reason]?.increment() }
 
-    public func transition(from: NodeState, to: NodeState) {
-        registry.makeCounter(name: "vipd_transitions_total", labels: [("from", from.description), ("to", to.description)]).increment()
+    public func transition(instance: String, from: NodeState, to: NodeState) {
+        registry.makeCounter(name: "vipd_transitions_total",
+                             labels: [("instance", instance), ("from", from.description), ("to", to.description)]).increment()
     }
 
     /// Seconds from the old master's last heartbeat (or the handover request)
@@ -56,15 +57,22 @@ public final class VIPMetrics: Sendable {
     }
 
     /// The exposition text, after refreshing the snapshot gauges from `status`.
+    /// The per-instance gauges carry an `instance` label (`vrid<N>` for a
+    /// single-router file).
     public func render(_ status: StatusReport) -> String {
-        for state in NodeState.allCases {
-            registry.makeGauge(name: "vipd_state", labels: [("state", state.description)]).set(status.state == state ? 1.0 : 0.0)
-        }
-        registry.makeGauge(name: "vipd_priority").set(Double(status.priority))
-        registry.makeGauge(name: "vipd_base_priority").set(Double(status.basePriority))
-        registry.makeGauge(name: "vipd_maintenance").set(status.state == .maintenance ? 1.0 : 0.0)
-        for vip in status.vips {
-            registry.makeGauge(name: "vipd_vip_held", labels: [("address", vip.address)]).set(vip.held ? 1.0 : 0.0)
+        for instance in status.instances ?? [status] {
+            let name = instance.instance ?? "vrid\(instance.vrid)"
+            for state in NodeState.allCases {
+                registry.makeGauge(name: "vipd_state", labels: [("instance", name), ("state", state.description)])
+                    .set(instance.state == state ? 1.0 : 0.0)
+            }
+            registry.makeGauge(name: "vipd_priority", labels: [("instance", name)]).set(Double(instance.priority))
+            registry.makeGauge(name: "vipd_base_priority", labels: [("instance", name)]).set(Double(instance.basePriority))
+            registry.makeGauge(name: "vipd_maintenance", labels: [("instance", name)]).set(instance.state == .maintenance ? 1.0 : 0.0)
+            for vip in instance.vips {
+                registry.makeGauge(name: "vipd_vip_held", labels: [("instance", name), ("address", vip.address)])
+                    .set(vip.held ? 1.0 : 0.0)
+            }
         }
         for check in status.checks {
             registry.makeGauge(name: "vipd_check_up", labels: [("check", check.name)]).set(check.state == "up" ? 1.0 : 0.0)

@@ -15,67 +15,81 @@ public struct ControlRefusal: Error, CustomStringConvertible {
     }
 }
 
-/// Operator actions: planned failover, maintenance, reload, health. Call on `loop`.
+/// Operator actions: planned failover, maintenance, reload, health. Call on
+/// `loop`. Failover and maintenance act on one instance (`--instance`; the
+/// only one when there is one) or, for maintenance, on all of them.
 extension NodeEngine {
-    /// Peers that could take over now: heard recently and in the backup state.
-    var eligiblePeers: [PeerTable.Entry] { peers.entries.filter { $0.alive && $0.state == .backup } }
-
-    /// Starts a planned switchover; returns a sentence saying what started.
-    public func failover(to target: String?, force: Bool) throws(ControlRefusal) -> String {
+    /// Starts a planned switchover of `instance`; returns a sentence saying what started.
+    public func failover(instance name: String? = nil, to target: String?, force: Bool) throws(ControlRefusal) -> String {
         loop.preconditionInEventLoop()
-        if let target, target != config.node.id, peers[target] == nil {
-            throw ControlRefusal(404, "no peer named \(target) (peers: \(config.peers.map(\.id).joined(separator: ", ")))")
+        let runner = try instance(named: name)
+        let router = runner.router
+        let election = router.election
+        let peerIDs = runner.config.peers.map(\.id)
+        if let target, target != config.node.id, router.peers[target] == nil {
+            throw ControlRefusal(404, "no peer named \(target) (peers: \(peerIDs.joined(separator: ", ")))")
         }
-        if let target, target != config.node.id, !force, !eligiblePeers.contains(where: { $0.id == target }) {
-            let entry = peers[target]
+        if let target, target != config.node.id, !force, !router.eligiblePeers.contains(where: { $0.id == target }) {
+            let entry = router.peers[target]
             let why = entry?.alive == true ? "is \(entry?.state?.description ?? "unknown")" : "is not heard from"
             throw ControlRefusal(409, "\(target) \(why), not a healthy backup; use --force to try anyway")
         }
         switch election.state {
         case .master:
             if target == config.node.id { throw ControlRefusal(409, "\(config.node.id) is already master") }
-            if target == nil, eligiblePeers.isEmpty, !force {
+            if target == nil, router.eligiblePeers.isEmpty, !force {
                 throw ControlRefusal(409, "no healthy peer can take over (none is a live backup); use --force to try anyway")
             }
             if election.handover != nil { throw ControlRefusal(409, "a handover is already in progress") }
-            handoverStartedAt = now
-            run(election.beginHandover(to: target, now: now))
+            runner.handoverStartedAt = now
+            run(runner.router.beginHandover(to: target, now: now), runner)
             return "handing over to \(target ?? "the best backup"); this node keeps the VIPs until it takes over"
         case .backup:
             guard let master = election.currentMaster else {
                 throw ControlRefusal(409, "no master is known to this node; nothing to fail over")
             }
             if target == master { throw ControlRefusal(409, "\(master) is already master") }
-            run(election.requestHandover(to: target, now: now))
+            run(runner.router.requestHandover(to: target, now: now), runner)
             return "asked master \(master) to hand over to \(target ?? "the best backup")"
         case .fault, .maintenance, .initial:
             throw ControlRefusal(409, "this node is in \(election.state); ask the master or a backup")
         }
     }
 
-    /// Maintenance on/off. A master hands over first; with no peer to take
-    /// over it refuses unless `force` (then it drops the VIPs at once).
-    public func setMaintenance(_ on: Bool, force: Bool) throws(ControlRefusal) -> String {
+    /// Maintenance on/off for one instance, or every instance when `instance`
+    /// is nil. A master hands over first; with no peer to take over it
+    /// refuses unless `force` (then it drops the VIPs at once).
+    public func setMaintenance(_ on: Bool, instance name: String? = nil, force: Bool) throws(ControlRefusal) -> String {
         loop.preconditionInEventLoop()
-        let canHandOver = !eligiblePeers.isEmpty
-        if on, election.state == .master, !canHandOver, !force {
-            throw ControlRefusal(409, "no healthy peer can take over the VIPs; use --force to drop them anyway")
+        let targets = try name.map { name throws(ControlRefusal) in [try instance(named: name)] } ?? instances
+        if on, !force, let stuck = targets.first(where: { $0.state == .master && $0.router.eligiblePeers.isEmpty }) {
+            let which = instances.count > 1 ? " of instance \(stuck.name)" : ""
+            throw ControlRefusal(409, "no healthy peer can take over the VIPs\(which); use --force to drop them anyway")
         }
-        if on, election.state == .master { handoverStartedAt = now }
-        run(election.setMaintenance(on, handOver: canHandOver, now: now))
-        if on && election.state == .master { return "handing the VIPs over; maintenance starts when a peer takes over" }
+        let now = self.now
+        for runner in targets {
+            if on, runner.state == .master { runner.handoverStartedAt = now }
+            run(runner.router.setMaintenance(on, handOver: !runner.router.eligiblePeers.isEmpty, now: now), runner)
+        }
+        if on && targets.contains(where: { $0.state == .master }) {
+            return "handing the VIPs over; maintenance starts when a peer takes over"
+        }
         return on ? "maintenance on" : "maintenance off"
     }
 
-    /// For external monitors: healthy while master or backup.
+    /// For external monitors: healthy while every instance is master or backup.
     public func health() -> (healthy: Bool, reason: String) {
         loop.preconditionInEventLoop()
-        switch election.state {
-        case .master, .backup: return (true, election.state.description)
-        case .fault: return (false, lastReason?.description ?? "fault")
-        case .maintenance: return (false, "maintenance")
-        case .initial: return (false, "starting")
+        for runner in instances {
+            let prefix = instances.count > 1 ? "\(runner.name): " : ""
+            switch runner.state {
+            case .master, .backup: continue
+            case .fault: return (false, prefix + (runner.lastReason?.description ?? "fault"))
+            case .maintenance: return (false, prefix + "maintenance")
+            case .initial: return (false, prefix + "starting")
+            }
         }
+        return (true, instances.count == 1 ? primary.state.description : instances.map { "\($0.name) \($0.state)" }.joined(separator: ", "))
     }
 
     /// The top-level fields of `VIPConfig` that `reload` compares, each either
@@ -84,31 +98,46 @@ extension NodeEngine {
     /// `ReloadDiffTests`, so a reload can never answer "nothing changed" for
     /// an edit it ignored.
     public static let reloadComparedFields: Set<String> = [
-        "node", "peers", "vrid", "vips", "timing", "auth", "control", "logLevel", "user", "notify",
+        "node", "peers", "instances", "syncGroups", "auth", "control", "logLevel", "user", "notify",
         "realtimePriority", "lockMemory", "checks", "nginx", "stateDirectory",
     ]
 
     /// Applies a re-read configuration; refuses changes that need a restart.
-    /// Returns the list of what changed.
+    /// Instances are matched by name: new ones start, removed ones stop
+    /// (resigning and releasing their VIPs), changed ones are reconfigured in
+    /// place; an unchanged instance is not touched. Returns what changed.
     public func reload(_ loaded: LoadedConfig) throws(ControlRefusal) -> [String] {
         loop.preconditionInEventLoop()
         let new = loaded.config
         let old = config
-        let fixed: [(String, Bool)] = [
+        let pairs = Self.matchInstances(old: old.instances, new: new.instances)
+        var fixed: [(String, Bool)] = [
             ("node.id", new.node.id != old.node.id), ("node.address", new.node.address != old.node.address),
             ("node.port", new.node.port != old.node.port), ("node.interface", new.node.interface != old.node.interface),
-            ("vrid", new.vrid != old.vrid),
             ("control.socket", new.control.socket != old.control.socket), ("user", new.user != old.user),
         ]
+        for (before, after) in pairs.kept where before.vrid != after.vrid {
+            fixed.append((old.instances.count == 1 ? "vrid" : "the vrid of instance \(after.name) (rename the instance to replace it)", true))
+        }
         let needRestart = fixed.filter(\.1).map(\.0)
         guard needRestart.isEmpty else {
             throw ControlRefusal(409, "changing \(needRestart.joined(separator: ", ")) needs a restart; the running configuration is kept")
         }
+        let single = old.instances.count == 1 && new.instances.count == 1
         var changes: [String] = []
-        if new.node.priority != old.node.priority { changes.append("priority \(old.node.priority) -> \(new.node.priority)") }
-        if new.timing != old.timing { changes.append("timing") }
-        if new.peers != old.peers { changes.append("peers") }
-        if new.vips != old.vips { changes.append("vips") }
+        for (before, after) in pairs.kept {
+            let prefix = single ? "" : "instance \(after.name): "
+            if before.priority != after.priority { changes.append("\(prefix)priority \(before.priority) -> \(after.priority)") }
+            if before.timing != after.timing { changes.append("\(prefix)timing") }
+            if before.peers != after.peers { changes.append("\(prefix)peers") }
+            if before.vips != after.vips { changes.append("\(prefix)vips") }
+            if before.trackChecks != after.trackChecks { changes.append("\(prefix)track_checks") }
+            if before.trackInterfaces != after.trackInterfaces { changes.append("\(prefix)track_interfaces") }
+        }
+        if single, new.peers != old.peers, !changes.contains("peers") { changes.append("peers") }
+        changes += pairs.removed.map { "instance \($0.name) removed" } + pairs.added.map { "instance \($0.name) added" }
+        if new.syncGroups != old.syncGroups { changes.append("sync_groups") }
+        if new.node.priority != old.node.priority, !single { changes.append("node.priority \(old.node.priority) -> \(new.node.priority)") }
         if loaded.keys.fingerprints != keys.fingerprints { changes.append("auth keys (signing \(loaded.keys.signing.fingerprint), accepting \(loaded.keys.fingerprints.joined(separator: ", ")))") }
         let later: [(String, Bool)] = [
             ("log_level", new.logLevel != old.logLevel), ("notify", new.notify != old.notify),
@@ -116,20 +145,60 @@ extension NodeEngine {
             ("control.listen", new.control.listenAddress != old.control.listenAddress || new.control.listenPort != old.control.listenPort),
             ("control.token_file", new.control.tokenFile != old.control.tokenFile),
             ("realtime_priority", new.realtimePriority != old.realtimePriority), ("lock_memory", new.lockMemory != old.lockMemory),
-            // The check and nginx services are built at start (Daemon.healthServices);
-            // applying them live is issue 13's work. Until then a reload says so.
+            // The check and nginx services are built at start (Daemon.healthServices).
             ("checks", new.checks != old.checks), ("nginx", new.nginx != old.nginx),
             ("state_dir", new.stateDirectory != old.stateDirectory),
         ]
         for (field, changed) in later where changed { changes.append("\(field) (takes effect after a restart)") }
-        let peerList = new.peers.map { HeartbeatAdmission.Peer(id: $0.id, address: $0.address) }
-        config = new
-        keys = loaded.keys
-        admission.reconfigure(keys: loaded.keys, peers: peerList)
-        peers.reconfigure(peers: peerList)
-        vips.update(new.vips)
-        run(election.reconfigure(Election.Settings(config: new), now: now))
+        apply(new, keys: loaded.keys, pairs: pairs)
         logger.notice("configuration reloaded: \(changes.isEmpty ? "no changes" : changes.joined(separator: "; "))")
         return changes
+    }
+
+    /// Old and new instances by name. Two single-router files are one
+    /// instance whatever their implicit names say.
+    static func matchInstances(old: [InstanceConfig], new: [InstanceConfig])
+        -> (kept: [(InstanceConfig, InstanceConfig)], added: [InstanceConfig], removed: [InstanceConfig]) {
+        if old.count == 1, new.count == 1, old[0].name == InstanceConfig.implicitName(vrid: old[0].vrid),
+           new[0].name == InstanceConfig.implicitName(vrid: new[0].vrid) {
+            return ([(old[0], new[0])], [], [])
+        }
+        let kept = new.compactMap { after in old.first { $0.name == after.name }.map { ($0, after) } }
+        return (kept, new.filter { after in !old.contains { $0.name == after.name } },
+                old.filter { before in !new.contains { $0.name == before.name } })
+    }
+
+    private func apply(_ new: VIPConfig, keys newKeys: HeartbeatKeyring,
+                       pairs: (kept: [(InstanceConfig, InstanceConfig)], added: [InstanceConfig], removed: [InstanceConfig])) {
+        let now = self.now
+        config = new
+        keys = newKeys
+        for removed in pairs.removed {
+            guard let runner = instances.first(where: { $0.name == removed.name }) else { continue }
+            run(runner.router.shutdown(now: now), runner)
+            instances.removeAll { $0 === runner }
+            byVRID[removed.vrid] = nil
+        }
+        for (before, after) in pairs.kept {
+            guard let runner = instances.first(where: { $0.name == before.name }) else { continue }
+            runner.update(after)
+            run(runner.router.reconfigure(Election.Settings(node: new.node, instance: after), keys: newKeys,
+                                          peers: runner.peerList, now: now), runner)
+        }
+        // Kept instances first, in the new file's order; then new ones start.
+        instances.sort { a, b in
+            (new.instances.firstIndex { $0.name == a.name } ?? .max) < (new.instances.firstIndex { $0.name == b.name } ?? .max)
+        }
+        for added in pairs.added {
+            let runner = add(added)
+            if sender != nil {
+                runner.vips.releaseLeftovers()
+                run(runner.router.start(now: now), runner)
+            }
+        }
+        readLinks()
+        refreshHealth()
+        applyFaults()
+        reportBackendsIfChanged()
     }
 }

@@ -2,8 +2,9 @@ import Logging
 import NIOCore
 import VIPCore
 
-/// Drives one node's `Election`: feeds it datagrams and timer ticks, and runs
-/// the actions it returns (send heartbeats, move VIPs, log transitions).
+/// Drives this node's virtual routers (`VirtualRouter`, one per instance):
+/// hands each datagram to the instance its VRID names, runs the timers, and
+/// carries out the actions the cores return (send, move VIPs, log, notify).
 ///
 /// Every piece of mutable state is confined to `loop`, an event loop that also
 /// owns the UDP channel, so a datagram, a timer and a control request never
@@ -15,47 +16,39 @@ public final class NodeEngine: @unchecked Sendable {
     /// Boot epoch carried in every heartbeat; larger on each start (`BootEpoch`).
     let epoch: UInt64
     let logger: Logger
-    let vips: VIPHolder
-
-    var election: Election
-    var admission: HeartbeatAdmission
-    var peers: PeerTable
+    let addresses: (any AddressManaging)?
+    let announcer: (any Announcing)?
+    /// The instances, in configuration order; `byVRID` finds one for a datagram.
+    var instances: [InstanceRunner] = []
+    var byVRID: [UInt8: InstanceRunner] = [:]
     var sender: (any HeartbeatSending)?
-    private var sequence: UInt64 = 0
-    /// What the last heartbeat said, for an answer to one peer between
-    /// scheduled heartbeats (`answer(_:)`).
-    private var lastAdvertised: (priority: UInt8, state: NodeState, flags: HeartbeatFlags, target: String?)?
-    /// When each peer was last answered out of schedule (rate limit).
-    private var lastAnswered: [String: Instant] = [:]
-    /// At most one answer per peer in this span: a flood of captured
-    /// datagrams makes this node send at most 100 a second per peer.
-    static let answerInterval = Span.milliseconds(10)
-    /// The error of the failing sends so far and how many, while sends fail.
-    private var sendFailure: (error: String, count: Int)?
-    private var timer: (any EngineTimer)?
+    var timer: (any EngineTimer)?
     /// What `timer` is armed for (nil: disarmed).
     private var timerDeadline: Instant?
-    var stateSince: Instant
-    var lastReason: TransitionReason?
+    /// Datagrams no instance could be asked about (unparseable, or a VRID
+    /// this node does not run), by DropReason raw value.
+    var unclaimedDrops: [String: Int] = [:]
     /// Set by the backend health check; heartbeats carry it to the peers' nginx managers.
     public private(set) var backendHealthy = true
-    var counters = StatusReport.Counters(heartbeatsSent: 0, heartbeatsReceived: 0, sendErrors: 0,
-                                                 dropped: [:], transitions: 0)
     public let metrics: VIPMetrics
-    /// When this node last became master (for failover timing).
-    var lastTakeover: Instant?
-    /// When this master began a planned handover (for its duration metric).
-    var handoverStartedAt: Instant?
     /// The health checks' current picture, when checks are configured.
     public var checkSnapshot: (@Sendable () -> [HealthMonitor.CheckSnapshot])?
     /// Check states last reported, to log and publish only changes.
     var reportedChecks: [String: CheckState] = [:]
     /// Where events go (webhooks); set before `start`.
     public var webhooks: WebhookDispatcher?
-    /// keepalived-style notify scripts; set before `start`.
-    public var scripts: NotifyScripts?
-    /// Observers of transitions (metrics, webhooks, tests). Called on `loop`.
-    public var onTransition: [(NodeState, NodeState, TransitionReason) -> Void] = []
+    /// keepalived-style notify scripts; set before `start` (one per instance
+    /// is made from it, with the instance's name).
+    public var notify: (config: NotifyConfig, metrics: VIPMetrics)?
+    /// Observers of transitions (tests): instance name, from, to, reason. Called on `loop`.
+    public var onTransition: [(String, NodeState, NodeState, TransitionReason) -> Void] = []
+    /// Tracked interfaces: whether each has carrier, and since when it is back.
+    var links: [String: LinkTracking] = [:]
+    /// Reads whether an interface is up and running (`NetworkInterfaces.isRunning`);
+    /// nil where interfaces cannot be read (tests).
+    public var linkReader: (@Sendable (String) -> Bool)?
+    /// The checks' last verdict, re-applied per instance after a reload.
+    var lastVerdict: HealthVerdict?
 
     public convenience init(config: VIPConfig, key: HeartbeatKey, epoch: UInt64, loop: any EventLoop, logger: Logger,
                             addresses: (any AddressManaging)?, announcer: (any Announcing)?) {
@@ -70,185 +63,205 @@ public final class NodeEngine: @unchecked Sendable {
         self.epoch = epoch
         self.loop = loop
         self.logger = logger
+        self.addresses = addresses
+        self.announcer = announcer
         self.metrics = VIPMetrics()
-        let peerList = config.peers.map { HeartbeatAdmission.Peer(id: $0.id, address: $0.address) }
-        self.election = Election(settings: Election.Settings(config: config))
-        self.admission = HeartbeatAdmission(vrid: config.vrid, keys: keys, ownEpoch: epoch, peers: peerList)
-        self.peers = PeerTable(peers: peerList)
-        self.stateSince = Instant(nanoseconds: Int64(loop.now.uptimeNanoseconds))
-        self.vips = VIPHolder(vips: config.vips, addresses: addresses, announcer: announcer, loop: loop, logger: logger)
-        for reason in DropReason.allCases { counters.dropped[reason.rawValue] = 0 }
+        for instance in config.instances { add(instance) }
+        for reason in DropReason.allCases { unclaimedDrops[reason.rawValue] = 0 }
     }
 
     var now: Instant { Instant(nanoseconds: Int64(loop.now.uptimeNanoseconds)) }
 
+    /// The first instance: what the top-level fields of status describe.
+    var primary: InstanceRunner { instances[0] }
+
+    @discardableResult
+    func add(_ instance: InstanceConfig) -> InstanceRunner {
+        let router = VirtualRouter(
+            identity: .init(instance: instance.name, vrid: instance.vrid, epoch: epoch),
+            settings: Election.Settings(node: config.node, instance: instance), keys: keys,
+            peers: instance.peers.map { .init(id: $0.id, address: $0.address) })
+        let holder = VIPHolder(vips: instance.vips, addresses: addresses, announcer: announcer, loop: loop, logger: logger)
+        let runner = InstanceRunner(config: instance, router: router, vips: holder, now: now, logger: logger)
+        if let notify { runner.scripts = NotifyScripts(config: notify.config, instance: instance.name, metrics: notify.metrics, logger: logger) }
+        instances.append(runner)
+        byVRID[instance.vrid] = runner
+        return runner
+    }
+
+    /// The instance an operator names; the only one when there is one.
+    func instance(named name: String?) throws(ControlRefusal) -> InstanceRunner {
+        guard let name else {
+            guard instances.count == 1 else {
+                throw ControlRefusal(400, "this node runs \(instances.count) instances (\(instances.map(\.name).joined(separator: ", "))); name one with --instance")
+            }
+            return primary
+        }
+        guard let found = instances.first(where: { $0.name == name }) else {
+            throw ControlRefusal(404, "no instance named \(name) (instances: \(instances.map(\.name).joined(separator: ", ")))")
+        }
+        return found
+    }
+
     // MARK: Inputs (call on `loop`)
 
-    /// Starts the election; heartbeats go out through `sender`, and `timer`
+    /// Starts every instance; heartbeats go out through `sender`, and `timer`
     /// (by default a scheduled task on `loop`) calls `timerFired`.
     public func start(sender: any HeartbeatSending, timer: (any EngineTimer)? = nil) {
         loop.preconditionInEventLoop()
         self.sender = sender
         self.timer = timer ?? ScheduledTaskEngineTimer(loop: loop) { [weak self] in self?.timerFired() }
-        vips.releaseLeftovers()
-        run(election.start(now: now))
+        if let notify {
+            for runner in instances where runner.scripts == nil {
+                runner.scripts = NotifyScripts(config: notify.config, instance: runner.name, metrics: notify.metrics, logger: logger)
+            }
+        }
+        let now = self.now
+        for runner in instances {
+            runner.vips.releaseLeftovers()
+            run(runner.router.start(now: now), runner)
+        }
+        readLinks()
+        applyFaults()
     }
 
-    /// One datagram from `source` (any bytes: they are checked here).
+    /// One datagram from `source` (any bytes: they are checked here). The
+    /// VRID byte names the instance; admission then checks everything else
+    /// against that instance alone.
     public func receive(_ bytes: [UInt8], from source: IPAddress) {
         loop.preconditionInEventLoop()
-        let now = self.now
-        switch admission.admitWithBoot(bytes, from: source) {
-        case .failure(let reason):
-            counters.dropped[reason.rawValue, default: 0] += 1
+        let claimed = HeartbeatCodec.vrid(of: bytes)
+        guard case .success(let vrid) = claimed, let runner = byVRID[vrid] else {
+            let reason: DropReason = if case .failure(let why) = claimed { why } else { .wrongVRID }
+            unclaimedDrops[reason.rawValue, default: 0] += 1
             metrics.dropped(reason)
-            logger.debug("dropped heartbeat from \(source): \(reason.rawValue)")
-            // Authentic but not echoing our epoch: the peer may not know it
-            // yet (one of us restarted). Tell it now, not at the next
-            // scheduled heartbeat, which may come after our master-down time.
-            if reason == .unverified, let peer = config.peers.first(where: { $0.address == source }) { answer(peer) }
-        case .success(let (heartbeat, boot)):
-            if boot == .new, let peer = config.peers.first(where: { $0.id == heartbeat.nodeID }) { answer(peer) }
-            counters.heartbeatsReceived += 1
-            metrics.heartbeatReceived()
-            let events = peers.record(heartbeat, now: now)
-            for event in events { log(event) }
-            reannounceAfterHeal(events, heartbeat)
-            reportBackendsIfChanged()
-            run(election.receive(heartbeat, from: source, now: now))
+            logger.debug("dropped datagram from \(source): \(reason.rawValue)")
+            return
         }
+        let output = runner.router.receive(bytes, from: source, now: now)
+        if !output.actions.contains(where: { if case .dropped = $0 { true } else { false } }) {
+            runner.counters.heartbeatsReceived += 1
+            metrics.heartbeatReceived()
+        }
+        run(output, runner)
+        reportBackendsIfChanged()
     }
 
-    /// Graceful stop: resign if master (the resignation is with the kernel
-    /// when this returns) and release the VIPs.
+    /// Graceful stop: every master resigns (the resignations are with the
+    /// kernel when this returns) and releases its VIPs.
     public func shutdown() {
         loop.preconditionInEventLoop()
-        run(election.shutdown(now: now))
+        let now = self.now
+        for runner in instances { run(runner.router.shutdown(now: now), runner) }
         timer?.arm(at: nil)
         timerDeadline = nil
     }
 
-    /// The timer's deadline passed: expire silent peers, run the election's clock.
+    /// The timer's deadline passed: run every instance whose clock is due.
     func timerFired() {
         loop.preconditionInEventLoop()
         timerDeadline = nil
         let now = self.now
-        for event in peers.expire(now: now) { log(event) }
+        for runner in instances {
+            guard let due = runner.router.nextDeadline, due <= now else { continue }
+            run(runner.router.tick(now: now), runner)
+        }
+        tickLinks(now: now)
         reportBackendsIfChanged()
-        run(election.tick(now: now))
-    }
-
-    /// Sets or clears a front fault (a failing front check).
-    public func setFault(_ reason: String?) {
-        loop.preconditionInEventLoop()
-        run(election.setFault(reason, now: now))
+        reschedule()
     }
 
     /// The address watcher saw `address` disappear from an interface.
     public func addressDeleted(_ address: IPAddress) {
         loop.preconditionInEventLoop()
-        vips.restoreIfHeld(address)
+        for runner in instances { runner.vips.restoreIfHeld(address) }
     }
 
     /// Netlink dropped notifications: check every held VIP is still there.
     public func recheckVIPs() {
         loop.preconditionInEventLoop()
-        vips.recheck()
+        for runner in instances { runner.vips.recheck() }
     }
 
     public func setBackendHealthy(_ healthy: Bool) {
         loop.preconditionInEventLoop()
         guard healthy != backendHealthy else { return }
         backendHealthy = healthy
-        // Peers' nginx should hear it now, not at the next (standby) heartbeat.
-        run(election.announce(now: now))
+        let now = self.now
+        for runner in instances { run(runner.router.setBackendHealthy(healthy, now: now), runner) }
     }
 
     // MARK: Running actions
 
-    func run(_ output: ElectionOutput) {
+    func run(_ output: VirtualRouter.Output, _ runner: InstanceRunner) {
         for action in output.actions {
             switch action {
             case .transition(let from, let to, let reason):
-                counters.transitions += 1
-                metrics.transition(from: from, to: to)
-                if to == .master { lastTakeover = now }
-                recordFailoverDuration(from: from, to: to, reason: reason)
-                publish(from: from, to: to, reason: reason)
-                stateSince = now
-                lastReason = reason
-                logger.notice("\(from) -> \(to) (\(reason))")
-                for observer in onTransition { observer(from, to, reason) }
-            case .sendHeartbeat(let priority, let state):
-                send(priority: priority, state: state)
+                transitioned(runner, from: from, to: to, reason: reason)
+            case .send(_, let datagrams):
+                send(datagrams, runner)
             case .acquireVIPs:
-                vips.acquire()
+                runner.vips.acquire()
             case .releaseVIPs:
-                vips.release()
+                runner.vips.release()
             case .reannounceVIPs:
-                vips.reannounce()
+                runner.vips.reannounce()
             case .handoverAborted:
-                logger.warning("planned handover aborted: no peer took over within \(election.handoverPatience); staying master")
+                runner.logger.warning("planned handover aborted: no peer took over within \(runner.router.election.handoverPatience); staying master")
+            case .peer(let event):
+                log(event, runner)
+            case .dropped(let reason, let source):
+                runner.counters.dropped[reason.rawValue, default: 0] += 1
+                metrics.dropped(reason)
+                runner.logger.debug("dropped heartbeat from \(source): \(reason.rawValue)")
             }
         }
         reschedule()
     }
 
-    private func send(priority: UInt8, state: NodeState) {
-        let signal = election.handoverSignal
-        var flags = signal.flags.union(backendHealthy ? [.backendHealthy] : [])
-        if election.takeReleasedVIPsFlag(sentAs: state) { flags.insert(.releasedVIPs) }
-        lastAdvertised = (priority, state, flags, signal.target)
-        send(priority: priority, state: state, flags: flags, target: signal.target, to: config.peers)
-    }
-
-    /// The last heartbeat again, to `peer` only, at most once per
-    /// `answerInterval`: the peer learns this node's epoch at once.
-    private func answer(_ peer: PeerConfig) {
-        guard let last = lastAdvertised else { return }
+    private func transitioned(_ runner: InstanceRunner, from: NodeState, to: NodeState, reason: TransitionReason) {
         let now = self.now
-        if let previous = lastAnswered[peer.id], now - previous < Self.answerInterval { return }
-        lastAnswered[peer.id] = now
-        send(priority: last.priority, state: last.state, flags: last.flags, target: last.target, to: [peer])
+        runner.counters.transitions += 1
+        metrics.transition(instance: runner.name, from: from, to: to)
+        if to == .master { runner.lastTakeover = now }
+        recordFailoverDuration(runner, from: from, reason: reason)
+        publish(runner, from: from, to: to, reason: reason)
+        runner.stateSince = now
+        runner.lastReason = reason
+        runner.logger.notice("\(from) -> \(to) (\(reason))")
+        for observer in onTransition { observer(runner.name, from, to, reason) }
+        syncGroupFollow(runner, from: from, to: to)
     }
 
-    /// One datagram per peer, each echoing that peer's epoch.
-    private func send(priority: UInt8, state: NodeState, flags: HeartbeatFlags, target: String?, to peers: [PeerConfig]) {
+    private func send(_ datagrams: [VirtualRouter.Datagram], _ runner: InstanceRunner) {
         guard let sender else { return }
-        sequence += 1
-        var heartbeat = Heartbeat(
-            vrid: config.vrid, priority: priority, state: state,
-            flags: flags,
-            advertInterval: election.interval(advertisedAs: state), epoch: epoch, sequence: sequence,
-            nodeID: config.node.id, target: target)
-        let datagrams = peers.map { peer in
-            heartbeat.echo = admission.echo(for: peer.id)
-            return HeartbeatCodec.encode(heartbeat, key: keys.signing)
-        }
-        counters.heartbeatsSent += 1
+        let peers = datagrams.compactMap { runner.peer($0.peer) }
+        guard peers.count == datagrams.count else { return }
+        runner.counters.heartbeatsSent += 1
         metrics.heartbeatSent()
         do {
-            try sender.send(datagrams, to: peers)
-            if let failing = sendFailure {
-                sendFailure = nil
-                logger.notice("sending heartbeats again (after \(failing.count) failed)")
+            try sender.send(datagrams.map(\.bytes), to: peers)
+            if let failing = runner.sendFailure {
+                runner.sendFailure = nil
+                runner.logger.notice("sending heartbeats again (after \(failing.count) failed)")
             }
         } catch {
-            counters.sendErrors += 1
+            runner.counters.sendErrors += 1
             metrics.count("vipd_heartbeat_send_errors_total")
             // Once per failure, not ten times a second while a link is down.
             let text = "\(error)"
-            if sendFailure?.error != text { logger.warning("sending heartbeat failed: \(text)") }
-            sendFailure = (text, (sendFailure?.count ?? 0) + 1)
+            if runner.sendFailure?.error != text { runner.logger.warning("sending heartbeat failed: \(text)") }
+            runner.sendFailure = (text, (runner.sendFailure?.count ?? 0) + 1)
         }
     }
 
-    /// Keeps the timer armed for the earliest of the election's and the peer
-    /// table's deadlines, re-arming only when that moves. A tick that comes
-    /// early is harmless: `tick` and `expire` act only on what is due.
+    /// Keeps the timer armed for the earliest deadline of any instance (and
+    /// of a tracked link's debounce), re-arming only when that moves. A tick
+    /// that comes early is harmless: cores act only on what is due.
     func reschedule() {
         guard let timer else { return }
-        let deadline = Instant.earliest(election.nextDeadline, peers.nextDeadline)
+        var deadline = linkDeadline
+        for runner in instances { deadline = Instant.earliest(deadline, runner.router.nextDeadline) }
         guard deadline != timerDeadline else { return }
         timerDeadline = deadline
         timer.arm(at: deadline)
@@ -256,108 +269,55 @@ public final class NodeEngine: @unchecked Sendable {
 
     /// Unplanned: how long the old master was silent. Planned: from the
     /// handover request until the new master's first heartbeat.
-    private func recordFailoverDuration(from: NodeState, to: NodeState, reason: TransitionReason) {
+    private func recordFailoverDuration(_ runner: InstanceRunner, from: NodeState, reason: TransitionReason) {
         switch reason {
         case .masterDown(let silence):
             metrics.failoverDuration(seconds: silence.seconds)
         case .handedOver:
-            if let started = handoverStartedAt { metrics.failoverDuration(seconds: (now - started).seconds) }
-            handoverStartedAt = nil
+            if let started = runner.handoverStartedAt { metrics.failoverDuration(seconds: (now - started).seconds) }
+            runner.handoverStartedAt = nil
         default:
-            if from == .master { handoverStartedAt = nil }
+            if from == .master { runner.handoverStartedAt = nil }
         }
     }
 
     /// Tells webhooks and notify scripts about a transition (never blocks).
-    private func publish(from: NodeState, to: NodeState, reason: TransitionReason) {
-        scripts?.stateChanged(to: to, priority: election.effectivePriority)
+    private func publish(_ runner: InstanceRunner, from: NodeState, to: NodeState, reason: TransitionReason) {
+        runner.scripts?.stateChanged(to: to, priority: runner.router.election.effectivePriority)
         guard let webhooks else { return }
         let stamp = VIPLogHandler.timestamp()
         let node = config.node.id
+        let instance = runner.name
         webhooks.emit(NodeEvent(node: node, event: .stateChange, oldState: from.description, newState: to.description,
-                                reason: reason.description, timestamp: stamp))
-        guard !config.vips.isEmpty else { return }
-        let vipList = config.vips.map { "\($0.address)/\($0.prefixLength)" }.joined(separator: ",")
+                                reason: reason.description, timestamp: stamp, instance: instance))
+        guard !runner.config.vips.isEmpty else { return }
+        let vipList = runner.config.vips.map { "\($0.address)/\($0.prefixLength)" }.joined(separator: ",")
         if to == .master {
             webhooks.emit(NodeEvent(node: node, event: .vipAcquired, newState: to.description, reason: reason.description,
-                                    subject: vipList, timestamp: stamp))
+                                    subject: vipList, timestamp: stamp, instance: instance))
         } else if from == .master {
             webhooks.emit(NodeEvent(node: node, event: .vipReleased, oldState: from.description, newState: to.description,
-                                    reason: reason.description, subject: vipList, timestamp: stamp))
+                                    reason: reason.description, subject: vipList, timestamp: stamp, instance: instance))
         }
     }
 
-    /// A peer that comes back (a healed partition), or one that stops being
-    /// master while this node is master, may have answered for the VIPs:
-    /// clients may still point at it, so announce them once more. The
-    /// election re-announces when it hears a lower master; this covers the
-    /// race where that peer yielded before its master heartbeat reached us.
-    private func reannounceAfterHeal(_ events: [PeerTable.Event], _ heartbeat: Heartbeat) {
-        guard election.state == .master, !config.vips.isEmpty else { return }
-        // The peer says it held the VIPs until just now (it may have yielded
-        // to us before any of its master heartbeats got through).
-        if heartbeat.flags.contains(.releasedVIPs) {
-            vips.reannounce()
-            return
-        }
-        let healed = events.contains { event in
-            switch event {
-            case .found: true
-            case .stateChanged(_, let from, _): from == .master
-            case .lost: false
-            }
-        }
-        if healed { vips.reannounce() }
-    }
-
-    private func log(_ event: PeerTable.Event) {
+    private func log(_ event: PeerTable.Event, _ runner: InstanceRunner) {
+        // Peer liveness is a node matter: said once, by the first instance
+        // that runs with that peer, not once per instance.
+        let speaks: (String) -> Bool = { [instances] id in instances.first { $0.peer(id) != nil } === runner }
         switch event {
         case .found(let id):
+            guard speaks(id) else { return }
             logger.info("peer \(id) found")
             webhooks?.emit(NodeEvent(node: config.node.id, event: .peerFound, subject: id, timestamp: VIPLogHandler.timestamp()))
         case .lost(let id):
+            guard speaks(id) else { return }
             logger.warning("peer \(id) lost (no heartbeat within its master-down interval)")
             webhooks?.emit(NodeEvent(node: config.node.id, event: .peerLost, reason: "no heartbeat within its master-down interval",
                                      subject: id, timestamp: VIPLogHandler.timestamp()))
         case .stateChanged(let id, let from, let to):
-            logger.info("peer \(id) is \(to)\(from.map { " (was \($0))" } ?? "")")
+            runner.logger.info("peer \(id) is \(to)\(from.map { " (was \($0))" } ?? "")")
         }
-    }
-
-    // MARK: Status
-
-    public func status() -> StatusReport {
-        loop.preconditionInEventLoop()
-        let now = self.now
-        let peerReports = peers.entries.map { entry in
-            StatusReport.Peer(
-                id: entry.id, address: entry.address.description, alive: entry.alive, state: entry.state,
-                priority: entry.priority.map(Int.init),
-                backendHealthy: entry.lastHeard == nil ? nil : entry.flags.contains(.backendHealthy),
-                lastHeardMs: entry.lastHeard.map { (now - $0).milliseconds },
-                link: linkReport(entry.id))
-        }
-        return StatusReport(
-            node: config.node.id, state: election.state, priority: Int(election.effectivePriority),
-            basePriority: Int(config.node.priority), vrid: Int(config.vrid), master: election.currentMaster,
-            stateForMs: (now - stateSince).milliseconds, lastTransitionReason: lastReason?.description,
-            advertIntervalMs: config.timing.advertInterval.milliseconds,
-            vips: config.vips.map { .init(address: "\($0.address)/\($0.prefixLength)", interface: $0.interface, held: vips.held) },
-            peers: peerReports, counters: counters, version: VIPDVersion.string,
-            checks: checkReports(now: now),
-            preemptHeld: election.preemptSuppressed,
-            handover: election.handover.map { $0.target ?? "best" },
-            detection: election.settings.detection.name,
-            masterDownMs: election.state == .backup ? election.masterDownInterval.milliseconds : nil)
-    }
-
-    private func linkReport(_ id: String) -> StatusReport.Peer.Link? {
-        guard case .adaptive(let rate, let ceiling) = election.settings.detection,
-              let link = election.links[id] else { return nil }
-        return .init(observed: link.observed.rounded(), lossRate: link.lossRate, burstiness: link.burstiness,
-                     jitterMs: link.jitter.milliseconds,
-                     intervals: link.intervals(interval: config.timing.advertInterval, falseTakeoversPerWeek: rate,
-                                               ceiling: ceiling))
     }
 
     // MARK: Health (HealthService, NginxFrontManager)
@@ -368,30 +328,27 @@ public final class NodeEngine: @unchecked Sendable {
     public var onBackendsChanged: [(BackendHealthView) -> Void] = []
     private var reportedBackends: BackendHealthView?
 
-    /// Applies the health checks' verdict: fault, backend flag, effective priority.
-    public func applyHealth(_ verdict: HealthVerdict) {
-        loop.preconditionInEventLoop()
-        reportCheckChanges()
-        setFault(verdict.faultReason)
-        setBackendHealthy(verdict.backendHealthy)
-        setEffectivePriority(verdict.effectivePriority)
-        reportBackendsIfChanged()
-    }
-
-    /// Changes the priority heartbeats carry (weighted checks); clamped to 1...254.
-    public func setEffectivePriority(_ priority: UInt8) {
-        loop.preconditionInEventLoop()
-        run(election.setPriority(priority, now: now))
-    }
-
-    /// What the nginx upstream is rendered from, now.
+    /// What the nginx upstream is rendered from, now: a peer is alive when
+    /// any instance hears it, and its backend flag is the latest heard.
     public func backendView() -> BackendHealthView {
         loop.preconditionInEventLoop()
-        return peers.backendView(localHealthy: backendHealthy)
+        return mergedBackendView()
     }
 
-    private func reportBackendsIfChanged() {
-        let view = peers.backendView(localHealthy: backendHealthy)
+    func mergedBackendView() -> BackendHealthView {
+        guard instances.count > 1 else { return primary.router.peers.backendView(localHealthy: backendHealthy) }
+        // Per peer, the freshest entry of any instance that runs with it.
+        let views = instances.map { $0.router.peers }
+        return BackendHealthView(localHealthy: backendHealthy, peers: config.peers.map { peer in
+            let entries = views.compactMap { $0[peer.id] }
+            let freshest = entries.max { ($0.alive ? 1 : 0, $0.lastHeard ?? .zero) < ($1.alive ? 1 : 0, $1.lastHeard ?? .zero) }
+            return .init(id: peer.id, address: peer.address, alive: freshest?.alive ?? false,
+                         heard: freshest?.lastHeard != nil, reportsHealthy: freshest?.flags.contains(.backendHealthy) ?? false)
+        })
+    }
+
+    func reportBackendsIfChanged() {
+        let view = mergedBackendView()
         guard view != reportedBackends else { return }
         reportedBackends = view
         for observer in onBackendsChanged { observer(view) }

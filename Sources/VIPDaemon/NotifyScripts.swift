@@ -6,14 +6,15 @@ import VIPCore
 /// Run without a shell, detached from the engine, killed after the timeout.
 public struct NotifyScripts: Sendable {
     let config: NotifyConfig
-    /// keepalived's instance name; vipd uses `vrid<N>`.
+    /// The instance's name (`vrid<N>` for a single-router file), passed
+    /// where keepalived passes its `vrrp_instance` name.
     let instance: String
     let metrics: VIPMetrics
     let logger: Logger
 
-    public init(config: NotifyConfig, vrid: UInt8, metrics: VIPMetrics, logger: Logger) {
+    public init(config: NotifyConfig, instance: String, metrics: VIPMetrics, logger: Logger) {
         self.config = config
-        self.instance = "vrid\(vrid)"
+        self.instance = instance
         self.metrics = metrics
         self.logger = logger
     }

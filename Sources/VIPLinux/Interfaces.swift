@@ -42,4 +42,19 @@ public enum NetworkInterfaces {
         }
         return withUnsafeBytes(of: hardware.sa_data) { Array($0.prefix(6)) }
     }
+
+    /// Whether interface `name` is up and running (IFF_UP and IFF_RUNNING:
+    /// it has carrier). False when there is no such interface.
+    public static func isRunning(_ name: String) -> Bool {
+        var request = ifreq()
+        let nameBytes = Array(name.utf8)
+        guard !nameBytes.isEmpty, nameBytes.count < Int(IFNAMSIZ) else { return false }
+        withUnsafeMutableBytes(of: &request.ifr_ifrn.ifrn_name) { raw in raw.copyBytes(from: nameBytes) }
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        guard ioctl(fd, UInt(SIOCGIFFLAGS), &request) == 0 else { return false }
+        let flags = Int32(request.ifr_ifru.ifru_flags)
+        return flags & Int32(IFF_UP) != 0 && flags & Int32(IFF_RUNNING) != 0
+    }
 }

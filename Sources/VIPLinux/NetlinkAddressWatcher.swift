@@ -4,7 +4,7 @@ import Glibc
 import Synchronization
 import VIPCore
 
-/// Reports addresses deleted from any interface, so the master notices at
+/// Reports rtnetlink changes: addresses deleted from any interface, so the master notices at
 /// once when someone runs `ip addr del` on its VIP (or an IPv6 VIP vanishes
 /// with its link) instead of silently black-holing traffic.
 ///
@@ -26,16 +26,37 @@ public final class NetlinkAddressWatcher: Sendable {
     ///     socket buffer was full (ENOBUFS); the caller should re-check its
     ///     VIPs with `isPresent`, since a deletion may have been lost.
     /// - Throws: `SystemError` if the socket or thread cannot be created.
-    public init(onDelete: @escaping @Sendable (IPAddress, Int32) -> Void,
-                onOverflow: @escaping @Sendable () -> Void = {}) throws {
-        let socket = try NetlinkSocket(groups: Self.groups, receiveTimeout: nil)
+    public convenience init(onDelete: @escaping @Sendable (IPAddress, Int32) -> Void,
+                            onOverflow: @escaping @Sendable () -> Void = {}) throws {
+        try self.init(groups: Self.groups, onMessage: { message in
+            guard message.type == NetlinkMessage.typeDeleteAddress,
+                  let info = NetlinkMessage.parseAddress(message.payload), let address = info.address else { return }
+            onDelete(address, info.interfaceIndex)
+        }, onOverflow: onOverflow)
+    }
+
+    /// Reports every change of an interface's state (RTMGRP_LINK): its name
+    /// and whether it is up with carrier. For `track_interfaces`.
+    public static func links(onChange: @escaping @Sendable (NetlinkMessage.LinkInfo) -> Void,
+                             onOverflow: @escaping @Sendable () -> Void = {}) throws -> NetlinkAddressWatcher {
+        try NetlinkAddressWatcher(groups: 0x1, onMessage: { message in
+            let deleted = message.type == NetlinkMessage.typeDeleteLink
+            guard message.type == NetlinkMessage.typeNewLink || deleted,
+                  let info = NetlinkMessage.parseLink(message.payload, deleted: deleted) else { return }
+            onChange(info)
+        }, onOverflow: onOverflow)
+    }
+
+    init(groups: UInt32, onMessage: @escaping @Sendable (NetlinkMessage.Parsed) -> Void,
+         onOverflow: @escaping @Sendable () -> Void) throws {
+        let socket = try NetlinkSocket(groups: groups, receiveTimeout: nil)
         // Closing the writer end makes the reader end readable (EOF), which
         // wakes the thread's poll(); netlink sockets ignore shutdown(2).
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             throw SystemError.fromErrno("socketpair for the address watcher")
         }
-        let loop = WatchLoop(socket: socket, wakeReader: pair[0], onDelete: onDelete, onOverflow: onOverflow)
+        let loop = WatchLoop(socket: socket, wakeReader: pair[0], onMessage: onMessage, onOverflow: onOverflow)
         let context = Unmanaged.passRetained(loop).toOpaque()
         var thread = pthread_t()
         let result = pthread_create(&thread, nil, { raw in
@@ -75,14 +96,14 @@ public final class NetlinkAddressWatcher: Sendable {
 private final class WatchLoop: Sendable {
     let socket: NetlinkSocket
     let wakeReader: Int32
-    let onDelete: @Sendable (IPAddress, Int32) -> Void
+    let onMessage: @Sendable (NetlinkMessage.Parsed) -> Void
     let onOverflow: @Sendable () -> Void
 
     init(socket: consuming NetlinkSocket, wakeReader: Int32,
-         onDelete: @escaping @Sendable (IPAddress, Int32) -> Void, onOverflow: @escaping @Sendable () -> Void) {
+         onMessage: @escaping @Sendable (NetlinkMessage.Parsed) -> Void, onOverflow: @escaping @Sendable () -> Void) {
         self.socket = socket
         self.wakeReader = wakeReader
-        self.onDelete = onDelete
+        self.onMessage = onMessage
         self.onOverflow = onOverflow
     }
 
@@ -107,12 +128,7 @@ private final class WatchLoop: Sendable {
                 default: return                             // the socket is unusable; do not spin
                 }
             }
-            for message in NetlinkMessage.split(Array(buffer[0..<min(received, buffer.count)]))
-            where message.type == NetlinkMessage.typeDeleteAddress {
-                if let info = NetlinkMessage.parseAddress(message.payload), let address = info.address {
-                    onDelete(address, info.interfaceIndex)
-                }
-            }
+            for message in NetlinkMessage.split(Array(buffer[0..<min(received, buffer.count)])) { onMessage(message) }
         }
     }
 }

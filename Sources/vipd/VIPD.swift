@@ -41,7 +41,7 @@ struct CheckConfig: ParsableCommand {
 
     func run() throws {
         let loaded = loadOrExit(path)
-        print("\(path): OK (node \(loaded.config.node.id), \(loaded.config.peers.count) peer(s), \(loaded.config.vips.count) VIP(s))")
+        print("\(path): OK (node \(loaded.config.node.id), \(loaded.config.peers.count) peer(s), \(loaded.config.instances.count) instance(s), \(loaded.config.allVIPs.count) VIP(s))")
     }
 }
 

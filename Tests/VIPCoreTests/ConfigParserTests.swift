@@ -32,9 +32,9 @@ import VIPCore
         let config = try ConfigParser.parse(Self.minimal, file: "test.yaml")
         #expect(config.node.port == 5798)
         #expect(config.peers == [PeerConfig(id: "node-b", address: IPAddress("198.18.0.2")!, port: 5798)])
-        #expect(config.timing == TimingConfig(advertInterval: .milliseconds(100), preempt: true, preemptDelay: .zero))
-        #expect(config.vips.first?.interface == "eth0")
-        #expect(config.vips.first?.prefixLength == 24)
+        #expect(config.instances[0].timing == TimingConfig(advertInterval: .milliseconds(100), preempt: true, preemptDelay: .zero))
+        #expect(config.instances[0].vips.first?.interface == "eth0")
+        #expect(config.instances[0].vips.first?.prefixLength == 24)
         #expect(config.control.socket == "/run/vipd/control.sock")
     }
 
@@ -84,15 +84,15 @@ import VIPCore
     }
 
     @Test func detectionIsTheRFCRuleUnlessAdaptiveIsAskedFor() throws {
-        #expect(try ConfigParser.parse(Self.minimal, file: "t").timing.detection == .rfc)
+        #expect(try ConfigParser.parse(Self.minimal, file: "t").instances[0].timing.detection == .rfc)
         let adaptive = try ConfigParser.parse(Self.minimal + "\ntiming:\n  detection:\n    mode: adaptive\n", file: "t")
-        #expect(adaptive.timing.detection == .adaptive(falseTakeoversPerWeek: 1, ceilingIntervals: 10))
+        #expect(adaptive.instances[0].timing.detection == .adaptive(falseTakeoversPerWeek: 1, ceilingIntervals: 10))
         let tuned = try ConfigParser.parse(Self.minimal + """
 
             timing:
               detection: {mode: adaptive, false_takeovers_per_week: 0.1, max_intervals: 20}
             """, file: "t")
-        #expect(tuned.timing.detection == .adaptive(falseTakeoversPerWeek: 0.1, ceilingIntervals: 20))
+        #expect(tuned.instances[0].timing.detection == .adaptive(falseTakeoversPerWeek: 0.1, ceilingIntervals: 20))
         #expect(issues(Self.minimal + "\ntiming:\n  detection: {mode: learn}\n").map(\.field) == ["timing.detection.mode"])
         #expect(issues(Self.minimal + "\ntiming:\n  detection: {mode: adaptive, false_takeovers_per_week: 0}\n")
             .map(\.field) == ["timing.detection.false_takeovers_per_week"])
@@ -101,11 +101,11 @@ import VIPCore
     }
 
     @Test func standbyIntervalDefaultsToOneSecondButNeverBelowTheAdvertInterval() throws {
-        #expect(try ConfigParser.parse(Self.minimal, file: "t").timing.effectiveStandbyInterval == .seconds(1))
+        #expect(try ConfigParser.parse(Self.minimal, file: "t").instances[0].timing.effectiveStandbyInterval == .seconds(1))
         let slow = try ConfigParser.parse(Self.minimal + "\ntiming:\n  advert_interval: 2s\n", file: "t")
-        #expect(slow.timing.effectiveStandbyInterval == .seconds(2))
+        #expect(slow.instances[0].timing.effectiveStandbyInterval == .seconds(2))
         let set = try ConfigParser.parse(Self.minimal + "\ntiming:\n  standby_interval: 300ms\n", file: "t")
-        #expect(set.timing.effectiveStandbyInterval == .milliseconds(300))
+        #expect(set.instances[0].timing.effectiveStandbyInterval == .milliseconds(300))
         let below = issues(Self.minimal + "\ntiming:\n  advert_interval: 200ms\n  standby_interval: 100ms\n")
         #expect(below.map(\.field) == ["timing.standby_interval"])
         #expect(below.first?.message.contains("must not be shorter than timing.advert_interval") == true)
@@ -115,7 +115,7 @@ import VIPCore
 
     @Test func nopreemptIsKeepalivedsSpelling() throws {
         let config = try ConfigParser.parse(Self.minimal + "\ntiming:\n  nopreempt: true\n", file: "t")
-        #expect(config.timing.preempt == false)
+        #expect(config.instances[0].timing.preempt == false)
         #expect(issues(Self.minimal + "\ntiming:\n  nopreempt: true\n  preempt: true\n").map(\.field) == ["timing.nopreempt"])
     }
 

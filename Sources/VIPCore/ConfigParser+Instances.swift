@@ -1,0 +1,164 @@
+import Yams
+
+/// `instances:` and `sync_groups:` (docs/config.md#instances). A file
+/// without `instances:` describes one virtual router with the top-level
+/// `vrid`, `vips` and `timing`, as before; with it, those live per instance
+/// and the top-level `timing` is what every instance starts from.
+extension ConfigParser {
+    static let instanceKeys = ["name", "vrid", "priority", "vips", "timing", "peers", "track_checks",
+                               "track_interfaces"]
+
+    static func parseInstances(_ top: MappingView, _ reader: YAMLReader, node: NodeConfig?, peers: [PeerConfig],
+                               timing: TimingConfig, owners: [(IPAddress, String)],
+                               checks: [CheckConfig]) -> [InstanceConfig] {
+        guard top.child("instances") != nil else {
+            let vrid: UInt8? = top.integer("vrid", 1...255, required: true)
+            let vips = parseVIPs(top, reader, defaultInterface: node?.interface, owners: owners)
+            let tracked = parseTrackedInterfaces(top, reader)
+            guard let node, let vrid else { return [] }
+            return [InstanceConfig(name: InstanceConfig.implicitName(vrid: vrid), vrid: vrid, priority: node.priority,
+                                   vips: vips, timing: timing, peers: peers, trackInterfaces: tracked)]
+        }
+        for key in ["vrid", "vips", "track_interfaces"] where top.child(key) != nil {
+            reader.fail(key, top.child(key), "set \(key) per instance when the file has instances:")
+        }
+        var instances: [InstanceConfig] = []
+        var names: Set<String> = []
+        var vrids: Set<UInt8> = []
+        var vipOwners: [IPAddress: String] = [:]
+        for (item, path) in top.list("instances") {
+            guard let map = reader.mapping(item, at: path, allowed: instanceKeys) else { continue }
+            let name = map.string("name", required: true)
+            if let name {
+                if !validID(name) {
+                    reader.fail(map.path("name"), map.child("name"),
+                                "must be 1-64 characters of letters, digits, '.', '_' or '-', got \"\(name)\"")
+                } else if !names.insert(name).inserted {
+                    reader.fail(map.path("name"), map.child("name"), "instance \"\(name)\" is defined twice")
+                }
+            }
+            let vrid: UInt8? = map.integer("vrid", 1...255, required: true)
+            if let vrid, !vrids.insert(vrid).inserted {
+                // The VRID is what a datagram names its instance by.
+                reader.fail(map.path("vrid"), map.child("vrid"), "vrid \(vrid) is used by another instance")
+            }
+            let priority: UInt8? = map.integer("priority", 1...254) ?? node?.priority
+            let vips = parseVIPs(map, reader, defaultInterface: node?.interface, owners: owners)
+            for vip in vips {
+                if let other = vipOwners[vip.address] {
+                    reader.fail(map.path("vips"), map.child("vips"), "\(vip.address) is also a VIP of instance \(other)")
+                }
+                vipOwners[vip.address] = name ?? path
+            }
+            let instanceTiming = parseTiming(map, reader, defaults: timing)
+            let instancePeers = parseInstancePeers(map, reader, peers: peers)
+            let tracked = parseTrackedChecks(map, reader, checks: checks)
+            let interfaces = parseTrackedInterfaces(map, reader)
+            guard let name, let vrid, let priority, let instanceTiming else { continue }
+            instances.append(InstanceConfig(name: name, vrid: vrid, priority: priority, vips: vips, timing: instanceTiming,
+                                            peers: instancePeers, trackChecks: tracked, trackInterfaces: interfaces))
+        }
+        if instances.isEmpty && reader.issues.isEmpty {
+            reader.fail("instances", top.child("instances"), "list at least one instance")
+        }
+        return instances
+    }
+
+    /// `peers: [id, ...]`: a subset of the file's peers (default: all).
+    static func parseInstancePeers(_ map: MappingView, _ reader: YAMLReader, peers: [PeerConfig]) -> [PeerConfig] {
+        guard map.child("peers") != nil else { return peers }
+        var chosen: [PeerConfig] = []
+        for (item, path) in map.list("peers") {
+            guard let id = item.scalar?.string, let peer = peers.first(where: { $0.id == id }) else {
+                reader.fail(path, item, "expected the id of a peer listed under peers: (\(peers.map(\.id).joined(separator: ", ")))")
+                continue
+            }
+            if !chosen.contains(peer) { chosen.append(peer) }
+        }
+        if chosen.isEmpty && map.child("peers") != nil {
+            reader.fail(map.path("peers"), map.child("peers"), "list at least one peer")
+        }
+        return chosen
+    }
+
+    /// `track_checks: [name, {name: N, weight: W}, ...]`; absent: every check.
+    static func parseTrackedChecks(_ map: MappingView, _ reader: YAMLReader, checks: [CheckConfig]) -> [TrackedCheck]? {
+        guard map.child("track_checks") != nil else { return nil }
+        var tracked: [TrackedCheck] = []
+        for (item, path) in map.list("track_checks") {
+            var check: TrackedCheck?
+            if let name = item.scalar?.string {
+                check = TrackedCheck(name: name)
+            } else if let entry = reader.mapping(item, at: path, allowed: ["name", "weight"]),
+                      let name = entry.string("name", required: true) {
+                check = TrackedCheck(name: name, weight: entry.integer("weight", -253...253))
+            }
+            guard let check else { continue }
+            guard let definition = checks.first(where: { $0.name == check.name }) else {
+                reader.fail(path, item, "no check named \"\(check.name)\" under checks: (\(checks.map(\.name).joined(separator: ", ")))")
+                continue
+            }
+            if check.weight != nil, definition.role != .weight {
+                reader.fail(path, item, "a weight applies only to a check with role: weight (\"\(check.name)\" is \(definition.role.rawValue))")
+            }
+            tracked.append(check)
+        }
+        return tracked
+    }
+
+    /// `track_interfaces: [eth0, {name: eth1, up_debounce: 2s}]`.
+    static func parseTrackedInterfaces(_ map: MappingView, _ reader: YAMLReader) -> [TrackedInterface] {
+        var tracked: [TrackedInterface] = []
+        for (item, path) in map.list("track_interfaces") {
+            var interface: TrackedInterface?
+            if let name = item.scalar?.string {
+                interface = TrackedInterface(name: name)
+            } else if let entry = reader.mapping(item, at: path, allowed: ["name", "up_debounce"]),
+                      let name = entry.string("name", required: true) {
+                interface = TrackedInterface(name: name, upDebounce: entry.span("up_debounce", .zero...Span.seconds(3600))
+                                                 ?? TrackedInterface.defaultUpDebounce)
+            }
+            guard let interface else { continue }
+            if interface.name.isEmpty || interface.name.count > 15 || interface.name.contains("/") || interface.name.contains(" ") {
+                reader.fail(path, item, "not a valid interface name: \"\(interface.name)\"")
+                continue
+            }
+            tracked.append(interface)
+        }
+        return tracked
+    }
+
+    /// `sync_groups: [{name: G, instances: [a, b]}]`: each instance in one group at most.
+    static func parseSyncGroups(_ top: MappingView, _ reader: YAMLReader, instances: [InstanceConfig]) -> [SyncGroupConfig] {
+        var groups: [SyncGroupConfig] = []
+        var member: [String: String] = [:]
+        for (item, path) in top.list("sync_groups") {
+            guard let map = reader.mapping(item, at: path, allowed: ["name", "instances"]) else { continue }
+            let name = map.string("name", required: true)
+            if let name, !validID(name) {
+                reader.fail(map.path("name"), map.child("name"), "not a valid group name: \"\(name)\"")
+            }
+            if let name, groups.contains(where: { $0.name == name }) {
+                reader.fail(map.path("name"), map.child("name"), "sync group \"\(name)\" is defined twice")
+            }
+            var names: [String] = []
+            for (entry, field) in map.list("instances") {
+                guard let instance = entry.scalar?.string, instances.contains(where: { $0.name == instance }) else {
+                    reader.fail(field, entry, "expected the name of an instance (\(instances.map(\.name).joined(separator: ", ")))")
+                    continue
+                }
+                if let other = member[instance] {
+                    reader.fail(field, entry, "instance \(instance) is already in sync group \(other)")
+                    continue
+                }
+                member[instance] = name ?? path
+                names.append(instance)
+            }
+            if names.count < 2 && reader.issues.isEmpty {
+                reader.fail(map.path("instances"), map.child("instances") ?? map.node, "a sync group needs at least two instances")
+            }
+            if let name { groups.append(SyncGroupConfig(name: name, instances: names)) }
+        }
+        return groups
+    }
+}

@@ -1,0 +1,110 @@
+/// One virtual router of this node (keepalived's `vrrp_instance`): its own
+/// VRID, priority, VIPs, timing and what it tracks. Node, auth, control and
+/// the check definitions are shared by every instance of a daemon.
+public struct InstanceConfig: Sendable, Equatable {
+    /// Unique within the file; `vrid<N>` for the implicit instance of a
+    /// single-router file (what keepalived notify scripts receive as INSTANCE).
+    public var name: String
+    public var vrid: UInt8
+    /// 1...254; `node.priority` unless the instance sets its own.
+    public var priority: UInt8
+    public var vips: [VIPSpec]
+    public var timing: TimingConfig
+    /// The peers this instance runs with: every configured peer unless the
+    /// instance names a subset (`peers: [id, ...]`).
+    public var peers: [PeerConfig]
+    /// The checks whose verdict this instance follows; nil: every check with
+    /// its own role and weight.
+    public var trackChecks: [TrackedCheck]?
+    /// Interfaces whose carrier this instance needs: one down puts it in FAULT.
+    public var trackInterfaces: [TrackedInterface]
+    /// Routes and rules held while master (keepalived's `virtual_routes`).
+    public var routes: [RouteSpec]
+
+    public init(name: String, vrid: UInt8, priority: UInt8, vips: [VIPSpec], timing: TimingConfig,
+                peers: [PeerConfig], trackChecks: [TrackedCheck]? = nil, trackInterfaces: [TrackedInterface] = [],
+                routes: [RouteSpec] = []) {
+        self.name = name
+        self.vrid = vrid
+        self.priority = priority
+        self.vips = vips
+        self.timing = timing
+        self.peers = peers
+        self.trackChecks = trackChecks
+        self.trackInterfaces = trackInterfaces
+        self.routes = routes
+    }
+
+    /// The implicit instance of a file without `instances:`.
+    public static func implicitName(vrid: UInt8) -> String { "vrid\(vrid)" }
+}
+
+/// A check an instance follows, optionally with its own weight (keepalived's
+/// `track_script { name weight W }`).
+public struct TrackedCheck: Sendable, Equatable {
+    public var name: String
+    /// nil: the check's own weight.
+    public var weight: Int?
+
+    public init(name: String, weight: Int? = nil) {
+        self.name = name
+        self.weight = weight
+    }
+}
+
+/// An interface an instance tracks (keepalived's `track_interface`).
+public struct TrackedInterface: Sendable, Equatable {
+    public var name: String
+    /// How long the carrier must be back before the fault clears: a flapping
+    /// link must not pull the VIP back and forth.
+    public var upDebounce: Span
+
+    public static let defaultUpDebounce = Span.seconds(1)
+
+    public init(name: String, upDebounce: Span = TrackedInterface.defaultUpDebounce) {
+        self.name = name
+        self.upDebounce = upDebounce
+    }
+}
+
+/// A route installed while the instance is master (`ip route replace` semantics).
+public struct RouteSpec: Sendable, Equatable, Hashable {
+    public var destination: IPAddress
+    public var prefixLength: Int
+    public var gateway: IPAddress?
+    public var interface: String?
+    public var metric: UInt32?
+    public var table: UInt32?
+
+    public init(destination: IPAddress, prefixLength: Int, gateway: IPAddress? = nil, interface: String? = nil,
+                metric: UInt32? = nil, table: UInt32? = nil) {
+        self.destination = destination
+        self.prefixLength = prefixLength
+        self.gateway = gateway
+        self.interface = interface
+        self.metric = metric
+        self.table = table
+    }
+
+    /// `198.18.5.0/24 via 198.18.0.254 dev eth0 metric 10 table 100`, as `ip route` prints it.
+    public var description: String {
+        var text = "\(destination)/\(prefixLength)"
+        if let gateway { text += " via \(gateway)" }
+        if let interface { text += " dev \(interface)" }
+        if let metric { text += " metric \(metric)" }
+        if let table { text += " table \(table)" }
+        return text
+    }
+}
+
+/// Instances that change state together (keepalived's `vrrp_sync_group`):
+/// one in FAULT puts the group in FAULT, one taking over takes the group.
+public struct SyncGroupConfig: Sendable, Equatable {
+    public var name: String
+    public var instances: [String]
+
+    public init(name: String, instances: [String]) {
+        self.name = name
+        self.instances = instances
+    }
+}

@@ -1,0 +1,254 @@
+/// One virtual router (VRRP instance) of this node, whole, as a pure state
+/// machine: the election, the admission of datagrams, the peer table, the
+/// sequence numbers and the assembly of every heartbeat.
+///
+/// The daemon (`NodeEngine`) and the simulator (`SimulatedCluster`) both drive
+/// exactly this type, so what the simulation exercises is what runs: the
+/// standby interval, the `releasedVIPs` flag, the answers out of schedule and
+/// the re-announce after a heal. Inputs are events with `now`; outputs are
+/// complete actions (a `.send` carries the signed datagrams).
+public struct VirtualRouter: Sendable {
+    /// Who this router is on the wire.
+    public struct Identity: Sendable, Equatable {
+        /// The instance's name (`instances[].name`; "default" for a single-router file).
+        public var instance: String
+        public var vrid: UInt8
+        /// This node's boot epoch, carried in every heartbeat.
+        public var epoch: UInt64
+
+        public init(instance: String = "default", vrid: UInt8, epoch: UInt64) {
+            self.instance = instance
+            self.vrid = vrid
+            self.epoch = epoch
+        }
+    }
+
+    /// One signed datagram for one peer (each echoes that peer's epoch).
+    public struct Datagram: Sendable, Equatable {
+        public var peer: String
+        public var bytes: [UInt8]
+    }
+
+    public enum Action: Sendable, Equatable {
+        /// The single record of a state change.
+        case transition(from: NodeState, to: NodeState, reason: TransitionReason)
+        /// Put these datagrams on the wire; `heartbeat` is what they carry
+        /// (with the echo of the first peer), for logs and counters.
+        case send(Heartbeat, [Datagram])
+        case acquireVIPs
+        case releaseVIPs
+        /// One more gratuitous ARP / NA for VIPs already held.
+        case reannounceVIPs
+        case handoverAborted
+        /// A peer found, lost or changing state.
+        case peer(PeerTable.Event)
+        /// A datagram refused by admission, with its reason.
+        case dropped(DropReason, from: IPAddress)
+    }
+
+    public struct Output: Sendable, Equatable {
+        public var actions: [Action]
+        /// When `tick` must be called next.
+        public var nextDeadline: Instant?
+    }
+
+    public let identity: Identity
+    public private(set) var election: Election
+    public private(set) var admission: HeartbeatAdmission
+    public private(set) var peers: PeerTable
+    private var keys: HeartbeatKeyring
+    private var peerList: [HeartbeatAdmission.Peer]
+    /// Whether the local backend passes its check; every heartbeat says so.
+    public private(set) var backendHealthy = true
+    private var sequence: UInt64 = 0
+    /// The last heartbeat sent, for an answer to one peer out of schedule.
+    private var lastAdvertised: Heartbeat?
+    /// When each peer was last answered out of schedule (rate limit).
+    private var lastAnswered: [String: Instant] = [:]
+    /// At most one answer per peer in this span: a flood of captured
+    /// datagrams makes a node send at most 100 a second per peer.
+    public static let answerInterval = Span.milliseconds(10)
+
+    public init(identity: Identity, settings: Election.Settings, keys: HeartbeatKeyring,
+                peers: [HeartbeatAdmission.Peer]) {
+        self.identity = identity
+        self.election = Election(settings: settings)
+        self.keys = keys
+        self.peerList = peers
+        self.admission = HeartbeatAdmission(vrid: identity.vrid, keys: keys, ownEpoch: identity.epoch, peers: peers)
+        self.peers = PeerTable(peers: peers)
+    }
+
+    public var state: NodeState { election.state }
+
+    public var nextDeadline: Instant? { Instant.earliest(election.nextDeadline, peers.nextDeadline) }
+
+    /// Peers that could take over now: heard recently and in the backup state.
+    public var eligiblePeers: [PeerTable.Entry] { peers.entries.filter { $0.alive && $0.state == .backup } }
+
+    // MARK: Inputs
+
+    public mutating func start(now: Instant) -> Output {
+        drive(election.start(now: now), now: now)
+    }
+
+    /// One datagram from `source`, any bytes: admission checks them.
+    public mutating func receive(_ bytes: [UInt8], from source: IPAddress, now: Instant) -> Output {
+        switch admission.admitWithBoot(bytes, from: source) {
+        case .failure(let reason):
+            var actions: [Action] = [.dropped(reason, from: source)]
+            // Authentic but not echoing our epoch: the peer may not know it
+            // yet (one of us restarted). Tell it now, not at the next
+            // scheduled heartbeat, which may come after our master-down time.
+            if reason == .unverified, let peer = peerList.first(where: { $0.address == source }) {
+                actions += answer(peer.id, now: now)
+            }
+            return Output(actions: actions, nextDeadline: nextDeadline)
+        case .success(let (heartbeat, boot)):
+            var actions: [Action] = []
+            if boot == .new { actions += answer(heartbeat.nodeID, now: now) }
+            let events = peers.record(heartbeat, now: now)
+            actions += events.map(Action.peer)
+            if reannounceAfterHeal(events, heartbeat) { actions.append(.reannounceVIPs) }
+            var output = drive(election.receive(heartbeat, from: source, now: now), now: now)
+            output.actions = actions + output.actions
+            return output
+        }
+    }
+
+    /// Runs what is due: peers gone silent, the election's timers.
+    public mutating func tick(now: Instant) -> Output {
+        let lost = peers.expire(now: now).map(Action.peer)
+        var output = drive(election.tick(now: now), now: now)
+        output.actions = lost + output.actions
+        return output
+    }
+
+    public mutating func shutdown(now: Instant) -> Output {
+        drive(election.shutdown(now: now), now: now)
+    }
+
+    public mutating func setFault(_ reason: String?, now: Instant) -> Output {
+        drive(election.setFault(reason, now: now), now: now)
+    }
+
+    /// The local backend's verdict; peers hear a change at once, not at the
+    /// next (standby) heartbeat.
+    public mutating func setBackendHealthy(_ healthy: Bool, now: Instant) -> Output {
+        guard healthy != backendHealthy else { return Output(actions: [], nextDeadline: nextDeadline) }
+        backendHealthy = healthy
+        return drive(election.announce(now: now), now: now)
+    }
+
+    public mutating func setPriority(_ priority: UInt8, now: Instant) -> Output {
+        drive(election.setPriority(priority, now: now), now: now)
+    }
+
+    public mutating func beginHandover(to target: String?, now: Instant) -> Output {
+        drive(election.beginHandover(to: target, now: now), now: now)
+    }
+
+    public mutating func requestHandover(to target: String?, now: Instant) -> Output {
+        drive(election.requestHandover(to: target, now: now), now: now)
+    }
+
+    public mutating func setMaintenance(_ on: Bool, handOver: Bool, now: Instant) -> Output {
+        drive(election.setMaintenance(on, handOver: handOver, now: now), now: now)
+    }
+
+    /// Take the VIPs now because a sync-group partner did (`Election.takeOver`).
+    public mutating func takeOver(because reason: TransitionReason, now: Instant) -> Output {
+        drive(election.takeOver(reason, now: now), now: now)
+    }
+
+    /// Leave master because a sync-group partner did (`Election.resign`).
+    public mutating func resign(because reason: TransitionReason, now: Instant) -> Output {
+        drive(election.resign(reason, now: now), now: now)
+    }
+
+    /// A reload: new settings, keys and peers. What is known of the peers that
+    /// remain is kept, so a reload never reopens them to old packets.
+    public mutating func reconfigure(_ settings: Election.Settings, keys: HeartbeatKeyring,
+                                     peers newPeers: [HeartbeatAdmission.Peer], now: Instant) -> Output {
+        self.keys = keys
+        peerList = newPeers
+        admission.reconfigure(keys: keys, peers: newPeers)
+        peers.reconfigure(peers: newPeers)
+        return drive(election.reconfigure(settings, now: now), now: now)
+    }
+
+    // MARK: Heartbeats
+
+    /// Turns the election's actions into complete ones.
+    private mutating func drive(_ output: ElectionOutput, now: Instant) -> Output {
+        var actions: [Action] = []
+        actions.reserveCapacity(output.actions.count)
+        for action in output.actions {
+            switch action {
+            case .transition(let from, let to, let reason): actions.append(.transition(from: from, to: to, reason: reason))
+            case .sendHeartbeat(let priority, let state): actions.append(heartbeat(priority: priority, state: state))
+            case .acquireVIPs: actions.append(.acquireVIPs)
+            case .releaseVIPs: actions.append(.releaseVIPs)
+            case .reannounceVIPs: actions.append(.reannounceVIPs)
+            case .handoverAborted: actions.append(.handoverAborted)
+            }
+        }
+        return Output(actions: actions, nextDeadline: nextDeadline)
+    }
+
+    /// One heartbeat to every peer. The state it is sent as may differ from
+    /// the current one (a resignation is sent as master by a node already
+    /// stopping), so the interval and flags are those of `state`.
+    private mutating func heartbeat(priority: UInt8, state: NodeState) -> Action {
+        let signal = election.handoverSignal
+        var flags = signal.flags
+        if backendHealthy { flags.insert(.backendHealthy) }
+        if election.takeReleasedVIPsFlag(sentAs: state) { flags.insert(.releasedVIPs) }
+        sequence += 1
+        let heartbeat = Heartbeat(
+            vrid: identity.vrid, priority: priority, state: state, flags: flags,
+            advertInterval: election.interval(advertisedAs: state), epoch: identity.epoch, sequence: sequence,
+            nodeID: election.settings.nodeID, target: signal.target)
+        lastAdvertised = heartbeat
+        return sign(heartbeat, for: peerList.map(\.id))
+    }
+
+    /// The last heartbeat again, to one peer, at most once per `answerInterval`.
+    private mutating func answer(_ peer: String, now: Instant) -> [Action] {
+        guard var last = lastAdvertised else { return [] }
+        if let previous = lastAnswered[peer], now - previous < Self.answerInterval { return [] }
+        lastAnswered[peer] = now
+        sequence += 1
+        last.sequence = sequence
+        return [sign(last, for: [peer])]
+    }
+
+    private func sign(_ heartbeat: Heartbeat, for targets: [String]) -> Action {
+        var heartbeat = heartbeat
+        var first: Heartbeat?
+        let datagrams = targets.map { peer in
+            heartbeat.echo = admission.echo(for: peer)
+            if first == nil { first = heartbeat }
+            return Datagram(peer: peer, bytes: HeartbeatCodec.encode(heartbeat, key: keys.signing))
+        }
+        return .send(first ?? heartbeat, datagrams)
+    }
+
+    /// A peer that comes back (a healed partition), or one that stops being
+    /// master while this node is master, may have answered for the VIPs:
+    /// clients may still point at it, so announce them once more. The
+    /// election re-announces when it hears a lower master; this covers the
+    /// race where that peer yielded before its master heartbeat reached us.
+    private func reannounceAfterHeal(_ events: [PeerTable.Event], _ heartbeat: Heartbeat) -> Bool {
+        guard election.state == .master else { return false }
+        // The peer says it held the VIPs until just now.
+        if heartbeat.flags.contains(.releasedVIPs) { return true }
+        return events.contains { event in
+            switch event {
+            case .found: true
+            case .stateChanged(_, let from, _): from == .master
+            case .lost: false
+            }
+        }
+    }
+}
