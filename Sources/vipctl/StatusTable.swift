@@ -4,7 +4,32 @@ import VIPCore
 import Foundation
 
 enum StatusTable {
+    /// One block per instance when the node runs several (then the
+    /// checks and counters once, for the node).
     static func render(_ report: StatusReport) -> String {
+        guard let instances = report.instances, instances.count > 1 else { return renderOne(report) }
+        var lines = ["node      \(report.node)    \(instances.count) instances", ""]
+        lines.append(row(["INSTANCE", "VRID", "STATE", "PRIO", "MASTER", "VIPS"], widths: [14, 6, 13, 6, 12, 10]))
+        for instance in instances {
+            let held = instance.vips.filter(\.held).count
+            lines.append(row([instance.instance ?? "-", "\(instance.vrid)", instance.state.description, "\(instance.priority)",
+                              instance.master ?? "-", "\(held)/\(instance.vips.count) held"], widths: [14, 6, 13, 6, 12, 10]))
+        }
+        for instance in instances {
+            lines.append("")
+            lines.append("--- instance \(instance.instance ?? "-")")
+            var one = instance
+            one.checks = []
+            lines.append(renderOne(one, footer: false))
+        }
+        var node = report
+        node.peers = []
+        node.vips = []
+        lines.append(checksAndCounters(node))
+        return lines.joined(separator: "\n")
+    }
+
+    static func renderOne(_ report: StatusReport, footer: Bool = true) -> String {
         var lines: [String] = []
         let priority = report.priority == report.basePriority ? "\(report.priority)" : "\(report.priority) (base \(report.basePriority))"
         lines.append("node      \(report.node)")
@@ -19,6 +44,10 @@ enum StatusTable {
         for vip in report.vips {
             lines.append("vip       \(vip.address) on \(vip.interface): \(vip.held ? "held here" : "not held")")
         }
+        for link in report.interfaces ?? [] {
+            lines.append("track     interface \(link.name): \(link.up ? "up" : "DOWN")")
+        }
+        for fault in report.faults ?? [] { lines.append("fault     \(fault)") }
         lines.append("")
         lines.append(row(["PEER", "ADDRESS", "STATE", "PRIO", "BACKEND", "LAST HEARD"]))
         for peer in report.peers {
@@ -35,6 +64,13 @@ enum StatusTable {
                                     link.observed, link.lossRate, link.burstiness, link.jitterMs, k))
             }
         }
+        if footer { lines.append(checksAndCounters(report)) }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The node-wide part: checks and heartbeat counters.
+    static func checksAndCounters(_ report: StatusReport) -> String {
+        var lines: [String] = []
         if !report.checks.isEmpty {
             lines.append("")
             let widths = [12, 40, 12, 9, 10]

@@ -65,17 +65,21 @@ struct Failover: AsyncParsableCommand {
     @OptionGroup var options: SocketOption
     @Option(help: "The node that should become master.")
     var to: String?
+    @Option(help: "The instance to switch over (required when the node runs several).")
+    var instance: String?
     @Flag(help: "Hand over even if no peer looks ready (a handover nobody takes is aborted; the VIPs stay).")
     var force = false
 
     func run() async throws {
-        try report(try await ControlClient(socket: options.socket).post("/v1/failover", FailoverBody(to: to, force: force)))
+        try report(try await ControlClient(socket: options.socket)
+            .post("/v1/failover", FailoverBody(to: to, force: force, instance: instance)))
     }
 }
 
 struct FailoverBody: Encodable {
     var to: String?
     var force: Bool
+    var instance: String?
 }
 
 struct Maintenance: AsyncParsableCommand {
@@ -90,18 +94,21 @@ struct Maintenance: AsyncParsableCommand {
     @OptionGroup var options: SocketOption
     @Argument(help: "on or off")
     var mode: Switch
+    @Option(help: "One instance only (default: every instance of the node).")
+    var instance: String?
     @Flag(help: "Enter maintenance even if no peer can take over the VIPs (they are dropped).")
     var force = false
 
     func run() async throws {
         try report(try await ControlClient(socket: options.socket)
-            .post("/v1/maintenance", MaintenanceBody(enabled: mode == .on, force: force)))
+            .post("/v1/maintenance", MaintenanceBody(enabled: mode == .on, force: force, instance: instance)))
     }
 }
 
 struct MaintenanceBody: Encodable {
     var enabled: Bool
     var force: Bool
+    var instance: String?
 }
 
 struct Reload: AsyncParsableCommand {
@@ -125,7 +132,8 @@ struct CheckConfig: ParsableCommand {
     func run() throws {
         do {
             let loaded = try ConfigLoader.load(path: path)
-            print("\(path): OK (node \(loaded.config.node.id))")
+            let instances = loaded.config.instances.map { "\($0.name) (vrid \($0.vrid))" }.joined(separator: ", ")
+            print("\(path): OK (node \(loaded.config.node.id); instances \(instances))")
         } catch {
             FileHandle.standardError.write(Data("\(error.description)\n".utf8))
             throw ExitCode(2)

@@ -35,7 +35,7 @@ for host in node-a node-b; do
     r=$tmp/r/$host
     sed -e "s#/etc/vipd/auth.key#$tmp/auth.key#" -e "s#/etc/vipd/control.token#$tmp/token#" "$r/vipd.yaml" >"$r/vipd-check.yaml"
     out=$("$bin/vipd" check-config "$r/vipd-check.yaml" 2>&1)
-    check "$host: vipd check-config accepts the rendered vipd.yaml" grep -q ": OK (node $host, 1 peer(s), 1 VIP(s))" <<<"$out"
+    check "$host: vipd check-config accepts the rendered vipd.yaml" grep -q ": OK (node $host, 1 peer(s), 1 instance(s), 1 VIP(s))" <<<"$out"
     grep -q ": OK" <<<"$out" || echo "$out"
     out=$(promtool check config --syntax-only "$r/prometheus.yml" 2>&1)
     check "$host: promtool accepts the rendered prometheus.yml" grep -q SUCCESS <<<"$out"
