@@ -27,14 +27,13 @@ final class InstanceRunner: @unchecked Sendable {
     var sendFailure: (error: String, count: Int)?
     let logger: Logger
 
+    /// `logger` carries the instance's name as metadata.
     init(config: InstanceConfig, router: VirtualRouter, vips: VIPHolder, now: Instant, logger: Logger) {
         self.config = config
         self.router = router
         self.vips = vips
         self.peersByID = Dictionary(config.peers.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         self.stateSince = now
-        var logger = logger
-        logger[metadataKey: "instance"] = "\(config.name)"
         self.logger = logger
         for reason in DropReason.allCases { counters.dropped[reason.rawValue] = 0 }
     }

@@ -81,8 +81,11 @@ public final class NodeEngine: @unchecked Sendable {
             identity: .init(instance: instance.name, vrid: instance.vrid, epoch: epoch),
             settings: Election.Settings(node: config.node, instance: instance), keys: keys,
             peers: instance.peers.map { .init(id: $0.id, address: $0.address) })
-        let holder = VIPHolder(vips: instance.vips, addresses: addresses, announcer: announcer, loop: loop, logger: logger)
-        let runner = InstanceRunner(config: instance, router: router, vips: holder, now: now, logger: logger)
+        var instanceLogger = logger
+        instanceLogger[metadataKey: "instance"] = "\(instance.name)"
+        let holder = VIPHolder(vips: instance.vips, addresses: addresses, announcer: announcer, loop: loop,
+                               logger: instanceLogger)
+        let runner = InstanceRunner(config: instance, router: router, vips: holder, now: now, logger: instanceLogger)
         if let notify { runner.scripts = NotifyScripts(config: notify.config, instance: instance.name, metrics: notify.metrics, logger: logger) }
         instances.append(runner)
         byVRID[instance.vrid] = runner

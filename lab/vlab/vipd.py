@@ -18,21 +18,24 @@ class VipdNodes:
     def socket(self, node):
         return os.path.join(self.dir, node, "run", "control.sock")
 
-    def vipd_config(self, node, priority=None, extra="", front=None):
+    def vipd_config(self, node, priority=None, extra="", front=None, election=None):
         """The node's vipd.yaml: the lab's election (vrid 51, the VIP, the advert
         interval, the shared key, every other node a peer) plus EXTRA yaml and, when
-        the node has a front (start_front), its checks and nginx section."""
+        the node has a front (start_front), its checks and nginx section. ELECTION,
+        when given, replaces the single router's vrid/vips/timing lines (an
+        `instances:` list, say); the top-level timing stays as their default."""
         peers = "".join(f"  - id: node-{p}\n    address: {self.addr(p)}\n" for p in self.nodes if p != node)
+        router = election.rstrip() + "\n" if election is not None else f"""vrid: 51
+vips:
+  - address: {VIP}/{PREFIXLEN}
+"""
         text = f"""node:
   id: node-{node}
   interface: eth0
   address: {self.addr(node)}
   priority: {priority or PRIORITY[node]}
 peers:
-{peers}vrid: 51
-vips:
-  - address: {VIP}/{PREFIXLEN}
-timing:
+{peers}{router}timing:
   advert_interval: {self.interval_ms}ms
 {self.timing_extra}auth:
   key_file: {self.key}
@@ -47,7 +50,7 @@ log_level: {self.log_level}
 
     # --- start and end -------------------------------------------------------------
 
-    def start_vipd(self, node, extra="", priority=None, wait=True, front=None):
+    def start_vipd(self, node, extra="", priority=None, wait=True, front=None, election=None):
         """Writes the config and starts vipd in NODE's namespace (as root: it drops
         to user vipd itself); FRONT (default: whether NODE has one) adds the
         front's checks and nginx manager. Its output is appended to DIR/NODE.log.
@@ -57,7 +60,7 @@ log_level: {self.log_level}
         os.makedirs(os.path.join(self.dir, node), mode=0o755, exist_ok=True)
         config = os.path.join(self.dir, node, "vipd.yaml")
         with open(config, "w") as f:
-            f.write(self.vipd_config(node, priority, extra, front))
+            f.write(self.vipd_config(node, priority, extra, front, election))
         # Each node runs its own copy of the binary, as two machines would: one
         # file mapped by both would put pages one of them touched into the
         # other's resident set (docs/benchmarks.md).
