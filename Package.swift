@@ -99,6 +99,7 @@ let package = Package(
             dependencies: [
                 "VIPDaemon", "VIPCore", "VIPTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
     ],

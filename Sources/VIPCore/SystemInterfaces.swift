@@ -16,3 +16,20 @@ public protocol AddressManaging: Sendable {
 public protocol Announcing: Sendable {
     func announce(_ vip: VIPSpec) throws
 }
+
+/// Sends one datagram to each peer. The engine knows nothing of sockets;
+/// `UDPHeartbeatTransport` implements this with `sendto(2)`, tests use
+/// `MemoryNetwork` (VIPTestSupport).
+public protocol HeartbeatSending: Sendable {
+    /// Hands `datagrams[i]` to the kernel for `peers[i]`, now, on the
+    /// engine's loop (each peer's heartbeat echoes that peer's epoch, so they
+    /// differ). Throws the first error; the other peers are still sent to.
+    func send(_ datagrams: [[UInt8]], to peers: [PeerConfig]) throws
+}
+
+/// Where a transport hands every datagram it receives, with its source
+/// address (the engine; in tests, whatever a `MemoryNetwork` node is wired to).
+/// Called on the receiver's own loop.
+public protocol HeartbeatReceiving: AnyObject, Sendable {
+    func receive(_ bytes: [UInt8], from source: IPAddress)
+}

@@ -9,7 +9,7 @@ import VIPCore
 /// Every piece of mutable state is confined to `loop`, an event loop that also
 /// owns the UDP channel, so a datagram, a timer and a control request never
 /// race. Callers from elsewhere go through `loop.submit`/`execute`.
-public final class NodeEngine: @unchecked Sendable {
+public final class NodeEngine: HeartbeatReceiving, @unchecked Sendable {
     public let loop: any EventLoop
     var config: VIPConfig
     var keys: HeartbeatKeyring

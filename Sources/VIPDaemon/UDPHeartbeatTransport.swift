@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import NIOPosix
 #if canImport(Glibc)
@@ -31,6 +32,12 @@ public final class UDPHeartbeatTransport: HeartbeatSending, @unchecked Sendable 
 
     /// Binds `node.address:node.port` and routes datagrams to `engine`.
     public static func bind(config: VIPConfig, engine: NodeEngine) async throws -> UDPHeartbeatTransport {
+        try await bind(config: config, loop: engine.loop, sink: engine, logger: engine.logger)
+    }
+
+    /// Binds `node.address:node.port`; every datagram goes to `sink` on `loop`.
+    public static func bind(config: VIPConfig, loop: any EventLoop, sink: any HeartbeatReceiving,
+                            logger: Logger) async throws -> UDPHeartbeatTransport {
         let descriptor: CInt
         do {
             let address = try SocketAddress(ipAddress: config.node.address.description, port: Int(config.node.port))
@@ -38,10 +45,10 @@ public final class UDPHeartbeatTransport: HeartbeatSending, @unchecked Sendable 
         } catch {
             throw ControlSocketError(description: "cannot bind heartbeat socket \(config.node.address):\(config.node.port) (node.address/node.port): \(error); is another vipd running, or is the address not on this host?")
         }
-        let bootstrap = DatagramBootstrap(group: engine.loop)
+        let bootstrap = DatagramBootstrap(group: loop)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(HeartbeatInboundHandler(engine: engine))
+                    try channel.pipeline.syncOperations.addHandler(HeartbeatInboundHandler(sink: sink, logger: logger))
                 }
             }
         let channel: any Channel
@@ -51,7 +58,7 @@ public final class UDPHeartbeatTransport: HeartbeatSending, @unchecked Sendable 
             Glibc.close(descriptor)
             throw error
         }
-        return try await engine.loop.submit { UDPHeartbeatTransport(channel: channel, descriptor: descriptor) }.get()
+        return try await loop.submit { UDPHeartbeatTransport(channel: channel, descriptor: descriptor) }.get()
     }
 
     /// A non-blocking UDP socket bound to `address`, its traffic marked CS6
@@ -112,17 +119,21 @@ public final class UDPHeartbeatTransport: HeartbeatSending, @unchecked Sendable 
     }
 }
 
-/// Hands every received datagram, with its source address, to the engine.
+/// Hands every received datagram, with its source address, to the sink (the engine).
 final class HeartbeatInboundHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
-    let engine: NodeEngine
+    let sink: any HeartbeatReceiving
+    let logger: Logger
 
-    init(engine: NodeEngine) { self.engine = engine }
+    init(sink: any HeartbeatReceiving, logger: Logger) {
+        self.sink = sink
+        self.logger = logger
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
         guard let source = Self.address(of: envelope.remoteAddress) else { return }
-        engine.receive(Array(envelope.data.readableBytesView), from: source)
+        sink.receive(Array(envelope.data.readableBytesView), from: source)
     }
 
     /// The sender's address from its raw bytes (no text round trip per packet).
@@ -139,6 +150,6 @@ final class HeartbeatInboundHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // ICMP port unreachable from a stopped peer surfaces here; it is not fatal.
-        engine.logger.debug("heartbeat socket error: \(error)")
+        logger.debug("heartbeat socket error: \(error)")
     }
 }

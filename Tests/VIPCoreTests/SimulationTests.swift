@@ -134,4 +134,42 @@ import VIPTestSupport
         #expect(cluster.masters == ["n0"])
         #expect(cluster.members.filter(\.holdsVIP).count == 1)
     }
+
+    /// The simulator runs the daemon's own core (`VirtualRouter`), so the
+    /// standby interval is exercised: backups speak once a second, and a
+    /// master's death is still found within Master_Down_Interval.
+    @Test func backupsOnTheStandbyIntervalStillElectAtOnce() {
+        var cluster = SimulatedCluster(priorities: [200, 150, 100], interval: .milliseconds(100),
+                                       standbyInterval: .seconds(1), seed: 11)
+        cluster.capturing = true
+        cluster.startAll()
+        cluster.run(for: .seconds(10))
+        #expect(cluster.masters == ["n0"])
+        let fromBackup = cluster.capture.filter { $0.from == IPAddress("198.18.0.3")! && $0.at > .zero + .seconds(5) }
+        #expect((8...14).contains(fromBackup.count), "n2 sent \(fromBackup.count) in 5 s to 2 peers: once a second each")
+        cluster.crash(0)
+        let crashed = cluster.now
+        cluster.run(for: .milliseconds(500))
+        #expect(cluster.masters == ["n1"])
+        let took = cluster.transitions.first { $0.node == "n1" && $0.to == .master && $0.at > crashed }
+        #expect(took.map { $0.at - crashed } ?? .seconds(9) <= .milliseconds(400))
+    }
+
+    /// A healed partition: the loser yields, says it released the VIPs
+    /// (`releasedVIPs`), and the winner announces them once more so clients
+    /// that followed the loser come back.
+    @Test func aHealedPartitionMakesTheWinnerAnnounceAgain() {
+        var cluster = SimulatedCluster(priorities: [200, 100], seed: 12)
+        cluster.startAll()
+        cluster.run(for: .seconds(2))
+        cluster.lossRate = 1
+        cluster.run(for: .seconds(2))
+        #expect(cluster.masters.sorted() == ["n0", "n1"], "split brain while nothing gets through")
+        let before = cluster.reannouncements[0]
+        cluster.lossRate = 0
+        cluster.run(for: .seconds(3))
+        #expect(cluster.masters == ["n0"])
+        #expect(cluster.members.filter(\.holdsVIP).count == 1)
+        #expect(cluster.reannouncements[0] > before, "the winner re-announced after the heal")
+    }
 }

@@ -1,0 +1,130 @@
+import Testing
+import VIPCore
+
+/// `instances:`, `sync_groups:`, `track_checks:` and `track_interfaces:`.
+@Suite struct InstanceConfigTests {
+    static let head = """
+        node:
+          id: node-a
+          interface: eth0
+          address: 198.18.0.1
+          priority: 150
+        peers:
+          - id: node-b
+            address: 198.18.0.2
+          - id: node-c
+            address: 198.18.0.3
+        auth:
+          key_file: /etc/vipd/auth.key
+        timing:
+          advert_interval: 200ms
+        checks:
+          - name: front
+            role: front
+            http: {url: "http://127.0.0.1/"}
+          - name: disk
+            role: weight
+            weight: -50
+            exec: {command: [/bin/true]}
+
+        """
+
+    func parse(_ body: String) throws(ConfigErrors) -> VIPConfig {
+        try ConfigParser.parse(Self.head + body, file: "t.yaml")
+    }
+
+    func issues(_ body: String) -> [ConfigIssue] {
+        do {
+            _ = try parse(body)
+            return []
+        } catch {
+            return error.issues
+        }
+    }
+
+    @Test func aSingleRouterFileIsOneImplicitInstance() throws {
+        let config = try parse("vrid: 51\nvips:\n  - address: 198.18.0.100/24\n")
+        #expect(config.instances.count == 1)
+        let only = config.instances[0]
+        #expect(only.name == "vrid51" && only.vrid == 51 && only.priority == 150)
+        #expect(only.peers.map(\.id) == ["node-b", "node-c"])
+        #expect(only.timing.advertInterval == .milliseconds(200))
+        #expect(only.trackChecks == nil)
+    }
+
+    @Test func instancesInheritAndOverride() throws {
+        let config = try parse("""
+            instances:
+              - name: web
+                vrid: 51
+                vips: [{address: 198.18.0.100/24}]
+                track_checks: [front, {name: disk, weight: -100}]
+                track_interfaces: [eth0, {name: eth1, up_debounce: 3s}]
+              - name: db
+                vrid: 52
+                priority: 90
+                peers: [node-b]
+                timing: {advert_interval: 1s, preempt: false}
+                vips: [{address: 198.18.0.101/24}]
+            sync_groups:
+              - name: both
+                instances: [web, db]
+            """)
+        let web = config.instances[0], db = config.instances[1]
+        #expect(web.priority == 150 && db.priority == 90)
+        #expect(web.timing.advertInterval == .milliseconds(200) && db.timing.advertInterval == .seconds(1))
+        #expect(db.timing.preempt == false && web.timing.preempt == true)
+        #expect(db.peers.map(\.id) == ["node-b"])
+        #expect(web.trackChecks == [TrackedCheck(name: "front"), TrackedCheck(name: "disk", weight: -100)])
+        #expect(web.trackInterfaces == [TrackedInterface(name: "eth0"), TrackedInterface(name: "eth1", upDebounce: .seconds(3))])
+        #expect(config.syncGroups == [SyncGroupConfig(name: "both", instances: ["web", "db"])])
+        #expect(config.allVIPs.count == 2)
+    }
+
+    @Test func mistakesNameTheirFieldAndLine() {
+        let found = issues("""
+            instances:
+              - name: web
+                vrid: 51
+                vips: [{address: 198.18.0.100/24}]
+                track_checks: [nosuch]
+              - name: web
+                vrid: 51
+                peers: [node-z]
+                vips: [{address: 198.18.0.100/24}]
+            sync_groups:
+              - name: g
+                instances: [web, other]
+            """)
+        let text = found.map(\.description)
+        #expect(found.contains { $0.field == "instances[0].track_checks[0]" && $0.message.contains("no check named \"nosuch\"") }, "\(text)")
+        #expect(found.contains { $0.field == "instances[1].name" && $0.message.contains("defined twice") }, "\(text)")
+        #expect(found.contains { $0.field == "instances[1].vrid" && $0.message.contains("used by another instance") }, "\(text)")
+        #expect(found.contains { $0.field == "instances[1].peers[0]" }, "\(text)")
+        #expect(found.contains { $0.field == "instances[1].vips" && $0.message.contains("also a VIP of instance web") }, "\(text)")
+        #expect(found.contains { $0.field == "sync_groups[0].instances[1]" }, "\(text)")
+        #expect(found.allSatisfy { $0.line != nil }, "every issue has a line: \(text)")
+    }
+
+    @Test func topLevelRouterKeysConflictWithInstances() {
+        let found = issues("vrid: 51\ninstances:\n  - {name: web, vrid: 52}\n")
+        #expect(found.map(\.field) == ["vrid"])
+        #expect(found.first?.message.contains("per instance") == true)
+    }
+
+    @Test func aWeightOnlyAppliesToAWeightCheck() {
+        let found = issues("instances:\n  - {name: web, vrid: 51, track_checks: [{name: front, weight: 10}]}\n")
+        #expect(found.map(\.field) == ["instances[0].track_checks[0]"])
+    }
+
+    @Test func theVerdictOfAnInstanceUsesOnlyWhatItTracks() {
+        let inputs = [HealthPolicy.Input(name: "front", role: .front, state: .down, downDetail: "refused"),
+                      HealthPolicy.Input(name: "disk", role: .weight, weight: -50, state: .down)]
+        var instance = InstanceConfig(name: "db", vrid: 52, priority: 120, vips: [], timing: TimingConfig(), peers: [])
+        #expect(HealthPolicy.evaluate(inputs, for: instance).faultReason != nil)
+        instance.trackChecks = [TrackedCheck(name: "disk", weight: -100)]
+        let verdict = HealthPolicy.evaluate(inputs, for: instance)
+        #expect(verdict.faultReason == nil, "db does not track the front")
+        #expect(verdict.effectivePriority == 20, "120 with its own weight of -100")
+    }
+}
