@@ -6,7 +6,7 @@ import Yams
 /// and the top-level `timing` is what every instance starts from.
 extension ConfigParser {
     static let instanceKeys = ["name", "vrid", "priority", "vips", "timing", "peers", "track_checks",
-                               "track_interfaces"]
+                               "track_interfaces", "routes"]
 
     static func parseInstances(_ top: MappingView, _ reader: YAMLReader, node: NodeConfig?, peers: [PeerConfig],
                                timing: TimingConfig, owners: [(IPAddress, String)],
@@ -15,11 +15,12 @@ extension ConfigParser {
             let vrid: UInt8? = top.integer("vrid", 1...255, required: true)
             let vips = parseVIPs(top, reader, defaultInterface: node?.interface, owners: owners)
             let tracked = parseTrackedInterfaces(top, reader)
+            let routes = parseRoutes(top, reader)
             guard let node, let vrid else { return [] }
             return [InstanceConfig(name: InstanceConfig.implicitName(vrid: vrid), vrid: vrid, priority: node.priority,
-                                   vips: vips, timing: timing, peers: peers, trackInterfaces: tracked)]
+                                   vips: vips, timing: timing, peers: peers, trackInterfaces: tracked, routes: routes)]
         }
-        for key in ["vrid", "vips", "track_interfaces"] where top.child(key) != nil {
+        for key in ["vrid", "vips", "track_interfaces", "routes"] where top.child(key) != nil {
             reader.fail(key, top.child(key), "set \(key) per instance when the file has instances:")
         }
         var instances: [InstanceConfig] = []
@@ -54,9 +55,11 @@ extension ConfigParser {
             let instancePeers = parseInstancePeers(map, reader, peers: peers)
             let tracked = parseTrackedChecks(map, reader, checks: checks)
             let interfaces = parseTrackedInterfaces(map, reader)
+            let routes = parseRoutes(map, reader)
             guard let name, let vrid, let priority, let instanceTiming else { continue }
             instances.append(InstanceConfig(name: name, vrid: vrid, priority: priority, vips: vips, timing: instanceTiming,
-                                            peers: instancePeers, trackChecks: tracked, trackInterfaces: interfaces))
+                                            peers: instancePeers, trackChecks: tracked, trackInterfaces: interfaces,
+                                            routes: routes))
         }
         if instances.isEmpty && reader.issues.isEmpty {
             reader.fail("instances", top.child("instances"), "list at least one instance")
@@ -126,6 +129,50 @@ extension ConfigParser {
             tracked.append(interface)
         }
         return tracked
+    }
+
+    /// `routes: [{to: 198.18.5.0/24 | default, via: GATEWAY, dev: IFACE, metric: N, table: N}]`:
+    /// installed while the instance is master. A route needs `via` or `dev`.
+    static func parseRoutes(_ map: MappingView, _ reader: YAMLReader) -> [RouteSpec] {
+        var routes: [RouteSpec] = []
+        for (item, path) in map.list("routes") {
+            guard let entry = reader.mapping(item, at: path, allowed: ["to", "via", "dev", "metric", "table"]),
+                  let to = entry.string("to", required: true) else { continue }
+            let gateway = entry.address("via")
+            var destination: (IPAddress, Int)?
+            if to == "default" {
+                let v4 = gateway?.isIPv4 ?? true
+                destination = (IPAddress(bytes: [UInt8](repeating: 0, count: v4 ? 4 : 16))!, 0)
+            } else {
+                let parts = to.split(separator: "/", omittingEmptySubsequences: false)
+                if let address = IPAddress(String(parts[0])) {
+                    let prefix = parts.count == 2 ? Int(parts[1]) : (address.isIPv4 ? 32 : 128)
+                    if let prefix, (0...(address.isIPv4 ? 32 : 128)).contains(prefix) { destination = (address, prefix) }
+                }
+            }
+            guard let (address, prefix) = destination else {
+                reader.fail(entry.path("to"), entry.child("to"), "expected ADDRESS/PREFIX or default, got \"\(to)\"")
+                continue
+            }
+            if let gateway, gateway.isIPv4 != address.isIPv4 {
+                reader.fail(entry.path("via"), entry.child("via"), "must be the same address family as \(to)")
+            }
+            let dev = entry.string("dev")
+            if gateway == nil && dev == nil {
+                reader.fail(path, item, "a route needs via (a gateway), dev (an interface) or both")
+            }
+            let table: UInt32? = entry.integer("table", 1...0xFFFF_FFFE)
+            if let table, [253, 255].contains(table) {
+                reader.fail(entry.path("table"), entry.child("table"), "table \(table) is reserved by the kernel")
+            }
+            let route = RouteSpec(destination: address, prefixLength: prefix, gateway: gateway, interface: dev,
+                                  metric: entry.integer("metric", 0...UInt32.max), table: table)
+            if routes.contains(where: { $0.destination == address && $0.prefixLength == prefix && $0.table == table && $0.metric == route.metric }) {
+                reader.fail(path, item, "\(route.description) is listed twice")
+            }
+            routes.append(route)
+        }
+        return routes
     }
 
     /// `sync_groups: [{name: G, instances: [a, b]}]`: each instance in one group at most.

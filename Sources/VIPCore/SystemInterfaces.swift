@@ -33,3 +33,10 @@ public protocol HeartbeatSending: Sendable {
 public protocol HeartbeatReceiving: AnyObject, Sendable {
     func receive(_ bytes: [UInt8], from source: IPAddress)
 }
+
+/// Installs and removes the routes an instance holds while master
+/// (rtnetlink on Linux). Both calls are idempotent.
+public protocol RouteManaging: Sendable {
+    func add(_ route: RouteSpec) throws
+    func remove(_ route: RouteSpec) throws
+}

@@ -13,11 +13,11 @@ public enum Daemon {
     /// `epoch`: this start's boot epoch (`BootEpoch.next`, taken before
     /// root is dropped so the state directory is writable).
     public static func run(loaded: LoadedConfig, epoch: UInt64, addresses: (any AddressManaging)?,
-                           announcer: (any Announcing)?, logger: Logger) async throws {
+                           routes: (any RouteManaging)? = nil, announcer: (any Announcing)?, logger: Logger) async throws {
         let config = loaded.config
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let engine = NodeEngine(config: config, keys: loaded.keys, epoch: epoch, loop: loop, logger: logger,
-                                addresses: addresses, announcer: announcer)
+                                addresses: addresses, routes: routes, announcer: announcer)
         let watcher: NetlinkAddressWatcher? = config.allVIPs.isEmpty || addresses == nil ? nil : try NetlinkAddressWatcher(
             onDelete: { address, _ in loop.execute { engine.addressDeleted(address) } },
             onOverflow: { loop.execute { engine.recheckVIPs() } })
@@ -33,6 +33,17 @@ public enum Daemon {
             onChange: { link in loop.execute { engine.linkChanged(link.name, up: link.up) } },
             onOverflow: { loop.execute { engine.rereadLinks() } }) : nil
         defer { linkWatcher?.stop() }
+        // Routes deleted behind vipd's back are put back while held. Watched
+        // only when some instance has routes: a busy routing table is noise.
+        let routeWatcher: NetlinkAddressWatcher? = config.instances.contains { !$0.routes.isEmpty } && routes != nil
+            ? try NetlinkAddressWatcher.routes(onDelete: { info in
+                loop.execute {
+                    engine.routeDeleted { route in
+                        route.matches(info, interfaceIndex: route.interface.flatMap { try? NetworkInterfaces.index(of: $0) })
+                    }
+                }
+            }) : nil
+        defer { routeWatcher?.stop() }
         let path = loaded.path
         let reloadSource: @Sendable () throws -> LoadedConfig = { try ConfigLoader.load(path: path) }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [

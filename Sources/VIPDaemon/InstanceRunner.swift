@@ -47,6 +47,7 @@ final class InstanceRunner: @unchecked Sendable {
         self.config = config
         peersByID = Dictionary(config.peers.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         vips.update(config.vips)
+        vips.update(routes: config.routes)
     }
 
     /// The union of the fault sources, in a stable order; nil when none.

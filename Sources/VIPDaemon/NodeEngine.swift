@@ -18,6 +18,8 @@ public final class NodeEngine: HeartbeatReceiving, @unchecked Sendable {
     let logger: Logger
     let addresses: (any AddressManaging)?
     let announcer: (any Announcing)?
+    /// Installs `routes:` (nil: routes are not managed, e.g. in tests).
+    let routeManager: (any RouteManaging)?
     /// The instances, in configuration order; `byVRID` finds one for a datagram.
     var instances: [InstanceRunner] = []
     var byVRID: [UInt8: InstanceRunner] = [:]
@@ -51,13 +53,15 @@ public final class NodeEngine: HeartbeatReceiving, @unchecked Sendable {
     var lastVerdict: HealthVerdict?
 
     public convenience init(config: VIPConfig, key: HeartbeatKey, epoch: UInt64, loop: any EventLoop, logger: Logger,
-                            addresses: (any AddressManaging)?, announcer: (any Announcing)?) {
+                            addresses: (any AddressManaging)?, routes: (any RouteManaging)? = nil,
+                            announcer: (any Announcing)?) {
         self.init(config: config, keys: HeartbeatKeyring(signing: key), epoch: epoch, loop: loop, logger: logger,
-                  addresses: addresses, announcer: announcer)
+                  addresses: addresses, routes: routes, announcer: announcer)
     }
 
     public init(config: VIPConfig, keys: HeartbeatKeyring, epoch: UInt64, loop: any EventLoop, logger: Logger,
-                addresses: (any AddressManaging)?, announcer: (any Announcing)?) {
+                addresses: (any AddressManaging)?, routes: (any RouteManaging)? = nil, announcer: (any Announcing)?) {
+        self.routeManager = routes
         self.config = config
         self.keys = keys
         self.epoch = epoch
@@ -83,8 +87,8 @@ public final class NodeEngine: HeartbeatReceiving, @unchecked Sendable {
             peers: instance.peers.map { .init(id: $0.id, address: $0.address) })
         var instanceLogger = logger
         instanceLogger[metadataKey: "instance"] = "\(instance.name)"
-        let holder = VIPHolder(vips: instance.vips, addresses: addresses, announcer: announcer, loop: loop,
-                               logger: instanceLogger)
+        let holder = VIPHolder(vips: instance.vips, routes: instance.routes, addresses: addresses,
+                               routeManager: routeManager, announcer: announcer, loop: loop, logger: instanceLogger)
         let runner = InstanceRunner(config: instance, router: router, vips: holder, now: now, logger: instanceLogger)
         if let notify { runner.scripts = NotifyScripts(config: notify.config, instance: instance.name, metrics: notify.metrics, logger: logger) }
         instances.append(runner)
@@ -178,6 +182,12 @@ public final class NodeEngine: HeartbeatReceiving, @unchecked Sendable {
     public func addressDeleted(_ address: IPAddress) {
         loop.preconditionInEventLoop()
         for runner in instances { runner.vips.restoreIfHeld(address) }
+    }
+
+    /// A route was deleted; `matches` says whether it is a given configured one.
+    public func routeDeleted(_ matches: (RouteSpec) -> Bool) {
+        loop.preconditionInEventLoop()
+        for runner in instances { runner.vips.restoreRoutes(matching: matches) }
     }
 
     /// Netlink dropped notifications: check every held VIP is still there.

@@ -47,6 +47,17 @@ public final class NetlinkAddressWatcher: Sendable {
         }, onOverflow: onOverflow)
     }
 
+    /// Reports routes deleted (RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE), for
+    /// the routes an instance holds while master.
+    public static func routes(onDelete: @escaping @Sendable (NetlinkMessage.RouteInfo) -> Void,
+                              onOverflow: @escaping @Sendable () -> Void = {}) throws -> NetlinkAddressWatcher {
+        try NetlinkAddressWatcher(groups: 0x40 | 0x400, onMessage: { message in
+            guard message.type == NetlinkMessage.typeDeleteRoute,
+                  let info = NetlinkMessage.parseRoute(message.payload) else { return }
+            onDelete(info)
+        }, onOverflow: onOverflow)
+    }
+
     init(groups: UInt32, onMessage: @escaping @Sendable (NetlinkMessage.Parsed) -> Void,
          onOverflow: @escaping @Sendable () -> Void) throws {
         let socket = try NetlinkSocket(groups: groups, receiveTimeout: nil)

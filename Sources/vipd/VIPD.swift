@@ -63,6 +63,7 @@ struct Run: ParsableCommand {
         let logger = Logger(label: "vipd")
         let addresses: NetlinkAddressManager
         let announcer: PacketAnnouncer
+        let routes: NetlinkRouteManager
         let epoch: UInt64
         do {
             for warning in Scheduling.apply(realtimePriority: loaded.config.realtimePriority,
@@ -71,6 +72,7 @@ struct Run: ParsableCommand {
             }
             announcer = try PacketAnnouncer()
             addresses = try NetlinkAddressManager()
+            routes = try NetlinkRouteManager()
             try ControlAPI.prepareSocketPath(loaded.config.control.socket, owner: loaded.config.user,
                                              group: loaded.config.control.group)
             // The last moment the kernel lets vipd page out its own executable
@@ -89,7 +91,8 @@ struct Run: ParsableCommand {
             throw ExitCode(1)
         }
         try blockingRun {
-            try await Daemon.run(loaded: loaded, epoch: epoch, addresses: addresses, announcer: announcer, logger: logger)
+            try await Daemon.run(loaded: loaded, epoch: epoch, addresses: addresses, routes: routes, announcer: announcer,
+                                 logger: logger)
         }
     }
 }

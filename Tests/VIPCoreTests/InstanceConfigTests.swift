@@ -127,4 +127,27 @@ import VIPCore
         #expect(verdict.faultReason == nil, "db does not track the front")
         #expect(verdict.effectivePriority == 20, "120 with its own weight of -100")
     }
+
+    @Test func routesAreParsedAndCheckedPerField() throws {
+        let config = try parse("""
+            vrid: 51
+            vips: [{address: 198.18.0.100/24}]
+            routes:
+              - {to: default, via: 198.18.0.254}
+              - {to: 198.19.5.0/24, dev: eth1, metric: 10, table: 100}
+            """)
+        #expect(config.instances[0].routes == [
+            RouteSpec(destination: IPAddress("0.0.0.0")!, prefixLength: 0, gateway: IPAddress("198.18.0.254")!),
+            RouteSpec(destination: IPAddress("198.19.5.0")!, prefixLength: 24, interface: "eth1", metric: 10, table: 100),
+        ])
+        let found = issues("""
+            vrid: 51
+            routes:
+              - {to: 198.19.5.0/33, via: 198.18.0.254}
+              - {to: 198.19.6.0/24}
+              - {to: 2001:db8::/64, via: 198.18.0.254}
+              - {to: 198.19.7.0/24, dev: eth0, table: 255}
+            """)
+        #expect(found.map(\.field) == ["routes[0].to", "routes[1]", "routes[2].via", "routes[3].table"], "\(found)")
+    }
 }
