@@ -36,10 +36,11 @@ public struct CheckHysteresis: Sendable, Equatable {
     /// Results in a row that disagree with `state` (passes while down, failures while up).
     public private(set) var streak = 0
 
-    public init(rise: Int, fall: Int) {
+    public init(rise: Int, fall: Int, state: CheckState = .unknown) {
         precondition(rise >= 1 && fall >= 1, "rise and fall are at least 1")
         self.rise = rise
         self.fall = fall
+        self.state = state
     }
 
     /// Counts one result. Returns the new state if it changed.

@@ -65,14 +65,6 @@ public struct HealthMonitor: Sendable {
         public var failures: Int
         /// nil when the check has no `restart`.
         public var restart: RestartSnapshot? = nil
-        public var weight: Int = 0
-        /// The failure that turned it down (for a fault reason).
-        public var downDetail: String? = nil
-
-        /// What `HealthPolicy` needs of it.
-        public var policyInput: HealthPolicy.Input {
-            HealthPolicy.Input(name: name, role: role, weight: weight, state: state, downDetail: downDetail)
-        }
     }
 
     private struct Entry: Sendable {
@@ -85,9 +77,11 @@ public struct HealthMonitor: Sendable {
         var probes = 0
         var failures = 0
         var restart: RestartPolicy?
+        /// Added by a reload and not run yet: no result is not yet a fault.
+        var addedLive = false
     }
 
-    public let checks: [CheckConfig]
+    public private(set) var checks: [CheckConfig]
     public let basePriority: UInt8
     private var entries: [Entry]
     /// The current verdict. Before any result: every front check is a fault, backends unhealthy.
@@ -126,6 +120,34 @@ public struct HealthMonitor: Sendable {
         return Update(transition: transition, verdict: next == verdict ? nil : next, restart: restart)
     }
 
+    /// A reload's new check list. A check that keeps its name keeps its state
+    /// (a changed URL or interval must not fault a healthy node); one added
+    /// starts unknown, but a front check added this way faults the node only
+    /// once a result says it is down, not while it has none (adding a check
+    /// to a running master must not move the VIPs before it has run).
+    public mutating func reconfigure(_ newChecks: [CheckConfig], now: Instant) {
+        let old = Dictionary(entries.map { ($0.config.name, $0) }, uniquingKeysWith: { first, _ in first })
+        entries = newChecks.map { check in
+            guard var entry = old[check.name] else {
+                var fresh = Entry(config: check, hysteresis: CheckHysteresis(rise: check.rise, fall: check.fall), stateSince: now,
+                                  restart: check.restart.map(RestartPolicy.init))
+                fresh.addedLive = true
+                return fresh
+            }
+            if entry.config.rise != check.rise || entry.config.fall != check.fall {
+                entry.hysteresis = CheckHysteresis(rise: check.rise, fall: check.fall, state: entry.hysteresis.state)
+            }
+            if entry.config.restart != check.restart { entry.restart = check.restart.map(RestartPolicy.init) }
+            entry.config = check
+            return entry
+        }
+        checks = newChecks
+        verdict = evaluate()
+    }
+
+    /// The index of the check named `name` in `checks`.
+    public func index(of name: String) -> Int? { entries.firstIndex { $0.config.name == name } }
+
     /// The restart of check `index` asked for by `record` ended at `now`.
     public mutating func restartFinished(_ index: Int, outcome: String, now: Instant) {
         entries[index].restart?.finished(outcome, now: now)
@@ -139,14 +161,21 @@ public struct HealthMonitor: Sendable {
                           restart: $0.restart.map {
                               RestartSnapshot(total: $0.total, attempts: $0.attempts, running: $0.running,
                                               lastStarted: $0.lastStarted, lastOutcome: $0.lastOutcome, notBefore: $0.notBefore)
-                          }, weight: $0.config.weight, downDetail: $0.downDetail)
+                          })
         }
     }
 
     private func evaluate() -> HealthVerdict {
-        HealthPolicy.evaluate(entries.map {
-            HealthPolicy.Input(name: $0.config.name, role: $0.config.role, weight: $0.config.weight,
-                               state: $0.hysteresis.state, downDetail: $0.downDetail)
-        }, basePriority: basePriority)
+        HealthPolicy.evaluate(policyInputs, basePriority: basePriority)
+    }
+
+    /// The checks as `HealthPolicy` weighs them (per instance too).
+    public var policyInputs: [HealthPolicy.Input] {
+        entries.compactMap {
+            // A check added by reload counts from its first result on.
+            if $0.addedLive && $0.hysteresis.state == .unknown { return nil }
+            return HealthPolicy.Input(name: $0.config.name, role: $0.config.role, weight: $0.config.weight,
+                                      state: $0.hysteresis.state, downDetail: $0.downDetail)
+        }
     }
 }

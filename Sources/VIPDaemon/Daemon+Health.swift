@@ -14,6 +14,7 @@ extension Daemon {
             let manager = NginxFrontManager(config: nginx, node: config.node, logger: logger, metrics: engine.metrics)
             try await engine.loop.submit {
                 engine.onBackendsChanged.append { manager.update($0) }
+                engine.reconfigureNginx = { manager.reconfigure($0) }
                 manager.update(engine.backendView())
             }.get()
             services.append(.init(service: manager))
@@ -24,7 +25,11 @@ extension Daemon {
                                        onRestart: { event in loop.execute { engine.restartReported(event) } }) { verdict in
                 loop.execute { engine.applyHealth(verdict) }
             }
-            try await engine.onLoop { engine.checkSnapshot = { health.checkSnapshot() } }
+            try await engine.onLoop {
+                engine.checkSnapshot = { health.checkSnapshot() }
+                engine.checkInputs = { health.policyInputs() }
+                engine.reconfigureChecks = { health.reconfigure($0) }
+            }
             services.append(.init(service: health))
         }
         return services

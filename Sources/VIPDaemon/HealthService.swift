@@ -14,7 +14,10 @@ import VIPCore
 /// checks fault until their first result, backends unhealthy) is applied
 /// when the service starts.
 public final class HealthService: Service, Sendable {
-    let checks: [CheckConfig]
+    /// The checks now (a reload may change them: `reconfigure`).
+    var checks: [CheckConfig] { monitor.withLock { $0.checks } }
+    /// Names of checks a reload added, for `run` to start their loops.
+    private let added: (stream: AsyncStream<String>, continuation: AsyncStream<String>.Continuation)
     let logger: Logger
     private let monitor: Mutex<HealthMonitor>
     private let apply: @Sendable (HealthVerdict) -> Void
@@ -34,7 +37,7 @@ public final class HealthService: Service, Sendable {
                 runner: any CommandRunning = SpawnCommandRunner(),
                 onRestart: @escaping @Sendable (RestartEvent) -> Void = { _ in },
                 apply: @escaping @Sendable (HealthVerdict) -> Void) {
-        self.checks = checks
+        self.added = AsyncStream.makeStream(of: String.self)
         self.logger = logger
         self.prober = prober
         self.runner = runner
@@ -51,16 +54,39 @@ public final class HealthService: Service, Sendable {
     /// The verdict the checks add up to now.
     public var verdict: HealthVerdict { monitor.withLock { $0.verdict } }
 
+    /// The checks as `HealthPolicy` weighs them, for per-instance verdicts.
+    public func policyInputs() -> [HealthPolicy.Input] { monitor.withLock { $0.policyInputs } }
+
+    /// A reload's check list: kept checks keep their state and pick up their
+    /// new settings at their next probe; removed ones stop after the probe
+    /// under way; added ones start now. The verdict is applied again.
+    public func reconfigure(_ newChecks: [CheckConfig]) {
+        let now = Self.now()
+        let fresh = monitor.withLock { monitor in
+            let before = Set(monitor.checks.map(\.name))
+            monitor.reconfigure(newChecks, now: now)
+            apply(monitor.verdict)
+            return newChecks.map(\.name).filter { !before.contains($0) }
+        }
+        logger.notice("health checks reconfigured: \(newChecks.map(\.name).joined(separator: ", "))")
+        for name in fresh { added.continuation.yield(name) }
+    }
+
     public func run() async throws {
         let live = prober == nil ? LiveCheckProber() : nil
         let prober: any CheckProbing = prober ?? live!
         monitor.withLock { apply($0.verdict) }
         logger.info("health checks: \(checks.map { "\($0.name) (\($0.role.rawValue), every \($0.interval))" }.joined(separator: ", "))")
         await withDiscardingTaskGroup { group in
-            for index in checks.indices {
-                group.addTask { await self.runCheck(index, prober: prober) }
+            for check in checks {
+                group.addTask { await self.runCheck(check.name, prober: prober) }
             }
-            try? await gracefulShutdown()
+            // Shutdown ends the stream of added checks, and with it this loop.
+            group.addTask {
+                try? await gracefulShutdown()
+                self.added.continuation.finish()
+            }
+            for await name in added.stream { group.addTask { await self.runCheck(name, prober: prober) } }
             group.cancelAll()
         }
         await live?.shutdown()
@@ -70,17 +96,19 @@ public final class HealthService: Service, Sendable {
     /// probe started. A probe that took its whole timeout (at most the
     /// interval) or a late wake-up shifts the schedule; it never causes a
     /// burst of catch-up probes.
-    func runCheck(_ index: Int, prober: any CheckProbing) async {
-        let check = checks[index]
+    /// Ends when a reload removes the check; reads the check's settings
+    /// afresh for every probe, so a reload's changes apply from the next one.
+    func runCheck(_ name: String, prober: any CheckProbing) async {
         let clock = ContinuousClock()
-        let interval = Duration.nanoseconds(check.interval.nanoseconds)
         while !Task.isCancelled {
+            guard let check = checks.first(where: { $0.name == name }) else { return }
             let started = clock.now
             let result = await prober.probe(check)
-            guard !Task.isCancelled else { return }
+            guard !Task.isCancelled, let index = monitor.withLock({ $0.index(of: name) }) else { return }
             // The check's own loop runs its restart: no probe of a service
             // that is being restarted, and never two restarts at once.
-            if let restart = record(index, result) { await self.restart(index, restart) }
+            if let restart = record(index, result) { await self.restart(name, restart) }
+            let interval = Duration.nanoseconds(check.interval.nanoseconds)
             do { try await clock.sleep(until: started.advanced(by: interval), tolerance: nil) } catch { return }
         }
     }
@@ -92,20 +120,23 @@ public final class HealthService: Service, Sendable {
         return monitor.withLock { monitor in
             let update = monitor.record(index, result, now: now)
             if let transition = update.transition { log(transition) }
-            if !result.passed { logger.debug("check \(checks[index].name): \(result.detail)") }
-            if let verdict = update.verdict { apply(verdict) }
+            if !result.passed { logger.debug("check \(monitor.checks[index].name): \(result.detail)") }
+            // Also on a change of state alone: an instance that tracks only
+            // some checks may see a change the node's verdict does not.
+            if update.verdict != nil || update.transition != nil { apply(monitor.verdict) }
             return update.restart
         }
     }
 
-    /// Runs the restart command of check `index` and records how it ended.
-    func restart(_ index: Int, _ restart: RestartConfig) async {
-        let name = checks[index].name
-        let attempt = monitor.withLock { $0.snapshot()[index].restart?.attempts ?? 1 }
+    /// Runs the restart command of check `name` and records how it ended
+    /// (by name: a reload meanwhile may have moved it in the list).
+    func restart(_ name: String, _ restart: RestartConfig) async {
+        let attempt = monitor.withLock { monitor in monitor.index(of: name).flatMap { monitor.snapshot()[$0].restart?.attempts } ?? 1 }
         logger.warning("check \(name) is down: restarting (attempt \(attempt)): \(restart.command.joined(separator: " "))")
         onRestart(RestartEvent(check: name, phase: .started, attempt: attempt, outcome: nil))
         let outcome = await runner.run(restart.command, timeout: restart.timeout)
-        let wait = monitor.withLock { monitor in
+        let wait = monitor.withLock { monitor -> Span in
+            guard let index = monitor.index(of: name) else { return .zero }
             monitor.restartFinished(index, outcome: outcome.description, now: Self.now())
             return monitor.snapshot()[index].restart.map { $0.notBefore.map { $0 - Self.now() } ?? .zero } ?? .zero
         }

@@ -1,4 +1,5 @@
 import Prometheus
+import Synchronization
 import VIPCore
 
 /// Prometheus metrics (`vipd_` prefix), served on `GET /metrics`.
@@ -13,6 +14,10 @@ public final class VIPMetrics: Sendable {
     let sent: Counter
     let received: Counter
     let droppedByReason: [DropReason: Counter]
+    /// The snapshot gauges the last scrape set, by name and labels: a series
+    /// whose subject a reload removed (an instance, a VIP, a peer, a check) is
+    /// unregistered at the next scrape instead of showing its last value for ever.
+    private let snapshotGauges = Mutex<[String: Gauge]>([:])
 
     public init() {
         sent = registry.makeCounter(name: "vipd_heartbeats_sent_total")
@@ -60,33 +65,40 @@ public final class VIPMetrics: Sendable {
     /// The per-instance gauges carry an `instance` label (`vrid<N>` for a
     /// single-router file).
     public func render(_ status: StatusReport) -> String {
+        var fresh: [String: Gauge] = [:]
+        func gauge(_ name: String, _ labels: [(String, String)] = []) -> Gauge {
+            let gauge = registry.makeGauge(name: name, labels: labels)
+            fresh[name + labels.map { "|\($0.0)=\($0.1)" }.joined()] = gauge
+            return gauge
+        }
         for instance in status.instances ?? [status] {
             let name = instance.instance ?? "vrid\(instance.vrid)"
             for state in NodeState.allCases {
-                registry.makeGauge(name: "vipd_state", labels: [("instance", name), ("state", state.description)])
-                    .set(instance.state == state ? 1.0 : 0.0)
+                gauge("vipd_state", [("instance", name), ("state", state.description)]).set(instance.state == state ? 1.0 : 0.0)
             }
-            registry.makeGauge(name: "vipd_priority", labels: [("instance", name)]).set(Double(instance.priority))
-            registry.makeGauge(name: "vipd_base_priority", labels: [("instance", name)]).set(Double(instance.basePriority))
-            registry.makeGauge(name: "vipd_maintenance", labels: [("instance", name)]).set(instance.state == .maintenance ? 1.0 : 0.0)
+            gauge("vipd_priority", [("instance", name)]).set(Double(instance.priority))
+            gauge("vipd_base_priority", [("instance", name)]).set(Double(instance.basePriority))
+            gauge("vipd_maintenance", [("instance", name)]).set(instance.state == .maintenance ? 1.0 : 0.0)
             for vip in instance.vips {
-                registry.makeGauge(name: "vipd_vip_held", labels: [("instance", name), ("address", vip.address)])
-                    .set(vip.held ? 1.0 : 0.0)
+                gauge("vipd_vip_held", [("instance", name), ("address", vip.address)]).set(vip.held ? 1.0 : 0.0)
             }
         }
         for check in status.checks {
-            registry.makeGauge(name: "vipd_check_up", labels: [("check", check.name)]).set(check.state == "up" ? 1.0 : 0.0)
-            registry.makeGauge(name: "vipd_check_state_seconds", labels: [("check", check.name)]).set(check.stateForMs / 1000)
+            gauge("vipd_check_up", [("check", check.name)]).set(check.state == "up" ? 1.0 : 0.0)
+            gauge("vipd_check_state_seconds", [("check", check.name)]).set(check.stateForMs / 1000)
         }
         for peer in status.peers {
-            registry.makeGauge(name: "vipd_peer_up", labels: [("peer", peer.id)]).set(peer.alive ? 1.0 : 0.0)
-            if let heard = peer.lastHeardMs {
-                registry.makeGauge(name: "vipd_peer_last_heard_seconds", labels: [("peer", peer.id)]).set(heard / 1000)
-            }
+            gauge("vipd_peer_up", [("peer", peer.id)]).set(peer.alive ? 1.0 : 0.0)
+            if let heard = peer.lastHeardMs { gauge("vipd_peer_last_heard_seconds", [("peer", peer.id)]).set(heard / 1000) }
             if let healthy = peer.backendHealthy {
-                registry.makeGauge(name: "vipd_peer_backend_up", labels: [("peer", peer.id)]).set(healthy ? 1.0 : 0.0)
+                gauge("vipd_peer_backend_up", [("peer", peer.id)]).set(healthy ? 1.0 : 0.0)
             }
         }
+        let stale = snapshotGauges.withLock { previous in
+            defer { previous = fresh }
+            return previous.filter { fresh[$0.key] == nil }.map(\.value)
+        }
+        for gauge in stale { registry.unregisterGauge(gauge) }
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         return String(decoding: buffer, as: UTF8.self)

@@ -36,7 +36,9 @@ public final class NginxFrontManager: Service, Sendable {
     /// First and longest wait before retrying a failed attempt with unchanged health.
     static let retryDelays: (first: Duration, max: Duration) = (.seconds(5), .seconds(60))
 
-    let config: NginxConfig
+    /// The `nginx:` section now (a reload may change it: `reconfigure`).
+    public var config: NginxConfig { configuration.withLock { $0 } }
+    private let configuration: Mutex<NginxConfig>
     let node: NodeConfig
     let runner: any CommandRunning
     let logger: Logger
@@ -57,7 +59,7 @@ public final class NginxFrontManager: Service, Sendable {
     public init(config: NginxConfig, node: NodeConfig, runner: any CommandRunning = SpawnCommandRunner(), logger: Logger,
                 metrics: VIPMetrics? = nil) {
         self.metrics = metrics
-        self.config = config
+        self.configuration = Mutex(config)
         self.node = node
         self.runner = runner
         self.logger = logger
@@ -71,6 +73,23 @@ public final class NginxFrontManager: Service, Sendable {
     }
 
     public func counters() -> Counters { state.withLock { $0.counters } }
+
+    /// A reload's `nginx:` section: the next rendering uses it (now, not at
+    /// the next change of health). A new upstream file starts from what is
+    /// on disk there.
+    public func reconfigure(_ new: NginxConfig) {
+        let old = configuration.withLock { configuration in
+            defer { configuration = new }
+            return configuration
+        }
+        guard old != new else { return }
+        if old.upstreamFile != new.upstreamFile {
+            let onDisk = try? AtomicFile.read(new.upstreamFile)
+            state.withLock { $0.applied = onDisk }
+        }
+        logger.notice("nginx manager reconfigured: upstream \(new.upstreamName) in \(new.upstreamFile)")
+        wake.yield()
+    }
 
     /// The newest view (nil before the first `update`).
     public var view: BackendHealthView? { latest.withLock { $0 } }
@@ -106,6 +125,7 @@ public final class NginxFrontManager: Service, Sendable {
     /// Brings nginx to the rendering of `view`. Returns true if nginx runs it
     /// afterwards. Exposed for tests; `run` calls it after the debounce.
     func apply(_ view: BackendHealthView) async -> Bool {
+        let config = self.config  // one section for the whole attempt, even if a reload lands meanwhile
         let text = UpstreamRenderer.render(config, node: node, view: view)
         let applied = state.withLock { state in
             state.counters.renders += 1

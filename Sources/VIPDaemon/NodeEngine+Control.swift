@@ -41,15 +41,21 @@ extension NodeEngine {
                 throw ControlRefusal(409, "no healthy peer can take over (none is a live backup); use --force to try anyway")
             }
             if election.handover != nil { throw ControlRefusal(409, "a handover is already in progress") }
-            runner.handoverStartedAt = now
-            run(runner.router.beginHandover(to: target, now: now), runner)
+            // A sync group moves as one: its other masters hand over too, or
+            // the new master's partners would be outranked and pull it back.
+            for member in withSyncPartners(runner) where member.state == .master && member.router.election.handover == nil {
+                member.handoverStartedAt = now
+                run(member.router.beginHandover(to: target, now: now), member)
+            }
             return "handing over to \(target ?? "the best backup"); this node keeps the VIPs until it takes over"
         case .backup:
             guard let master = election.currentMaster else {
                 throw ControlRefusal(409, "no master is known to this node; nothing to fail over")
             }
             if target == master { throw ControlRefusal(409, "\(master) is already master") }
-            run(runner.router.requestHandover(to: target, now: now), runner)
+            for member in withSyncPartners(runner) where member.state == .backup {
+                run(member.router.requestHandover(to: target, now: now), member)
+            }
             return "asked master \(master) to hand over to \(target ?? "the best backup")"
         case .fault, .maintenance, .initial:
             throw ControlRefusal(409, "this node is in \(election.state); ask the master or a backup")
@@ -61,7 +67,8 @@ extension NodeEngine {
     /// refuses unless `force` (then it drops the VIPs at once).
     public func setMaintenance(_ on: Bool, instance name: String? = nil, force: Bool) throws(ControlRefusal) -> String {
         loop.preconditionInEventLoop()
-        let targets = try name.map { name throws(ControlRefusal) in [try instance(named: name)] } ?? instances
+        // One instance of a sync group takes its group with it (see failover).
+        let targets = try name.map { name throws(ControlRefusal) in withSyncPartners(try instance(named: name)) } ?? instances
         if on, !force, let stuck = targets.first(where: { $0.state == .master && $0.router.eligiblePeers.isEmpty }) {
             let which = instances.count > 1 ? " of instance \(stuck.name)" : ""
             throw ControlRefusal(409, "no healthy peer can take over the VIPs\(which); use --force to drop them anyway")
@@ -75,6 +82,12 @@ extension NodeEngine {
             return "handing the VIPs over; maintenance starts when a peer takes over"
         }
         return on ? "maintenance on" : "maintenance off"
+    }
+
+    /// `runner` and the other instances of its sync group, in configuration order.
+    func withSyncPartners(_ runner: InstanceRunner) -> [InstanceRunner] {
+        guard let group = syncGroup(of: runner.name) else { return [runner] }
+        return instances.filter { $0 === runner || group.instances.contains($0.name) }
     }
 
     /// For external monitors: healthy while every instance is master or backup.
@@ -145,11 +158,21 @@ extension NodeEngine {
             ("control.listen", new.control.listenAddress != old.control.listenAddress || new.control.listenPort != old.control.listenPort),
             ("control.token_file", new.control.tokenFile != old.control.tokenFile),
             ("realtime_priority", new.realtimePriority != old.realtimePriority), ("lock_memory", new.lockMemory != old.lockMemory),
-            // The check and nginx services are built at start (Daemon.healthServices).
-            ("checks", new.checks != old.checks), ("nginx", new.nginx != old.nginx),
+            // The check and nginx services are built at start (Daemon.healthServices):
+            // a section that had none, or was removed, needs a restart.
+            ("checks", new.checks != old.checks && !(reconfigureChecks != nil && !new.checks.isEmpty)),
+            ("nginx", new.nginx != old.nginx && !(reconfigureNginx != nil && new.nginx != nil)),
             ("state_dir", new.stateDirectory != old.stateDirectory),
         ]
         for (field, changed) in later where changed { changes.append("\(field) (takes effect after a restart)") }
+        if new.checks != old.checks, !new.checks.isEmpty, let reconfigureChecks {
+            reconfigureChecks(new.checks)
+            changes.append("checks")
+        }
+        if new.nginx != old.nginx, let section = new.nginx, let reconfigureNginx {
+            reconfigureNginx(section)
+            changes.append("nginx")
+        }
         apply(new, keys: loaded.keys, pairs: pairs)
         logger.notice("configuration reloaded: \(changes.isEmpty ? "no changes" : changes.joined(separator: "; "))")
         return changes

@@ -17,7 +17,7 @@ extension NodeEngine {
     /// verdict (also after a reload changed what instances track).
     func refreshHealth() {
         guard let verdict = lastVerdict else { return }
-        let inputs = checkSnapshot?().map(\.policyInput)
+        let inputs = checkInputs?()
         let now = self.now
         for runner in instances {
             let own: HealthVerdict

@@ -35,6 +35,12 @@ public final class NodeEngine: HeartbeatReceiving, @unchecked Sendable {
     public let metrics: VIPMetrics
     /// The health checks' current picture, when checks are configured.
     public var checkSnapshot: (@Sendable () -> [HealthMonitor.CheckSnapshot])?
+    /// The checks as the policy weighs them (`HealthService.policyInputs`).
+    public var checkInputs: (@Sendable () -> [HealthPolicy.Input])?
+    /// Applies a reload's checks and nginx section to the running services
+    /// (set by `Daemon.healthServices`; nil for a section that had no service).
+    public var reconfigureChecks: (@Sendable ([CheckConfig]) -> Void)?
+    public var reconfigureNginx: (@Sendable (NginxConfig) -> Void)?
     /// Check states last reported, to log and publish only changes.
     var reportedChecks: [String: CheckState] = [:]
     /// Where events go (webhooks); set before `start`.

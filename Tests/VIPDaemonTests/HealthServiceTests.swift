@@ -101,4 +101,30 @@ import VIPCore
         let restart = try #require(service.checkSnapshot().first?.restart)
         #expect(restart.total == 1 && restart.lastOutcome == "exit 0" && restart.notBefore != nil)
     }
+
+    /// A reload's checks: a kept check keeps its state (no fault while it is
+    /// re-probed), a removed one stops, an added front check does not fault
+    /// the node before its first result.
+    @Test func reconfigureKeepsStateStartsAddedAndStopsRemovedChecks() async throws {
+        let prober = ScriptedProber(["nginx": [.pass("HTTP 200")], "old": [.pass("exit 0")], "new": [.pass("HTTP 200")]],
+                                    delays: ["new": .milliseconds(300)])
+        let verdicts = Recorder<HealthVerdict>()
+        let service = HealthService(checks: [check("nginx", .front), check("old", .backend)], basePriority: 100,
+                                    logger: logger, prober: prober) { verdicts.append($0) }
+        let running = Task { try await service.run() }
+        defer { running.cancel() }
+        #expect(await eventually { verdicts.all.last == HealthVerdict(faultReason: nil, backendHealthy: true, effectivePriority: 100) })
+        var slower = check("nginx", .front, interval: .milliseconds(20))
+        slower.rise = 3
+        service.reconfigure([slower, check("new", .front)])
+        #expect(verdicts.all.last?.faultReason == nil, "kept state, and the added check has no result yet")
+        #expect(service.checkSnapshot().map(\.name) == ["nginx", "new"])
+        #expect(service.checkSnapshot().first?.state == .up)
+        let oldProbes = prober.starts["old"]?.count ?? 0
+        #expect(await eventually { (prober.starts["new"]?.count ?? 0) >= 1 })
+        #expect(await eventually { service.checkSnapshot().last?.state == .up })
+        try await Task.sleep(for: .milliseconds(100))
+        #expect((prober.starts["old"]?.count ?? 0) <= oldProbes + 1, "the removed check stopped")
+        #expect(verdicts.all.allSatisfy { $0.faultReason == nil || $0 == verdicts.all.first })
+    }
 }

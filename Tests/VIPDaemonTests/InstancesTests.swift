@@ -215,4 +215,40 @@ import VIPTestSupport
         #expect(cluster.holders(Self.web) == ["b"])
         #expect(cluster.holders(Self.db) == ["a"], "only the named instance moved")
     }
+
+    /// A planned failover of one member hands over its whole group: had the
+    /// partner stayed master, the new master's partner would be outranked
+    /// and pull the group back (found by Tests/lab/test_instances.py).
+    @Test func aPlannedFailoverMovesTheWholeSyncGroup() throws {
+        let group = [SyncGroupConfig(name: "g", instances: ["web", "db"])]
+        let cluster = Cluster { node in
+            ([Self.instance("web", vrid: 51, priority: node == "a" ? 150 : 100, vip: Self.web, node: node),
+              Self.instance("db", vrid: 52, priority: node == "a" ? 150 : 100, vip: Self.db, node: node)], group)
+        }
+        cluster.run(ms: 1500)
+        #expect(cluster.holders(Self.web) == ["a"] && cluster.holders(Self.db) == ["a"])
+        let before = cluster.transitions.count
+        _ = try cluster.engines["a"]!.failover(instance: "web", to: nil, force: false)
+        cluster.run(ms: 2000)
+        #expect(cluster.holders(Self.web) == ["b"] && cluster.holders(Self.db) == ["b"], "\(cluster.transitions)")
+        let backOnA = cluster.transitions.dropFirst(before).filter { $0.0 == "a" && $0.3 == .master }
+        #expect(backOnA.isEmpty, "a did not take the group back: \(cluster.transitions)")
+    }
+
+    /// Editing checks: or nginx: and reloading applies them to the running
+    /// services (the reload used to answer "nothing changed" and apply nothing).
+    @Test func reloadHandsChecksAndNginxToTheRunningServices() throws {
+        let cluster = Cluster { node in ([Self.instance("web", vrid: 51, priority: 150, vip: Self.web, node: node)], []) }
+        let engine = cluster.engines["a"]!
+        let seen = Recorder<String>()
+        engine.reconfigureChecks = { checks in seen.append("checks \(checks.map(\.name))") }
+        engine.reconfigureNginx = { nginx in seen.append("nginx \(nginx.backendPort)") }
+        var edited = engine.config
+        edited.checks = [CheckConfig(name: "bingo", role: .backend, probe: .http(.init(url: "http://127.0.0.1:1/ping")))]
+        edited.nginx = NginxConfig(upstreamFile: "/tmp/u.conf", backendPort: 31000, testCommand: ["/bin/true"],
+                                   reloadCommand: ["/bin/true"])
+        let changes = try engine.reload(LoadedConfig(path: "a.yaml", config: edited, key: Self.key))
+        #expect(changes == ["checks", "nginx"])
+        #expect(seen.all == ["checks [\"bingo\"]", "nginx 31000"])
+    }
 }

@@ -36,6 +36,23 @@ import VIPLinux
         #expect(runner.calls.count == 2)
     }
 
+    /// A reload's nginx section (here a new backend port) is rendered and
+    /// reloaded, though the backends' health did not change.
+    @Test func aReconfiguredSectionIsRenderedAtOnce() async throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        let runner = FakeCommandRunner()
+        let manager = manager(directory, runner)
+        #expect(await manager.apply(healthy))
+        var moved = manager.config
+        moved.backendPort = 31000
+        manager.reconfigure(moved)
+        #expect(await manager.apply(healthy))
+        let text = try #require(try AtomicFile.read(moved.upstreamFile))
+        #expect(text.contains(":31000") && !text.contains(":30164"))
+        #expect(manager.counters().reloads == 2)
+    }
+
     @Test func rejectedRenderingLeavesThePreviousFileAndDoesNotReload() async throws {
         let directory = makeTemporaryDirectory()
         defer { removeTemporaryDirectory(directory) }
