@@ -94,7 +94,9 @@ extension ConfigParser {
                 check = TrackedCheck(name: name)
             } else if let entry = reader.mapping(item, at: path, allowed: ["name", "weight"]),
                       let name = entry.string("name", required: true) {
-                check = TrackedCheck(name: name, weight: entry.integer("weight", -253...253))
+                let weight: Int? = entry.integer("weight", -253...253)
+                if weight == 0 { reader.fail(entry.path("weight"), entry.child("weight"), "a weight of 0 does nothing; leave it out or use -253...-1 or 1...253") }
+                check = TrackedCheck(name: name, weight: weight)
             }
             guard let check else { continue }
             guard let definition = checks.first(where: { $0.name == check.name }) else {

@@ -10,13 +10,13 @@
 public struct VirtualRouter: Sendable {
     /// Who this router is on the wire.
     public struct Identity: Sendable, Equatable {
-        /// The instance's name (`instances[].name`; "default" for a single-router file).
+        /// The instance's name (`instances[].name`; `vrid<N>` for a single-router file).
         public var instance: String
         public var vrid: UInt8
         /// This node's boot epoch, carried in every heartbeat.
         public var epoch: UInt64
 
-        public init(instance: String = "default", vrid: UInt8, epoch: UInt64) {
+        public init(instance: String, vrid: UInt8, epoch: UInt64) {
             self.instance = instance
             self.vrid = vrid
             self.epoch = epoch

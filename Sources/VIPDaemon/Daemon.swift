@@ -18,7 +18,9 @@ public enum Daemon {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let engine = NodeEngine(config: config, keys: loaded.keys, epoch: epoch, loop: loop, logger: logger,
                                 addresses: addresses, routes: routes, announcer: announcer)
-        let watcher: NetlinkAddressWatcher? = config.allVIPs.isEmpty || addresses == nil ? nil : try NetlinkAddressWatcher(
+        // The watchers run whenever vipd manages addresses, so a reload that
+        // adds the first VIPs, tracked interfaces or routes is covered too.
+        let watcher: NetlinkAddressWatcher? = addresses == nil ? nil : try NetlinkAddressWatcher(
             onDelete: { address, _ in loop.execute { engine.addressDeleted(address) } },
             onOverflow: { loop.execute { engine.recheckVIPs() } })
         defer { watcher?.stop() }
@@ -28,21 +30,21 @@ public enum Daemon {
         }
         engine.notify = (config.notify, engine.metrics)
         engine.linkReader = { NetworkInterfaces.isRunning($0) }
-        let tracked = config.instances.contains { !$0.trackInterfaces.isEmpty }
-        let linkWatcher: NetlinkAddressWatcher? = tracked ? try NetlinkAddressWatcher.links(
+        let linkWatcher: NetlinkAddressWatcher? = addresses == nil ? nil : try NetlinkAddressWatcher.links(
             onChange: { link in loop.execute { engine.linkChanged(link.name, up: link.up) } },
-            onOverflow: { loop.execute { engine.rereadLinks() } }) : nil
+            onOverflow: { loop.execute { engine.rereadLinks() } })
         defer { linkWatcher?.stop() }
-        // Routes deleted behind vipd's back are put back while held. Watched
-        // only when some instance has routes: a busy routing table is noise.
-        let routeWatcher: NetlinkAddressWatcher? = config.instances.contains { !$0.routes.isEmpty } && routes != nil
-            ? try NetlinkAddressWatcher.routes(onDelete: { info in
+        // Routes deleted behind vipd's back are put back while held; lost
+        // notifications (ENOBUFS on a busy table) put back every held route.
+        let routeWatcher: NetlinkAddressWatcher? = routes == nil ? nil : try NetlinkAddressWatcher.routes(
+            onDelete: { info in
                 loop.execute {
                     engine.routeDeleted { route in
                         route.matches(info, interfaceIndex: route.interface.flatMap { try? NetworkInterfaces.index(of: $0) })
                     }
                 }
-            }) : nil
+            },
+            onOverflow: { loop.execute { engine.routeDeleted { _ in true } } })
         defer { routeWatcher?.stop() }
         let path = loaded.path
         let reloadSource: @Sendable () throws -> LoadedConfig = { try ConfigLoader.load(path: path) }

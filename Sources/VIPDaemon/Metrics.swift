@@ -42,13 +42,13 @@ public final class VIPMetrics: Sendable {
 
     public func transition(instance: String, from: NodeState, to: NodeState) {
         registry.makeCounter(name: "vipd_transitions_total",
-                             labels: [("instance", instance), ("from", from.description), ("to", to.description)]).increment()
+                             labels: [("vrrp_instance", instance), ("from", from.description), ("to", to.description)]).increment()
     }
 
     /// Seconds from the old master's last heartbeat (or the handover request)
     /// until this node held the VIPs.
-    public func failoverDuration(seconds: Double) {
-        registry.makeGauge(name: "vipd_last_failover_duration_seconds").set(seconds)
+    public func failoverDuration(instance: String, seconds: Double) {
+        registry.makeGauge(name: "vipd_last_failover_duration_seconds", labels: [("vrrp_instance", instance)]).set(seconds)
     }
 
     public func count(_ name: String, labels: [(String, String)] = []) {
@@ -62,8 +62,9 @@ public final class VIPMetrics: Sendable {
     }
 
     /// The exposition text, after refreshing the snapshot gauges from `status`.
-    /// The per-instance gauges carry an `instance` label (`vrid<N>` for a
-    /// single-router file).
+    /// The per-instance gauges carry a `vrrp_instance` label (`vrid<N>` for a
+    /// single-router file). Not `instance`: Prometheus sets that label on
+    /// every scraped series itself (the target), and would rename ours.
     public func render(_ status: StatusReport) -> String {
         var fresh: [String: Gauge] = [:]
         func gauge(_ name: String, _ labels: [(String, String)] = []) -> Gauge {
@@ -74,20 +75,23 @@ public final class VIPMetrics: Sendable {
         for instance in status.instances ?? [status] {
             let name = instance.instance ?? "vrid\(instance.vrid)"
             for state in NodeState.allCases {
-                gauge("vipd_state", [("instance", name), ("state", state.description)]).set(instance.state == state ? 1.0 : 0.0)
+                gauge("vipd_state", [("vrrp_instance", name), ("state", state.description)]).set(instance.state == state ? 1.0 : 0.0)
             }
-            gauge("vipd_priority", [("instance", name)]).set(Double(instance.priority))
-            gauge("vipd_base_priority", [("instance", name)]).set(Double(instance.basePriority))
-            gauge("vipd_maintenance", [("instance", name)]).set(instance.state == .maintenance ? 1.0 : 0.0)
+            gauge("vipd_priority", [("vrrp_instance", name)]).set(Double(instance.priority))
+            gauge("vipd_base_priority", [("vrrp_instance", name)]).set(Double(instance.basePriority))
+            gauge("vipd_maintenance", [("vrrp_instance", name)]).set(instance.state == .maintenance ? 1.0 : 0.0)
             for vip in instance.vips {
-                gauge("vipd_vip_held", [("instance", name), ("address", vip.address)]).set(vip.held ? 1.0 : 0.0)
+                gauge("vipd_vip_held", [("vrrp_instance", name), ("address", vip.address)]).set(vip.held ? 1.0 : 0.0)
             }
         }
         for check in status.checks {
             gauge("vipd_check_up", [("check", check.name)]).set(check.state == "up" ? 1.0 : 0.0)
             gauge("vipd_check_state_seconds", [("check", check.name)]).set(check.stateForMs / 1000)
         }
-        for peer in status.peers {
+        // A peer is up when any instance hears it (instances may run with subsets).
+        var peers: [String: StatusReport.Peer] = [:]
+        for peer in (status.instances ?? [status]).flatMap(\.peers) where peers[peer.id]?.alive != true { peers[peer.id] = peer }
+        for peer in peers.values.sorted(by: { $0.id < $1.id }) {
             gauge("vipd_peer_up", [("peer", peer.id)]).set(peer.alive ? 1.0 : 0.0)
             if let heard = peer.lastHeardMs { gauge("vipd_peer_last_heard_seconds", [("peer", peer.id)]).set(heard / 1000) }
             if let healthy = peer.backendHealthy {

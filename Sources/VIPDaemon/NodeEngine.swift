@@ -291,9 +291,9 @@ public final class NodeEngine: HeartbeatReceiving, @unchecked Sendable {
     private func recordFailoverDuration(_ runner: InstanceRunner, from: NodeState, reason: TransitionReason) {
         switch reason {
         case .masterDown(let silence):
-            metrics.failoverDuration(seconds: silence.seconds)
+            metrics.failoverDuration(instance: runner.name, seconds: silence.seconds)
         case .handedOver:
-            if let started = runner.handoverStartedAt { metrics.failoverDuration(seconds: (now - started).seconds) }
+            if let started = runner.handoverStartedAt { metrics.failoverDuration(instance: runner.name, seconds: (now - started).seconds) }
             runner.handoverStartedAt = nil
         default:
             if from == .master { runner.handoverStartedAt = nil }

@@ -5,6 +5,7 @@ import NIOPosix
 import Glibc
 #endif
 import VIPCore
+import VIPLinux
 
 /// Heartbeats over UDP unicast, one datagram per peer.
 ///
@@ -38,13 +39,7 @@ public final class UDPHeartbeatTransport: HeartbeatSending, @unchecked Sendable 
     /// Binds `node.address:node.port`; every datagram goes to `sink` on `loop`.
     public static func bind(config: VIPConfig, loop: any EventLoop, sink: any HeartbeatReceiving,
                             logger: Logger) async throws -> UDPHeartbeatTransport {
-        let descriptor: CInt
-        do {
-            let address = try SocketAddress(ipAddress: config.node.address.description, port: Int(config.node.port))
-            descriptor = try makeSocket(boundTo: address)
-        } catch {
-            throw ControlSocketError(description: "cannot bind heartbeat socket \(config.node.address):\(config.node.port) (node.address/node.port): \(error); is another vipd running, or is the address not on this host?")
-        }
+        let descriptor = try HeartbeatSocket.bound(to: config.node.address, port: config.node.port)
         let bootstrap = DatagramBootstrap(group: loop)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -59,27 +54,6 @@ public final class UDPHeartbeatTransport: HeartbeatSending, @unchecked Sendable 
             throw error
         }
         return try await loop.submit { UDPHeartbeatTransport(channel: channel, descriptor: descriptor) }.get()
-    }
-
-    /// A non-blocking UDP socket bound to `address`, its traffic marked CS6
-    /// ("network control", as VRRP uses) so it is queued ahead of bulk traffic.
-    /// No SO_REUSEADDR: a second vipd on this node must fail to bind rather
-    /// than silently steal the running one's heartbeats.
-    static func makeSocket(boundTo address: SocketAddress) throws -> CInt {
-        let family = address.protocol.rawValue
-        let fd = socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
-        var tos: CInt = 0xC0
-        let marked = family == AF_INET6
-            ? setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_TCLASS, &tos, socklen_t(MemoryLayout<CInt>.size))
-            : setsockopt(fd, Int32(IPPROTO_IP), IP_TOS, &tos, socklen_t(MemoryLayout<CInt>.size))
-        let bound = marked == 0 ? address.withSockAddr { Glibc.bind(fd, $0, socklen_t($1)) } : -1
-        guard bound == 0 else {
-            let error = IOError(errnoCode: errno, reason: marked == 0 ? "bind" : "setsockopt")
-            Glibc.close(fd)
-            throw error
-        }
-        return fd
     }
 
     /// Socket addresses of the peers sent to. Peers change only on reload,

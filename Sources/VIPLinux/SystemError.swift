@@ -19,12 +19,19 @@ public struct SystemError: Error, CustomStringConvertible, Equatable {
         self.detail = detail
     }
 
+    /// A refusal found while preparing a system call rather than returned by
+    /// one (no such user, not a socket): `message` is the whole text.
+    public init(refusal message: String) {
+        self.init(operation: message, code: 0)
+    }
+
     /// Captures the current `errno`; call it right after the failing call.
     static func fromErrno(_ operation: String) -> SystemError {
         SystemError(operation: operation, code: errno)
     }
 
     public var description: String {
+        guard code != 0 else { return detail.map { "\(operation) (\($0))" } ?? operation }
         let text = String(cString: strerror(code))
         return detail.map { "\(operation): \(text) (\($0))" } ?? "\(operation): \(text)"
     }

@@ -73,7 +73,7 @@ struct Run: ParsableCommand {
             announcer = try PacketAnnouncer()
             addresses = try NetlinkAddressManager()
             routes = try NetlinkRouteManager()
-            try ControlAPI.prepareSocketPath(loaded.config.control.socket, owner: loaded.config.user,
+            try ControlSocketPath.prepare(loaded.config.control.socket, owner: loaded.config.user,
                                              group: loaded.config.control.group)
             // The last moment the kernel lets vipd page out its own executable
             // (it must own the file or be privileged): see StartupPages.

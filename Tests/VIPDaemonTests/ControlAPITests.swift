@@ -197,7 +197,7 @@ final class RecordingSender: HeartbeatSending, @unchecked Sendable {
                 #expect(response.status == .ok)
                 #expect(response.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
                 let text = String(buffer: response.body)
-                #expect(text.contains("vipd_state{instance=\"vrid7\",state=\"backup\"} 1"))
+                #expect(text.contains("vipd_state{vrrp_instance=\"vrid7\",state=\"backup\"} 1"))
                 #expect(text.contains("vipd_packets_dropped_total{reason=\"bad_auth\"} 0"))
                 #expect(text.contains("# TYPE vipd_heartbeats_sent_total counter"))
             }

@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import Testing
 import VIPCore
+import VIPLinux
 @testable import VIPDaemon
 
 /// The heartbeat socket on 127.0.0.1: sends reach each peer, a taken port is
@@ -55,7 +56,7 @@ import VIPCore
             #expect(buffer.prefix(3) == [1, 2, 3])
         }
         // A second vipd on the same address and port must not start.
-        await #expect(throws: ControlSocketError.self) {
+        await #expect(throws: SystemError.self) {
             _ = try await UDPHeartbeatTransport.bind(config: engine.config, engine: engine)
         }
         try await transport.close()

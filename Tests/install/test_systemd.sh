@@ -131,7 +131,7 @@ check "vipd rendered the upstream: nginx -t and reload ran through systemctl + p
 check "GET /ping through the VIP and nginx -> pong" test "$(sb curl -s --max-time 3 http://198.18.0.100/ping)" = pong
 # shellcheck disable=SC2016  # expanded inside the sandbox
 check "Prometheus can read /metrics with the token" \
-    grep -q 'vipd_state{instance="vrid51",state="master"} 1' <<<"$(sb sh -c 'curl -s -H "Authorization: Bearer $(cat /etc/vipd/control.token)" http://127.0.0.1:9798/metrics')"
+    grep -q 'vipd_state{vrrp_instance="vrid51",state="master"} 1' <<<"$(sb sh -c 'curl -s -H "Authorization: Bearer $(cat /etc/vipd/control.token)" http://127.0.0.1:9798/metrics')"
 
 # ------------------------------------------------------------ lifecycle
 sb systemctl reload vipd.service

@@ -131,11 +131,11 @@ def test_metrics_are_valid_prometheus_text(cluster_factory):
     text = result.stdout
     families = {f.name: f for f in text_string_to_metric_families(text)}
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples}
-    assert samples[("vipd_state", (("instance", "vrid42"), ("state", "master")))] == 1
-    assert samples[("vipd_priority", (("instance", "vrid42"),))] == 150
+    assert samples[("vipd_state", (("state", "master"), ("vrrp_instance", "vrid42")))] == 1
+    assert samples[("vipd_priority", (("vrrp_instance", "vrid42"),))] == 150
     assert samples[("vipd_peer_up", (("peer", "n1"),))] == 1
     assert samples[("vipd_heartbeats_sent_total", ())] > 0
-    assert samples[("vipd_transitions_total", (("from", "backup"), ("instance", "vrid42"), ("to", "master")))] == 1
+    assert samples[("vipd_transitions_total", (("from", "backup"), ("to", "master"), ("vrrp_instance", "vrid42")))] == 1
     assert ("vipd_packets_dropped_total", (("reason", "bad_auth"),)) in samples
 
 

@@ -252,12 +252,12 @@ INSTANCE_GAUGES = ("vipd_state", "vipd_vip_held", "vipd_priority", "vipd_base_pr
 def check_instance_metrics(m, node, name, master, priority):
     """NODE's metrics M describe instance NAME as master (else backup) at PRIORITY, holding its VIP iff master."""
     for state in ("master", "backup", "fault", "maintenance"):
-        key = f'vipd_state{{instance="{name}",state="{state}"}}'
+        key = f'vipd_state{{vrrp_instance="{name}",state="{state}"}}'
         want = 1.0 if state == ("master" if master else "backup") else 0.0
         assert m.get(key) == want, f"{node}: {key} = {m.get(key)}, want {want}"
-    key = f'vipd_vip_held{{instance="{name}",address="{VIP[name]}/24"}}'
+    key = f'vipd_vip_held{{vrrp_instance="{name}",address="{VIP[name]}/24"}}'
     assert m.get(key) == (1.0 if master else 0.0), f"{node}: {key} = {m.get(key)}"
-    key = f'vipd_priority{{instance="{name}"}}'
+    key = f'vipd_priority{{vrrp_instance="{name}"}}'
     assert m.get(key) == priority, f"{node}: {key} = {m.get(key)}, want {priority}"
 
 
@@ -597,14 +597,14 @@ def test_reload_adds_changes_and_removes_an_instance(lab):
 
 def test_metrics_label_each_instance(lab):
     """/metrics (curl over the control socket) carries the instance label:
-    vipd_state{instance="web",state="master"} 1 on A and 0 on B, and so on
+    vipd_state{vrrp_instance="web",state="master"} 1 on A and 0 on B, and so on
     for db, the VIPs held and the priorities."""
     deploy(lab, ACTIVE_ACTIVE, ACTIVE_ACTIVE_MASTERS)
     for node in NODES:
         m = metrics(lab, node)
         for name, master in ACTIVE_ACTIVE_MASTERS.items():
             check_instance_metrics(m, node, name, master=node == master, priority=150 if node == master else 100)
-        unlabelled = [k for k in m if k.split("{")[0] in INSTANCE_GAUGES and 'instance="' not in k]
+        unlabelled = [k for k in m if k.split("{")[0] in INSTANCE_GAUGES and 'vrrp_instance="' not in k]
         assert not unlabelled, f"{node}: per-instance series without an instance label: {unlabelled}"
 
 
@@ -612,7 +612,7 @@ def test_metrics_drop_a_removed_instance(lab):
     """After a reload removes db, /metrics shows no db gauges any more: the
     gauges are refreshed from the status at each scrape (Metrics.swift), so a
     removed instance must not go on being reported master and holding its VIP.
-    (Counters such as vipd_transitions_total{instance="db"} may stay.)"""
+    (Counters such as vipd_transitions_total{vrrp_instance="db"} may stay.)"""
     deploy(lab, ACTIVE_ACTIVE, ACTIVE_ACTIVE_MASTERS)
     web_only = {"a": election(instance("web", 150)), "b": election(instance("web", 100))}
     for node in ("a", "b"):   # A (db's backup) first, then B releases it
@@ -623,7 +623,7 @@ def test_metrics_drop_a_removed_instance(lab):
     for node in NODES:
         m = metrics(lab, node)
         check_instance_metrics(m, node, "web", master=node == "a", priority=150 if node == "a" else 100)
-        kept = {k: v for k, v in m.items() if k.split("{")[0] in INSTANCE_GAUGES and 'instance="db"' in k}
+        kept = {k: v for k, v in m.items() if k.split("{")[0] in INSTANCE_GAUGES and 'vrrp_instance="db"' in k}
         if kept:
             stale[node] = kept
     assert not stale, "gauges of the removed instance db still exported (node: series): " + "; ".join(
