@@ -6,7 +6,7 @@ import Yams
 /// and the top-level `timing` is what every instance starts from.
 extension ConfigParser {
     static let instanceKeys = ["name", "vrid", "priority", "vips", "timing", "peers", "track_checks",
-                               "track_interfaces", "routes"]
+                               "track_interfaces", "routes", "rules"]
 
     static func parseInstances(_ top: MappingView, _ reader: YAMLReader, node: NodeConfig?, peers: [PeerConfig],
                                timing: TimingConfig, owners: [(IPAddress, String)],
@@ -16,11 +16,14 @@ extension ConfigParser {
             let vips = parseVIPs(top, reader, defaultInterface: node?.interface, owners: owners)
             let tracked = parseTrackedInterfaces(top, reader)
             let routes = parseRoutes(top, reader)
+            let rules = parseRules(top, reader)
             guard let node, let vrid else { return [] }
-            return [InstanceConfig(name: InstanceConfig.implicitName(vrid: vrid), vrid: vrid, priority: node.priority,
-                                   vips: vips, timing: timing, peers: peers, trackInterfaces: tracked, routes: routes)]
+            var only = InstanceConfig(name: InstanceConfig.implicitName(vrid: vrid), vrid: vrid, priority: node.priority,
+                                      vips: vips, timing: timing, peers: peers, trackInterfaces: tracked, routes: routes)
+            only.rules = rules
+            return [only]
         }
-        for key in ["vrid", "vips", "track_interfaces", "routes"] where top.child(key) != nil {
+        for key in ["vrid", "vips", "track_interfaces", "routes", "rules"] where top.child(key) != nil {
             reader.fail(key, top.child(key), "set \(key) per instance when the file has instances:")
         }
         var instances: [InstanceConfig] = []
@@ -56,10 +59,13 @@ extension ConfigParser {
             let tracked = parseTrackedChecks(map, reader, checks: checks)
             let interfaces = parseTrackedInterfaces(map, reader)
             let routes = parseRoutes(map, reader)
+            let rules = parseRules(map, reader)
             guard let name, let vrid, let priority, let instanceTiming else { continue }
-            instances.append(InstanceConfig(name: name, vrid: vrid, priority: priority, vips: vips, timing: instanceTiming,
-                                            peers: instancePeers, trackChecks: tracked, trackInterfaces: interfaces,
-                                            routes: routes))
+            var instance = InstanceConfig(name: name, vrid: vrid, priority: priority, vips: vips, timing: instanceTiming,
+                                          peers: instancePeers, trackChecks: tracked, trackInterfaces: interfaces,
+                                          routes: routes)
+            instance.rules = rules
+            instances.append(instance)
         }
         if instances.isEmpty && reader.issues.isEmpty {
             reader.fail("instances", top.child("instances"), "list at least one instance")
@@ -175,6 +181,44 @@ extension ConfigParser {
             routes.append(route)
         }
         return routes
+    }
+
+    /// `rules: [{from: PREFIX, to: PREFIX, iif: IFACE, oif: IFACE, table: N, priority: N}]`:
+    /// held while the instance is master. `table` is required; one selector at least.
+    static func parseRules(_ map: MappingView, _ reader: YAMLReader) -> [RuleSpec] {
+        var rules: [RuleSpec] = []
+        for (item, path) in map.list("rules") {
+            guard let entry = reader.mapping(item, at: path, allowed: ["from", "to", "iif", "oif", "table", "priority"]) else { continue }
+            func prefix(_ key: String) -> (IPAddress, Int)? {
+                guard let text = entry.string(key) else { return nil }
+                let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+                if let address = IPAddress(String(parts[0])) {
+                    let length = parts.count == 2 ? Int(parts[1]) : (address.isIPv4 ? 32 : 128)
+                    if let length, (0...(address.isIPv4 ? 32 : 128)).contains(length) { return (address, length) }
+                }
+                reader.fail(entry.path(key), entry.child(key), "expected ADDRESS or ADDRESS/PREFIX, got \"\(text)\"")
+                return nil
+            }
+            let from = prefix("from"), to = prefix("to")
+            let table: UInt32? = entry.integer("table", 1...0xFFFF_FFFE, required: true)
+            if let table, [253, 255].contains(table) {
+                reader.fail(entry.path("table"), entry.child("table"), "table \(table) is reserved by the kernel")
+            }
+            let iif = entry.string("iif"), oif = entry.string("oif")
+            if from == nil && to == nil && iif == nil && oif == nil {
+                reader.fail(path, item, "a rule needs a selector: from, to, iif or oif (a rule for all traffic would take over the host)")
+            }
+            if let from, let to, from.0.isIPv4 != to.0.isIPv4 {
+                reader.fail(entry.path("to"), entry.child("to"), "must be the same address family as from")
+            }
+            let priority: UInt32? = entry.integer("priority", 1...32765)
+            guard let table else { continue }
+            let rule = RuleSpec(from: from, to: to, inputInterface: iif, outputInterface: oif, table: table,
+                                priority: priority, isIPv4: (from ?? to)?.0.isIPv4 ?? true)
+            if rules.contains(rule) { reader.fail(path, item, "\(rule.description) is listed twice") }
+            rules.append(rule)
+        }
+        return rules
     }
 
     /// `sync_groups: [{name: G, instances: [a, b]}]`: each instance in one group at most.

@@ -7,7 +7,7 @@ import Yams
 public enum ConfigParser {
     static let topKeys = ["node", "peers", "vrid", "vips", "timing", "auth", "control", "log_level", "user",
                           "notify", "realtime_priority", "lock_memory", "checks", "nginx", "state_dir",
-                          "instances", "sync_groups", "track_interfaces", "routes"]
+                          "instances", "sync_groups", "track_interfaces", "routes", "rules"]
     static let idCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
     public static func parse(_ text: String, file: String) throws(ConfigErrors) -> VIPConfig {

@@ -18,8 +18,10 @@ public struct InstanceConfig: Sendable, Equatable {
     public var trackChecks: [TrackedCheck]?
     /// Interfaces whose carrier this instance needs: one down puts it in FAULT.
     public var trackInterfaces: [TrackedInterface]
-    /// Routes and rules held while master (keepalived's `virtual_routes`).
+    /// Routes held while master (keepalived's `virtual_routes`).
     public var routes: [RouteSpec]
+    /// Policy-routing rules held while master (keepalived's `virtual_rules`).
+    public var rules: [RuleSpec] = []
 
     public init(name: String, vrid: UInt8, priority: UInt8, vips: [VIPSpec], timing: TimingConfig,
                 peers: [PeerConfig], trackChecks: [TrackedCheck]? = nil, trackInterfaces: [TrackedInterface] = [],
@@ -94,6 +96,45 @@ public struct RouteSpec: Sendable, Equatable, Hashable {
         if let metric { text += " metric \(metric)" }
         if let table { text += " table \(table)" }
         return text
+    }
+}
+
+/// A policy-routing rule held while the instance is master (`ip rule add`):
+/// traffic matching `from`/`to`/`iif`/`oif` looks up `table`.
+public struct RuleSpec: Sendable, Equatable, Hashable {
+    public var from: (address: IPAddress, prefixLength: Int)?
+    public var to: (address: IPAddress, prefixLength: Int)?
+    public var inputInterface: String?
+    public var outputInterface: String?
+    public var table: UInt32
+    /// The rule's position (lower first); the kernel picks one when nil.
+    public var priority: UInt32?
+    public var isIPv4: Bool
+
+    public init(from: (IPAddress, Int)? = nil, to: (IPAddress, Int)? = nil, inputInterface: String? = nil,
+                outputInterface: String? = nil, table: UInt32, priority: UInt32? = nil, isIPv4: Bool = true) {
+        self.from = from.map { (address: $0.0, prefixLength: $0.1) }
+        self.to = to.map { (address: $0.0, prefixLength: $0.1) }
+        self.inputInterface = inputInterface
+        self.outputInterface = outputInterface
+        self.table = table
+        self.priority = priority
+        self.isIPv4 = isIPv4
+    }
+
+    public static func == (a: RuleSpec, b: RuleSpec) -> Bool { a.description == b.description }
+    public func hash(into hasher: inout Hasher) { hasher.combine(description) }
+
+    /// `from 198.18.0.100/32 lookup 100 priority 100`, as `ip rule` prints it.
+    public var description: String {
+        var parts: [String] = []
+        if let priority { parts.append("priority \(priority)") }
+        parts.append(from.map { "from \($0.address)/\($0.prefixLength)" } ?? "from all")
+        if let to { parts.append("to \(to.address)/\(to.prefixLength)") }
+        if let inputInterface { parts.append("iif \(inputInterface)") }
+        if let outputInterface { parts.append("oif \(outputInterface)") }
+        parts.append("lookup \(table)")
+        return parts.joined(separator: " ")
     }
 }
 

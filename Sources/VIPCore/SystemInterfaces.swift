@@ -34,9 +34,11 @@ public protocol HeartbeatReceiving: AnyObject, Sendable {
     func receive(_ bytes: [UInt8], from source: IPAddress)
 }
 
-/// Installs and removes the routes an instance holds while master
-/// (rtnetlink on Linux). Both calls are idempotent.
+/// Installs and removes the routes and policy rules an instance holds while
+/// master (rtnetlink on Linux). Every call is idempotent.
 public protocol RouteManaging: Sendable {
     func add(_ route: RouteSpec) throws
     func remove(_ route: RouteSpec) throws
+    func add(_ rule: RuleSpec) throws
+    func remove(_ rule: RuleSpec) throws
 }

@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import VIPCore
@@ -18,11 +19,21 @@ public enum Daemon {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let engine = NodeEngine(config: config, keys: loaded.keys, epoch: epoch, loop: loop, logger: logger,
                                 addresses: addresses, routes: routes, announcer: announcer)
-        // The watchers run whenever vipd manages addresses, so a reload that
-        // adds the first VIPs, tracked interfaces or routes is covered too.
-        let watcher: NetlinkAddressWatcher? = addresses == nil ? nil : try NetlinkAddressWatcher(
-            onDelete: { address, _ in loop.execute { engine.addressDeleted(address) } },
-            onOverflow: { loop.execute { engine.recheckVIPs() } })
+        // One rtnetlink listener for deleted VIPs, tracked links, and deleted
+        // routes and rules; it runs whenever vipd manages addresses, so a
+        // reload that adds the first VIPs, tracked interfaces or routes is
+        // covered too. Lost notifications (ENOBUFS) make it check everything.
+        let groups = NetlinkWatcher.Groups.self
+        let watcher: NetlinkWatcher? = addresses == nil ? nil : try NetlinkWatcher(
+            groups: groups.addresses | groups.links | (routes == nil ? 0 : groups.routes | groups.rules),
+            onMessage: { message in Self.dispatch(message, to: engine, on: loop) },
+            onOverflow: {
+                loop.execute {
+                    engine.recheckVIPs()
+                    engine.rereadLinks()
+                    engine.routingDeleted(routes: { _ in true }, rules: { _ in true })
+                }
+            })
         defer { watcher?.stop() }
         if !config.notify.webhooks.isEmpty {
             engine.webhooks = WebhookDispatcher(config: config.notify, secrets: loaded.webhookSecrets,
@@ -30,22 +41,6 @@ public enum Daemon {
         }
         engine.notify = (config.notify, engine.metrics)
         engine.linkReader = { NetworkInterfaces.isRunning($0) }
-        let linkWatcher: NetlinkAddressWatcher? = addresses == nil ? nil : try NetlinkAddressWatcher.links(
-            onChange: { link in loop.execute { engine.linkChanged(link.name, up: link.up) } },
-            onOverflow: { loop.execute { engine.rereadLinks() } })
-        defer { linkWatcher?.stop() }
-        // Routes deleted behind vipd's back are put back while held; lost
-        // notifications (ENOBUFS on a busy table) put back every held route.
-        let routeWatcher: NetlinkAddressWatcher? = routes == nil ? nil : try NetlinkAddressWatcher.routes(
-            onDelete: { info in
-                loop.execute {
-                    engine.routeDeleted { route in
-                        route.matches(info, interfaceIndex: route.interface.flatMap { try? NetworkInterfaces.index(of: $0) })
-                    }
-                }
-            },
-            onOverflow: { loop.execute { engine.routeDeleted { _ in true } } })
-        defer { routeWatcher?.stop() }
         let path = loaded.path
         let reloadSource: @Sendable () throws -> LoadedConfig = { try ConfigLoader.load(path: path) }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
@@ -76,5 +71,30 @@ public enum Daemon {
             logger: lifecycleLogger))
         try await group.run()
         logger.info("vipd stopped")
+    }
+
+    /// Hands one rtnetlink message to the engine's loop, as the change it is.
+    static func dispatch(_ message: NetlinkMessage.Parsed, to engine: NodeEngine, on loop: any EventLoop) {
+        switch message.type {
+        case NetlinkMessage.typeDeleteAddress:
+            guard let address = NetlinkMessage.parseAddress(message.payload)?.address else { return }
+            loop.execute { engine.addressDeleted(address) }
+        case NetlinkMessage.typeNewLink, NetlinkMessage.typeDeleteLink:
+            guard let link = NetlinkMessage.parseLink(message.payload, deleted: message.type == NetlinkMessage.typeDeleteLink)
+            else { return }
+            loop.execute { engine.linkChanged(link.name, up: link.up) }
+        case NetlinkMessage.typeDeleteRoute:
+            guard let info = NetlinkMessage.parseRoute(message.payload) else { return }
+            loop.execute {
+                engine.routingDeleted(routes: { route in
+                    route.matches(info, interfaceIndex: route.interface.flatMap { try? NetworkInterfaces.index(of: $0) })
+                })
+            }
+        case NetlinkMessage.typeDeleteRule:
+            let payload = message.payload
+            loop.execute { engine.routingDeleted(rules: { $0.matches(payload: payload) }) }
+        default:
+            break
+        }
     }
 }

@@ -47,7 +47,7 @@ final class InstanceRunner: @unchecked Sendable {
         self.config = config
         peersByID = Dictionary(config.peers.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         vips.update(config.vips)
-        vips.update(routes: config.routes)
+        vips.routing.update(routes: config.routes, rules: config.rules)
     }
 
     /// The union of the fault sources, in a stable order; nil when none.

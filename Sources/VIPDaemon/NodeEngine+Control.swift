@@ -147,6 +147,7 @@ extension NodeEngine {
             if before.trackChecks != after.trackChecks { changes.append("\(prefix)track_checks") }
             if before.trackInterfaces != after.trackInterfaces { changes.append("\(prefix)track_interfaces") }
             if before.routes != after.routes { changes.append("\(prefix)routes") }
+            if before.rules != after.rules { changes.append("\(prefix)rules") }
         }
         if single, new.peers != old.peers, !changes.contains("peers") { changes.append("peers") }
         changes += pairs.removed.map { "instance \($0.name) removed" } + pairs.added.map { "instance \($0.name) added" }

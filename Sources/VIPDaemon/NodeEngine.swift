@@ -93,7 +93,7 @@ public final class NodeEngine: HeartbeatReceiving, @unchecked Sendable {
             peers: instance.peers.map { .init(id: $0.id, address: $0.address) })
         var instanceLogger = logger
         instanceLogger[metadataKey: "instance"] = "\(instance.name)"
-        let holder = VIPHolder(vips: instance.vips, routes: instance.routes, addresses: addresses,
+        let holder = VIPHolder(vips: instance.vips, routes: instance.routes, rules: instance.rules, addresses: addresses,
                                routeManager: routeManager, announcer: announcer, loop: loop, logger: instanceLogger)
         let runner = InstanceRunner(config: instance, router: router, vips: holder, now: now, logger: instanceLogger)
         if let notify { runner.scripts = NotifyScripts(config: notify.config, instance: instance.name, metrics: notify.metrics, logger: logger) }
@@ -190,10 +190,11 @@ public final class NodeEngine: HeartbeatReceiving, @unchecked Sendable {
         for runner in instances { runner.vips.restoreIfHeld(address) }
     }
 
-    /// A route was deleted; `matches` says whether it is a given configured one.
-    public func routeDeleted(_ matches: (RouteSpec) -> Bool) {
+    /// A route or rule was deleted; the closures say whether it is a given
+    /// configured one. Held ones are put back.
+    public func routingDeleted(routes: (RouteSpec) -> Bool = { _ in false }, rules: (RuleSpec) -> Bool = { _ in false }) {
         loop.preconditionInEventLoop()
-        for runner in instances { runner.vips.restoreRoutes(matching: matches) }
+        for runner in instances { runner.vips.routing.restore(routes: routes, rules: rules) }
     }
 
     /// Netlink dropped notifications: check every held VIP is still there.

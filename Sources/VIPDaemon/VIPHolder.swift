@@ -10,25 +10,24 @@ import VIPCore
 /// them the moment the node is no longer master, also while it keeps the
 /// VIPs a little longer after yielding (`Election.drainTime`).
 ///
-/// It also holds the instance's routes (`routes:`): added after the VIPs (a
-/// route may go through the VIP's subnet), removed before them.
+/// It also holds the instance's routes and rules (`routing`): installed
+/// after the VIPs (a route may go through the VIP's subnet), withdrawn
+/// before them.
 final class VIPHolder: @unchecked Sendable {  // confined to `loop`
     private(set) var vips: [VIPSpec]
-    private(set) var routes: [RouteSpec]
+    let routing: RoutingHolder
     let addresses: (any AddressManaging)?
-    let routeManager: (any RouteManaging)?
     let announcer: (any Announcing)?
     let loop: any EventLoop
     let logger: Logger
     private(set) var held = false
     private(set) var failures = 0
 
-    init(vips: [VIPSpec], routes: [RouteSpec] = [], addresses: (any AddressManaging)?,
+    init(vips: [VIPSpec], routes: [RouteSpec] = [], rules: [RuleSpec] = [], addresses: (any AddressManaging)?,
          routeManager: (any RouteManaging)? = nil, announcer: (any Announcing)?, loop: any EventLoop, logger: Logger) {
         self.vips = vips
-        self.routes = routes
+        self.routing = RoutingHolder(routes: routes, rules: rules, manager: routeManager, logger: logger)
         self.addresses = addresses
-        self.routeManager = routeManager
         self.announcer = announcer
         self.loop = loop
         self.logger = logger
@@ -37,7 +36,7 @@ final class VIPHolder: @unchecked Sendable {  // confined to `loop`
     /// On start a node is not master yet: a VIP still configured here was
     /// left by a crashed run and would answer for the real master.
     func releaseLeftovers() {
-        removeRoutes(routes, leftover: true)
+        routing.withdraw(leftover: true)
         guard let addresses else {
             if !vips.isEmpty { logger.warning("VIP management is not available in this build; VIPs will not be moved") }
             return
@@ -67,13 +66,13 @@ final class VIPHolder: @unchecked Sendable {  // confined to `loop`
                 logger.error("adding \(vip.address) failed: \(error)")
             }
         }
-        addRoutes(routes)
+        routing.install()
         announceAll()
     }
 
     func release() {
         held = false
-        removeRoutes(routes)
+        routing.withdraw()
         guard let addresses else { return }
         for vip in vips {
             do {
@@ -120,53 +119,6 @@ final class VIPHolder: @unchecked Sendable {  // confined to `loop`
             } catch {
                 failures += 1
                 logger.error("adding \(vip.address) failed: \(error)")
-            }
-        }
-    }
-
-    /// A route was deleted behind vipd's back (or with its link): while held,
-    /// the configured ones are put back.
-    func restoreRoutes(matching deleted: (RouteSpec) -> Bool) {
-        guard held else { return }
-        let lost = routes.filter(deleted)
-        guard !lost.isEmpty else { return }
-        addRoutes(lost)
-        for route in lost { logger.warning("route \(route.description) was removed by something else; restored it") }
-    }
-
-    /// A reload changed the routes: while held, install the new ones and
-    /// remove the dropped ones, leaving routes both lists have alone.
-    func update(routes newRoutes: [RouteSpec]) {
-        let removed = routes.filter { !newRoutes.contains($0) }
-        let added = newRoutes.filter { !routes.contains($0) }
-        routes = newRoutes
-        guard held else { return }
-        removeRoutes(removed)
-        addRoutes(added)
-    }
-
-    private func addRoutes(_ list: [RouteSpec]) {
-        guard let routeManager else { return }
-        for route in list {
-            do {
-                try routeManager.add(route)
-                logger.info("added route \(route.description)")
-            } catch {
-                failures += 1
-                logger.error("adding route \(route.description) failed: \(error)")
-            }
-        }
-    }
-
-    private func removeRoutes(_ list: [RouteSpec], leftover: Bool = false) {
-        guard let routeManager else { return }
-        for route in list {
-            do {
-                try routeManager.remove(route)
-                if !leftover { logger.info("removed route \(route.description)") }
-            } catch {
-                failures += 1
-                logger.error("removing route \(route.description) failed: \(error)")
             }
         }
     }

@@ -2,8 +2,8 @@ import VIPCore
 
 /// RTM_NEWLINK / RTM_DELLINK, as much of them as link tracking needs.
 extension NetlinkMessage {
-    static let typeNewLink: UInt16 = 16     // RTM_NEWLINK
-    static let typeDeleteLink: UInt16 = 17  // RTM_DELLINK
+    public static let typeNewLink: UInt16 = 16     // RTM_NEWLINK
+    public static let typeDeleteLink: UInt16 = 17  // RTM_DELLINK
     static let linkMessageLength = 16       // struct ifinfomsg
     static let attributeInterfaceName: UInt16 = 3 // IFLA_IFNAME
     static let interfaceUp: UInt32 = 0x1          // IFF_UP

@@ -15,7 +15,7 @@ public enum NetlinkMessage {
     static let typeError: UInt16 = 2        // NLMSG_ERROR
     static let typeDone: UInt16 = 3         // NLMSG_DONE
     static let typeNewAddress: UInt16 = 20  // RTM_NEWADDR
-    static let typeDeleteAddress: UInt16 = 21 // RTM_DELADDR
+    public static let typeDeleteAddress: UInt16 = 21 // RTM_DELADDR
     static let typeGetAddress: UInt16 = 22  // RTM_GETADDR
 
     // Header flags.

@@ -8,7 +8,7 @@ import VIPCore
 /// (`routes:`, keepalived's `virtual_routes`).
 extension NetlinkMessage {
     static let typeNewRoute: UInt16 = 24    // RTM_NEWROUTE
-    static let typeDeleteRoute: UInt16 = 25 // RTM_DELROUTE
+    public static let typeDeleteRoute: UInt16 = 25 // RTM_DELROUTE
     static let routeMessageLength = 12      // struct rtmsg
     static let routeAttributeDestination: UInt16 = 1 // RTA_DST
     static let routeAttributeOutput: UInt16 = 4      // RTA_OIF
@@ -121,6 +121,10 @@ public final class NetlinkRouteManager: RouteManaging {
         } catch let error as SystemError where [ESRCH, ENODEV].contains(error.code) {
             return
         }
+    }
+
+    func exchange(_ operation: String, _ build: (UInt32) -> [UInt8]) throws -> [NetlinkMessage.Parsed] {
+        try socket.withLock { socket in try socket.exchange(operation, build) }
     }
 
     private func interfaceIndex(_ name: String, _ operation: String) throws -> Int32 {

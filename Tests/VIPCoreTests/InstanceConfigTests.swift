@@ -150,4 +150,24 @@ import VIPCore
             """)
         #expect(found.map(\.field) == ["routes[0].to", "routes[1]", "routes[2].via", "routes[3].table"], "\(found)")
     }
+
+    @Test func rulesNeedATableAndASelector() throws {
+        let config = try parse("""
+            vrid: 51
+            vips: [{address: 198.18.0.100/24}]
+            rules:
+              - {from: 198.18.0.100, table: 100, priority: 90}
+              - {to: 198.19.0.0/16, iif: eth1, table: 200}
+            """)
+        #expect(config.instances[0].rules.map(\.description) == [
+            "priority 90 from 198.18.0.100/32 lookup 100", "from all to 198.19.0.0/16 iif eth1 lookup 200"])
+        let found = issues("""
+            vrid: 51
+            rules:
+              - {table: 100}
+              - {from: 198.18.0.1}
+              - {from: 198.18.0.1, to: "2001:db8::/32", table: 7}
+            """)
+        #expect(found.map(\.field) == ["rules[0]", "rules[1].table", "rules[2].to"], "\(found)")
+    }
 }

@@ -54,4 +54,22 @@ import VIPCore
         #expect(NetlinkMessage.parseLink(link(flags: 0x1 | 0x40), deleted: true)?.up == false, "deleted")
         #expect(NetlinkMessage.parseLink([0, 0], deleted: false) == nil)
     }
+
+    @Test func ruleLayoutAndMatching() {
+        let rule = RuleSpec(from: (IPAddress("198.18.0.100")!, 32), table: 100, priority: 90)
+        let bytes = NetlinkMessage.newRule(rule, sequence: 3)
+        // RTM_NEWRULE, REQUEST|ACK|EXCL|CREATE.
+        #expect(Array(bytes[4..<8]) == [32, 0, 0x05, 0x06])
+        // fib_rule_hdr: AF_INET, dst_len 0, src_len 32, tos 0, table 100, res, res, FR_ACT_TO_TBL, flags 0.
+        #expect(Array(bytes[16..<28]) == [2, 0, 32, 0, 100, 0, 0, 1, 0, 0, 0, 0])
+        let attributes = NetlinkMessage.attributes(bytes, from: 28)
+        #expect(attributes.map(\.type) == [2, 15, 6])  // FRA_SRC, FRA_TABLE, FRA_PRIORITY
+        #expect(attributes[0].value == [198, 18, 0, 100])
+        let payload = Array(bytes[16...])
+        #expect(rule.matches(payload: payload))
+        #expect(!RuleSpec(from: (IPAddress("198.18.0.101")!, 32), table: 100, priority: 90).matches(payload: payload))
+        #expect(!RuleSpec(from: (IPAddress("198.18.0.100")!, 32), table: 101).matches(payload: payload))
+        #expect(RuleSpec(from: (IPAddress("198.18.0.100")!, 32), table: 100).matches(payload: payload),
+                "a rule without a priority matches whatever priority the kernel gave it")
+    }
 }

@@ -4,61 +4,29 @@ import Glibc
 import Synchronization
 import VIPCore
 
-/// Reports rtnetlink changes: addresses deleted from any interface, so the master notices at
-/// once when someone runs `ip addr del` on its VIP (or an IPv6 VIP vanishes
-/// with its link) instead of silently black-holing traffic.
+/// Reports rtnetlink changes: addresses, routes and rules deleted (so a
+/// master notices at once when someone runs `ip addr del` on its VIP, or
+/// deletes a route it holds, instead of silently black-holing traffic) and
+/// links changing state (tracked interfaces).
 ///
-/// Listens on the rtnetlink multicast groups for IPv4 and IPv6 address
-/// changes (readable without privileges) on a dedicated thread, because the
-/// read blocks. Deletions vipd makes itself are reported too; the daemon
-/// decides which ones matter.
-public final class NetlinkAddressWatcher: Sendable {
-    /// RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR from <linux/rtnetlink.h>.
-    static let groups: UInt32 = 0x10 | 0x100
-
+/// Listens on the rtnetlink multicast groups it is given (readable without
+/// privileges) on a dedicated thread, because the read blocks. Changes vipd
+/// makes itself are reported too; the daemon decides which ones matter.
+public final class NetlinkWatcher: Sendable {
     private let state: Mutex<(thread: pthread_t?, wakeWriter: Int32)>
 
-    /// Opens the socket and starts the reading thread.
-    /// - Parameters:
-    ///   - onDelete: called on the watcher thread for each RTM_DELADDR with the
-    ///     address and its interface index. Must not block for long.
-    ///   - onOverflow: called when the kernel dropped notifications because the
-    ///     socket buffer was full (ENOBUFS); the caller should re-check its
-    ///     VIPs with `isPresent`, since a deletion may have been lost.
-    /// - Throws: `SystemError` if the socket or thread cannot be created.
-    public convenience init(onDelete: @escaping @Sendable (IPAddress, Int32) -> Void,
-                            onOverflow: @escaping @Sendable () -> Void = {}) throws {
-        try self.init(groups: Self.groups, onMessage: { message in
-            guard message.type == NetlinkMessage.typeDeleteAddress,
-                  let info = NetlinkMessage.parseAddress(message.payload), let address = info.address else { return }
-            onDelete(address, info.interfaceIndex)
-        }, onOverflow: onOverflow)
+    /// rtnetlink multicast groups (<linux/rtnetlink.h>), for `init(groups:...)`.
+    public enum Groups {
+        public static let links: UInt32 = 0x1                // RTMGRP_LINK
+        public static let addresses: UInt32 = 0x10 | 0x100    // RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR
+        public static let routes: UInt32 = 0x40 | 0x400       // RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE
+        public static let rules: UInt32 = 0x80 | (1 << 18)    // RTMGRP_IPV4_RULE | RTNLGRP_IPV6_RULE
     }
 
-    /// Reports every change of an interface's state (RTMGRP_LINK): its name
-    /// and whether it is up with carrier. For `track_interfaces`.
-    public static func links(onChange: @escaping @Sendable (NetlinkMessage.LinkInfo) -> Void,
-                             onOverflow: @escaping @Sendable () -> Void = {}) throws -> NetlinkAddressWatcher {
-        try NetlinkAddressWatcher(groups: 0x1, onMessage: { message in
-            let deleted = message.type == NetlinkMessage.typeDeleteLink
-            guard message.type == NetlinkMessage.typeNewLink || deleted,
-                  let info = NetlinkMessage.parseLink(message.payload, deleted: deleted) else { return }
-            onChange(info)
-        }, onOverflow: onOverflow)
-    }
-
-    /// Reports routes deleted (RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE), for
-    /// the routes an instance holds while master.
-    public static func routes(onDelete: @escaping @Sendable (NetlinkMessage.RouteInfo) -> Void,
-                              onOverflow: @escaping @Sendable () -> Void = {}) throws -> NetlinkAddressWatcher {
-        try NetlinkAddressWatcher(groups: 0x40 | 0x400, onMessage: { message in
-            guard message.type == NetlinkMessage.typeDeleteRoute,
-                  let info = NetlinkMessage.parseRoute(message.payload) else { return }
-            onDelete(info)
-        }, onOverflow: onOverflow)
-    }
-
-    init(groups: UInt32, onMessage: @escaping @Sendable (NetlinkMessage.Parsed) -> Void,
+    /// One listener for any set of `Groups`: every message goes to `onMessage`
+    /// on the watcher's thread (one thread and one buffer, however many
+    /// kinds of change the daemon follows).
+    public init(groups: UInt32, onMessage: @escaping @Sendable (NetlinkMessage.Parsed) -> Void,
          onOverflow: @escaping @Sendable () -> Void) throws {
         let socket = try NetlinkSocket(groups: groups, receiveTimeout: nil)
         // Closing the writer end makes the reader end readable (EOF), which
