@@ -100,3 +100,18 @@ public final class FakeAnnouncer: Announcing {
 
     public func count(_ address: IPAddress) -> Int { counts.withLock { $0[address] ?? 0 } }
 }
+
+/// Routes and rules in an in-memory table: what `ip route` / `ip rule` would show.
+public final class FakeRoutes: RouteManaging {
+    private let table = Mutex<(routes: Set<RouteSpec>, rules: Set<RuleSpec>)>(([], []))
+
+    public init() {}
+
+    public var routes: Set<RouteSpec> { table.withLock { $0.routes } }
+    public var rules: Set<RuleSpec> { table.withLock { $0.rules } }
+
+    public func add(_ route: RouteSpec) throws { _ = table.withLock { $0.routes.insert(route) } }
+    public func remove(_ route: RouteSpec) throws { _ = table.withLock { $0.routes.remove(route) } }
+    public func add(_ rule: RuleSpec) throws { _ = table.withLock { $0.rules.insert(rule) } }
+    public func remove(_ rule: RuleSpec) throws { _ = table.withLock { $0.rules.remove(rule) } }
+}

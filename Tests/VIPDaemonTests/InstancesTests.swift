@@ -22,6 +22,7 @@ import VIPTestSupport
         let network: MemoryNetwork
         var engines: [String: NodeEngine] = [:]
         var addresses: [String: FakeAddresses] = [:]
+        var routes: [String: FakeRoutes] = [:]
         /// (node, instance, from, to) in order.
         var transitions: [(String, String, NodeState, NodeState)] = []
 
@@ -39,8 +40,10 @@ import VIPTestSupport
             var config = InstancesTests.config(node, spec.instances)
             config.syncGroups = spec.groups
             let addresses = FakeAddresses()
+            let routes = FakeRoutes()
             let engine = NodeEngine(config: config, key: InstancesTests.key, epoch: UInt64(loop.now.uptimeNanoseconds) + 1,
-                                    loop: loop, logger: logger, addresses: addresses, announcer: FakeAnnouncer())
+                                    loop: loop, logger: logger, addresses: addresses, routes: routes, announcer: FakeAnnouncer())
+            self.routes[node] = routes
             engine.linkReader = { _ in true }
             engine.onTransition.append { [unowned self] name, from, to, _ in transitions.append((node, name, from, to)) }
             network.attach(engine, at: InstancesTests.address[node]!)
@@ -250,5 +253,28 @@ import VIPTestSupport
         let changes = try engine.reload(LoadedConfig(path: "a.yaml", config: edited, key: Self.key))
         #expect(changes == ["checks", "nginx"])
         #expect(seen.all == ["checks [\"bingo\"]", "nginx 31000"])
+    }
+
+    /// Routes and rules are the master's: installed with the VIPs, gone from
+    /// the node that yields, and put back when deleted while held.
+    @Test func routesAndRulesMoveWithTheInstance() throws {
+        let route = RouteSpec(destination: IPAddress("198.19.5.0")!, prefixLength: 24, gateway: IPAddress("198.18.0.254")!, table: 100)
+        let rule = RuleSpec(from: (Self.web, 32), table: 100, priority: 90)
+        let cluster = Cluster { node in
+            var web = Self.instance("web", vrid: 51, priority: node == "a" ? 150 : 100, vip: Self.web, node: node)
+            web.routes = [route]
+            web.rules = [rule]
+            return ([web], [])
+        }
+        cluster.run(ms: 1500)
+        #expect(cluster.routes["a"]!.routes == [route] && cluster.routes["a"]!.rules == [rule])
+        #expect(cluster.routes["b"]!.routes.isEmpty && cluster.routes["b"]!.rules.isEmpty)
+        try cluster.routes["a"]!.remove(route)
+        cluster.engines["a"]!.routingDeleted(routes: { $0 == route })
+        #expect(cluster.routes["a"]!.routes == [route], "put back")
+        _ = try cluster.engines["a"]!.failover(instance: "web", to: nil, force: false)
+        cluster.run(ms: 1000)
+        #expect(cluster.routes["b"]!.routes == [route] && cluster.routes["b"]!.rules == [rule])
+        #expect(cluster.routes["a"]!.routes.isEmpty && cluster.routes["a"]!.rules.isEmpty)
     }
 }
