@@ -6,7 +6,7 @@ import Yams
 /// and the top-level `timing` is what every instance starts from.
 extension ConfigParser {
     static let instanceKeys = ["name", "vrid", "priority", "vips", "timing", "peers", "track_checks",
-                               "track_interfaces", "routes", "rules"]
+                               "track_interfaces", "routes", "rules", "protocol", "vrrp3"]
 
     static func parseInstances(_ top: MappingView, _ reader: YAMLReader, node: NodeConfig?, peers: [PeerConfig],
                                timing: TimingConfig, owners: [(IPAddress, String)],
@@ -23,7 +23,7 @@ extension ConfigParser {
             only.rules = rules
             return [only]
         }
-        for key in ["vrid", "vips", "track_interfaces", "routes", "rules"] where top.child(key) != nil {
+        for key in ["vrid", "vips", "track_interfaces", "routes", "rules", "protocol", "vrrp3"] where top.child(key) != nil {
             reader.fail(key, top.child(key), "set \(key) per instance when the file has instances:")
         }
         var instances: [InstanceConfig] = []
@@ -65,6 +65,7 @@ extension ConfigParser {
                                           peers: instancePeers, trackChecks: tracked, trackInterfaces: interfaces,
                                           routes: routes)
             instance.rules = rules
+            if let wire = parseWire(map, reader) { instance.wire = wire }
             instances.append(instance)
         }
         if instances.isEmpty && reader.issues.isEmpty {
@@ -181,6 +182,39 @@ extension ConfigParser {
             routes.append(route)
         }
         return routes
+    }
+
+    /// `protocol: vipd | vrrp3` and, for vrrp3, `vrrp3: {multicast, checksum, unauthenticated}`.
+    static func parseWire(_ map: MappingView, _ reader: YAMLReader) -> InstanceConfig.Wire? {
+        let name = map.string("protocol") ?? "vipd"
+        switch name {
+        case "vipd":
+            if map.child("vrrp3") != nil { reader.fail(map.path("vrrp3"), map.child("vrrp3"), "only with protocol: vrrp3") }
+            return .vipd
+        case "vrrp3":
+            var settings = VRRP3Settings()
+            if let raw = map.child("vrrp3"),
+               let entry = reader.mapping(raw, at: map.path("vrrp3"), allowed: ["multicast", "checksum", "unauthenticated"]) {
+                settings.multicast = entry.bool("multicast") ?? true
+                if let text = entry.string("checksum") {
+                    if let mode = VRRPChecksumMode(rawValue: text) {
+                        settings.checksum = mode
+                    } else {
+                        reader.fail(entry.path("checksum"), entry.child("checksum"),
+                                    "expected one of \(VRRPChecksumMode.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(text)\"")
+                    }
+                }
+                settings.unauthenticated = entry.bool("unauthenticated") ?? false
+            }
+            if !settings.unauthenticated {
+                reader.fail(map.path("protocol"), map.child("protocol"),
+                            "VRRPv3 carries no authentication: anyone on the segment can take the VIP with one packet; set vrrp3.unauthenticated: true to run it anyway")
+            }
+            return .vrrp3(settings)
+        default:
+            reader.fail(map.path("protocol"), map.child("protocol"), "expected vipd or vrrp3, got \"\(name)\"")
+            return nil
+        }
     }
 
     /// `rules: [{from: PREFIX, to: PREFIX, iif: IFACE, oif: IFACE, table: N, priority: N}]`:

@@ -22,6 +22,14 @@ public struct InstanceConfig: Sendable, Equatable {
     public var routes: [RouteSpec]
     /// Policy-routing rules held while master (keepalived's `virtual_rules`).
     public var rules: [RuleSpec] = []
+    /// What goes on the wire: vipd's authenticated heartbeats (default), or
+    /// RFC 9568 VRRPv3 to run with keepalived peers.
+    public var wire: Wire = .vipd
+
+    public enum Wire: Sendable, Equatable {
+        case vipd
+        case vrrp3(VRRP3Settings)
+    }
 
     public init(name: String, vrid: UInt8, priority: UInt8, vips: [VIPSpec], timing: TimingConfig,
                 peers: [PeerConfig], trackChecks: [TrackedCheck]? = nil, trackInterfaces: [TrackedInterface] = [],
@@ -39,6 +47,37 @@ public struct InstanceConfig: Sendable, Equatable {
 
     /// The implicit instance of a file without `instances:`.
     public static func implicitName(vrid: UInt8) -> String { "vrid\(vrid)" }
+}
+
+/// `protocol: vrrp3` (docs/protocol.md, "VRRPv3"): IP protocol 112, only the
+/// master advertises, no authentication on the wire.
+public struct VRRP3Settings: Sendable, Equatable {
+    /// To 224.0.0.18 / ff02::12 on `node.interface` (keepalived's default),
+    /// or unicast to the instance's peers (keepalived's `unicast_peer`).
+    public var multicast: Bool
+    /// The checksum form sent, and the forms accepted.
+    public var checksum: VRRPChecksumMode
+    /// Set explicitly: VRRPv3 has no authentication, anyone on the segment
+    /// can take the VIP with one packet.
+    public var unauthenticated: Bool
+
+    public init(multicast: Bool = true, checksum: VRRPChecksumMode = .auto, unauthenticated: Bool = false) {
+        self.multicast = multicast
+        self.checksum = checksum
+        self.unauthenticated = unauthenticated
+    }
+}
+
+/// The checksum forms keepalived uses (docs/protocol.md).
+public enum VRRPChecksumMode: String, Sendable, Equatable, CaseIterable {
+    /// Send the RFC form; accept all three.
+    case auto
+    /// RFC 5798/9568: IPv4 pseudo-header with the real destination (keepalived's default).
+    case rfc
+    /// keepalived before 1.3.6 in unicast: the multicast group in the pseudo-header.
+    case unicastLegacy = "unicast-legacy"
+    /// `v3_checksum_as_v2`: no pseudo-header, as VRRPv2.
+    case v2
 }
 
 /// A check an instance follows, optionally with its own weight (keepalived's
