@@ -66,6 +66,18 @@ extension ConfigParser {
                                           routes: routes)
             instance.rules = rules
             if let wire = parseWire(map, reader) { instance.wire = wire }
+            if case .vrrp3 = instance.wire {
+                if case .adaptive = instance.timing.detection {
+                    reader.fail(map.path("timing"), map.child("timing") ?? map.node,
+                                "timing.detection: adaptive needs vipd's sequence numbers; VRRPv3 has none (use rfc)")
+                }
+                if node?.address.isIPv4 == false {
+                    reader.fail(map.path("protocol"), map.child("protocol"), "protocol: vrrp3 over IPv6 is not in this revision")
+                }
+                if instance.timing.advertInterval > VRRPCodec.maxInterval {
+                    reader.fail(map.path("timing"), map.child("timing") ?? map.node, "VRRPv3 carries at most 40.95s of advert interval")
+                }
+            }
             instances.append(instance)
         }
         if instances.isEmpty && reader.issues.isEmpty {

@@ -78,6 +78,10 @@ public enum DropReason: String, Error, Sendable, CaseIterable, Hashable {
     /// node yet. This node answers with a heartbeat of its own so a live peer
     /// learns its epoch at once.
     case unverified
+    /// VRRPv3: the checksum matches none of the accepted forms.
+    case badChecksum = "bad_checksum"
+    /// VRRPv3: TTL / hop limit not 255 (the packet crossed a router).
+    case badTTL = "bad_ttl"
 }
 
 /// Builds and parses heartbeat datagrams (layout in docs/protocol.md).

@@ -29,12 +29,41 @@ public struct VirtualRouter: Sendable {
         public var bytes: [UInt8]
     }
 
+    /// `protocol: vrrp3`: RFC 9568 adverts instead of vipd's heartbeats.
+    /// Only the master advertises; there is no node id, epoch, sequence or
+    /// flag on the wire, so a peer is known by its address, and planned
+    /// handovers fall back to a priority-0 resignation.
+    public struct VRRP: Sendable, Equatable {
+        public var settings: VRRP3Settings
+        /// This node's address: the source of its adverts (and of the checksum).
+        public var source: IPAddress
+        /// The virtual addresses the adverts list.
+        public var addresses: [IPAddress]
+
+        public init(settings: VRRP3Settings, source: IPAddress, addresses: [IPAddress]) {
+            self.settings = settings
+            self.source = source
+            self.addresses = addresses
+        }
+    }
+
+    /// One VRRP advert for one destination (224.0.0.18, or a unicast peer).
+    public struct RawDatagram: Sendable, Equatable {
+        public var destination: IPAddress
+        public var bytes: [UInt8]
+    }
+
     public enum Action: Sendable, Equatable {
         /// The single record of a state change.
         case transition(from: NodeState, to: NodeState, reason: TransitionReason)
         /// Put these datagrams on the wire; `heartbeat` is what they carry
         /// (with the echo of the first peer), for logs and counters.
         case send(Heartbeat, [Datagram])
+        /// VRRPv3: put these adverts on the raw socket.
+        case sendVRRP(VRRPAdvert, [RawDatagram])
+        /// VRRPv3: an advert listed other virtual addresses than this node's
+        /// (logged and counted, not fatal: RFC 9568 6.4.2).
+        case addressMismatch(from: IPAddress, listed: [IPAddress])
         case acquireVIPs
         case releaseVIPs
         /// One more gratuitous ARP / NA for VIPs already held.
@@ -69,8 +98,12 @@ public struct VirtualRouter: Sendable {
     /// datagrams makes a node send at most 100 a second per peer.
     public static let answerInterval = Span.milliseconds(10)
 
+    /// Set for `protocol: vrrp3`.
+    public private(set) var vrrp: VRRP?
+
     public init(identity: Identity, settings: Election.Settings, keys: HeartbeatKeyring,
-                peers: [HeartbeatAdmission.Peer]) {
+                peers: [HeartbeatAdmission.Peer], vrrp: VRRP? = nil) {
+        self.vrrp = vrrp
         self.identity = identity
         self.election = Election(settings: settings)
         self.keys = keys
@@ -116,9 +149,41 @@ public struct VirtualRouter: Sendable {
         }
     }
 
+    /// VRRPv3: one advert received from `source` for `destination` with `ttl`
+    /// (from the IP header). Checked here: TTL 255, checksum form, a listed
+    /// peer; the virtual addresses are compared but a mismatch is not fatal.
+    public mutating func receiveVRRP(_ payload: [UInt8], from source: IPAddress, to destination: IPAddress, ttl: UInt8,
+                                     now: Instant) -> Output {
+        guard let vrrp else { return Output(actions: [.dropped(.malformed, from: source)], nextDeadline: nextDeadline) }
+        guard ttl == VRRPCodec.ttl else { return Output(actions: [.dropped(.badTTL, from: source)], nextDeadline: nextDeadline) }
+        let advert: VRRPAdvert
+        switch VRRPCodec.parse(payload, source: source, destination: destination, accepted: vrrp.settings.checksum) {
+        case .failure(let reason): return Output(actions: [.dropped(reason, from: source)], nextDeadline: nextDeadline)
+        case .success(let (parsed, _)): advert = parsed
+        }
+        guard advert.vrid == identity.vrid else {
+            return Output(actions: [.dropped(.wrongVRID, from: source)], nextDeadline: nextDeadline)
+        }
+        guard let peer = peerList.first(where: { $0.address == source }) else {
+            return Output(actions: [.dropped(.unknownPeer, from: source)], nextDeadline: nextDeadline)
+        }
+        var actions: [Action] = []
+        if Set(advert.addresses) != Set(vrrp.addresses) { actions.append(.addressMismatch(from: source, listed: advert.addresses)) }
+        // Only masters advertise: every advert is a master's heartbeat.
+        let heartbeat = Heartbeat(vrid: advert.vrid, priority: advert.priority, state: .master, flags: [],
+                                  advertInterval: advert.interval, epoch: 0, sequence: 0, nodeID: peer.id)
+        // A backup peer is silent by design: only its changes of state are
+        // news, not its coming and going.
+        actions += peers.record(heartbeat, now: now).filter { if case .stateChanged = $0 { true } else { false } }.map(Action.peer)
+        var output = drive(election.receive(heartbeat, from: source, now: now), now: now)
+        output.actions = actions + output.actions
+        return output
+    }
+
     /// Runs what is due: peers gone silent, the election's timers.
     public mutating func tick(now: Instant) -> Output {
-        let lost = peers.expire(now: now).map(Action.peer)
+        let expired = peers.expire(now: now)
+        let lost = vrrp == nil ? expired.map(Action.peer) : []
         var output = drive(election.tick(now: now), now: now)
         output.actions = lost + output.actions
         return output
@@ -186,7 +251,12 @@ public struct VirtualRouter: Sendable {
         for action in output.actions {
             switch action {
             case .transition(let from, let to, let reason): actions.append(.transition(from: from, to: to, reason: reason))
-            case .sendHeartbeat(let priority, let state): actions.append(heartbeat(priority: priority, state: state))
+            case .sendHeartbeat(let priority, let state):
+                if vrrp != nil {
+                    if let advert = advert(priority: priority, state: state) { actions.append(advert) }
+                } else {
+                    actions.append(heartbeat(priority: priority, state: state))
+                }
             case .acquireVIPs: actions.append(.acquireVIPs)
             case .releaseVIPs: actions.append(.releaseVIPs)
             case .reannounceVIPs: actions.append(.reannounceVIPs)
@@ -211,6 +281,19 @@ public struct VirtualRouter: Sendable {
             nodeID: election.settings.nodeID, target: signal.target)
         lastAdvertised = heartbeat
         return sign(heartbeat, for: peerList.map(\.id))
+    }
+
+    /// VRRPv3: only a master advertises (a resignation too: priority 0, sent
+    /// as master); one datagram per destination, as the checksum covers it.
+    private func advert(priority: UInt8, state: NodeState) -> Action? {
+        guard let vrrp, state == .master else { return nil }
+        let advert = VRRPAdvert(vrid: identity.vrid, priority: priority, interval: election.settings.advertInterval,
+                                addresses: vrrp.addresses)
+        let destinations = vrrp.settings.multicast ? [VRRPCodec.multicastIPv4] : peerList.map(\.address)
+        return .sendVRRP(advert, destinations.map {
+            RawDatagram(destination: $0, bytes: VRRPCodec.encode(advert, source: vrrp.source, destination: $0,
+                                                                 checksum: vrrp.settings.checksum))
+        })
     }
 
     /// The last heartbeat again, to one peer, at most once per `answerInterval`.

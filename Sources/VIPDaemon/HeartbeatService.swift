@@ -3,6 +3,10 @@ import NIOCore
 import ServiceLifecycle
 import VIPCore
 import VIPLinux
+#if canImport(Glibc)
+import Glibc
+#endif
+import NIOPosix
 
 /// Runs the election for the life of the daemon. On graceful shutdown
 /// (SIGTERM) a master resigns with priority 0 before the socket closes, so a
@@ -20,6 +24,7 @@ public struct HeartbeatService: Service {
         let engine = self.engine
         let transport = ReopeningTransport(config: config, engine: engine, logger: engine.logger)
         try await transport.open()
+        let vrrp = try await openVRRP()
         let timer = try await TimerFDEngineTimer.make(on: engine.loop) { engine.timerFired() }
         let systemd = SystemdNotify()
         try await engine.loop.submit { engine.start(sender: transport, timer: timer) }.get()
@@ -39,6 +44,36 @@ public struct HeartbeatService: Service {
         try? await engine.loop.submit { engine.shutdown() }.get()
         try? await engine.loop.submit { timer.close() }.get()
         await transport.close()
+        try? await engine.loop.submit { engine.vrrpSender = nil }.get()
+        try? await vrrp?.close()
+    }
+
+    /// The raw socket of `protocol: vrrp3` instances, when there are any:
+    /// received on the engine's loop like heartbeats, sent with `sendto(2)`.
+    private func openVRRP() async throws -> (any Channel)? {
+        let uses = config.instances.contains { if case .vrrp3 = $0.wire { true } else { false } }
+        guard uses else { return nil }
+        let multicast = config.instances.contains { if case .vrrp3(let settings) = $0.wire { settings.multicast } else { false } }
+        let fd = try VRRPSocket.open(interface: config.node.interface, source: config.node.address, multicast: multicast)
+        let engine = self.engine
+        let channel: any Channel
+        do {
+            channel = try await DatagramBootstrap(group: engine.loop)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(VRRPInboundHandler(engine: engine))
+                    }
+                }
+                .withBoundSocket(fd).get()
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
+        try await engine.onLoop {
+            engine.vrrpSender = { bytes, destination in try VRRPSocket.send(fd, bytes, to: destination) }
+        }
+        engine.logger.info("VRRPv3 on \(config.node.interface) (\(multicast ? "multicast 224.0.0.18" : "unicast"))")
+        return channel
     }
 
     /// Once the first election has had time to finish (its Master_Down_Interval
@@ -55,5 +90,21 @@ public struct HeartbeatService: Service {
             case .failure(let error): logger.debug("start-up pages kept: \(error)")
             }
         }
+    }
+}
+
+/// Hands every datagram of the VRRP raw socket (IP header first) to the engine.
+final class VRRPInboundHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    let engine: NodeEngine
+
+    init(engine: NodeEngine) { self.engine = engine }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        engine.receiveVRRP(Array(unwrapInboundIn(data).data.readableBytesView))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        engine.logger.debug("VRRP socket error: \(error)")
     }
 }

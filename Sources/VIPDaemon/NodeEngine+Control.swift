@@ -34,6 +34,10 @@ extension NodeEngine {
             let why = entry?.alive == true ? "is \(entry?.state?.description ?? "unknown")" : "is not heard from"
             throw ControlRefusal(409, "\(target) \(why), not a healthy backup; use --force to try anyway")
         }
+        if router.vrrp != nil, election.state == .backup || (target != nil && target != config.node.id) {
+            // VRRPv3 has no handover request and cannot name the next master.
+            throw ControlRefusal(409, "instance \(runner.name) speaks VRRPv3, which has no planned handover to a named node or from a backup: run vipctl failover without --to on the master (it resigns with priority 0 and the best backup takes over)")
+        }
         switch election.state {
         case .master:
             if target == config.node.id { throw ControlRefusal(409, "\(config.node.id) is already master") }
@@ -129,6 +133,11 @@ extension NodeEngine {
             ("node.port", new.node.port != old.node.port), ("node.interface", new.node.interface != old.node.interface),
             ("control.socket", new.control.socket != old.control.socket), ("user", new.user != old.user),
         ]
+        for (before, after) in pairs.kept where before.wire != after.wire {
+            fixed.append(("the protocol of instance \(after.name)", true))
+        }
+        let vrrpAdded = pairs.added.contains { if case .vrrp3 = $0.wire { true } else { false } }
+        if vrrpAdded && vrrpSender == nil { fixed.append(("the first protocol: vrrp3 instance (it opens the raw socket)", true)) }
         for (before, after) in pairs.kept where before.vrid != after.vrid {
             fixed.append((old.instances.count == 1 ? "vrid" : "the vrid of instance \(after.name) (rename the instance to replace it)", true))
         }

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import VIPCore
+import VIPLinux
 
 /// Drives this node's virtual routers (`VirtualRouter`, one per instance):
 /// hands each datagram to the instance its VRID names, runs the timers, and
@@ -24,6 +25,8 @@ public final class NodeEngine: HeartbeatReceiving, @unchecked Sendable {
     var instances: [InstanceRunner] = []
     var byVRID: [UInt8: InstanceRunner] = [:]
     var sender: (any HeartbeatSending)?
+    /// Sends one VRRP advert (`protocol: vrrp3` instances): payload, destination.
+    public var vrrpSender: (@Sendable ([UInt8], IPAddress) throws -> Void)?
     var timer: (any EngineTimer)?
     /// What `timer` is armed for (nil: disarmed).
     private var timerDeadline: Instant?
@@ -87,10 +90,14 @@ public final class NodeEngine: HeartbeatReceiving, @unchecked Sendable {
 
     @discardableResult
     func add(_ instance: InstanceConfig) -> InstanceRunner {
+        var vrrp: VirtualRouter.VRRP?
+        if case .vrrp3(let settings) = instance.wire {
+            vrrp = .init(settings: settings, source: config.node.address, addresses: instance.vips.map(\.address))
+        }
         let router = VirtualRouter(
             identity: .init(instance: instance.name, vrid: instance.vrid, epoch: epoch),
             settings: Election.Settings(node: config.node, instance: instance), keys: keys,
-            peers: instance.peers.map { .init(id: $0.id, address: $0.address) })
+            peers: instance.peers.map { .init(id: $0.id, address: $0.address) }, vrrp: vrrp)
         var instanceLogger = logger
         instanceLogger[metadataKey: "instance"] = "\(instance.name)"
         let holder = VIPHolder(vips: instance.vips, routes: instance.routes, rules: instance.rules, addresses: addresses,
@@ -230,6 +237,11 @@ public final class NodeEngine: HeartbeatReceiving, @unchecked Sendable {
                 runner.logger.warning("planned handover aborted: no peer took over within \(runner.router.election.handoverPatience); staying master")
             case .peer(let event):
                 log(event, runner)
+            case .sendVRRP(_, let datagrams):
+                sendVRRP(datagrams, runner)
+            case .addressMismatch(let source, let listed):
+                metrics.count("vipd_vrrp_address_mismatch_total", labels: [("vrrp_instance", runner.name)])
+                runner.logger.warning("VRRP advert from \(source) lists \(listed.map(\.description).joined(separator: ",")), not this instance's VIPs; accepted (RFC 9568 6.4.2)")
             case .dropped(let reason, let source):
                 runner.counters.dropped[reason.rawValue, default: 0] += 1
                 metrics.dropped(reason)
@@ -273,6 +285,45 @@ public final class NodeEngine: HeartbeatReceiving, @unchecked Sendable {
             if runner.sendFailure?.error != text { runner.logger.warning("sending heartbeat failed: \(text)") }
             runner.sendFailure = (text, (runner.sendFailure?.count ?? 0) + 1)
         }
+    }
+
+    private func sendVRRP(_ datagrams: [VirtualRouter.RawDatagram], _ runner: InstanceRunner) {
+        guard let vrrpSender else { return }
+        runner.counters.heartbeatsSent += 1
+        metrics.heartbeatSent()
+        do {
+            for datagram in datagrams { try vrrpSender(datagram.bytes, datagram.destination) }
+            if let failing = runner.sendFailure {
+                runner.sendFailure = nil
+                runner.logger.notice("sending VRRP adverts again (after \(failing.count) failed)")
+            }
+        } catch {
+            runner.counters.sendErrors += 1
+            metrics.count("vipd_heartbeat_send_errors_total")
+            let text = "\(error)"
+            if runner.sendFailure?.error != text { runner.logger.warning("sending VRRP advert failed: \(text)") }
+            runner.sendFailure = (text, (runner.sendFailure?.count ?? 0) + 1)
+        }
+    }
+
+    /// One datagram from the VRRP raw socket, IP header first. The VRID
+    /// byte names the instance, which checks the rest.
+    public func receiveVRRP(_ datagram: [UInt8]) {
+        loop.preconditionInEventLoop()
+        guard let packet = VRRPSocket.parseIPv4(datagram), packet.payload.count >= 2,
+              let runner = byVRID[packet.payload[1]], runner.router.vrrp != nil else {
+            let reason: DropReason = VRRPSocket.parseIPv4(datagram).map { $0.payload.count >= 2 ? .wrongVRID : .truncated } ?? .malformed
+            unclaimedDrops[reason.rawValue, default: 0] += 1
+            metrics.dropped(reason)
+            return
+        }
+        let output = runner.router.receiveVRRP(packet.payload, from: packet.source, to: packet.destination, ttl: packet.ttl, now: now)
+        if !output.actions.contains(where: { if case .dropped = $0 { true } else { false } }) {
+            runner.counters.heartbeatsReceived += 1
+            metrics.heartbeatReceived()
+        }
+        run(output, runner)
+        reportBackendsIfChanged()
     }
 
     /// Keeps the timer armed for the earliest deadline of any instance (and

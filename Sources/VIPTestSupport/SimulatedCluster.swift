@@ -171,7 +171,7 @@ public struct SimulatedCluster {
                 if members[index].holdsVIP { reannouncements[index] += 1 }
             case .dropped(let reason, _):
                 dropped[reason, default: 0] += 1
-            case .handoverAborted, .peer:
+            case .handoverAborted, .peer, .sendVRRP, .addressMismatch:
                 break
             }
         }
