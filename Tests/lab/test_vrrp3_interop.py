@@ -1,0 +1,182 @@
+"""vipd and keepalived in one virtual router: `protocol: vrrp3` against Debian's
+keepalived 2.2.7 in the namespace lab (issue "Speak VRRPv3"). Both roles, unicast
+and multicast: elections, hard kill and graceful stop each way, preemption, and a
+keepalived master on another advert interval.
+
+Node A (198.18.0.1) and B (198.18.0.2), the VIP 198.18.0.100; see lab/vlab. Each
+test starts the pair it needs. Timing bounds are RFC arithmetic plus a margin for
+a shared 2-core machine; the figures are printed.
+"""
+
+import os
+import shutil
+import signal
+import time
+
+import pytest
+
+VIP = "198.18.0.100"
+INTERVAL_MS = 100
+
+
+def election(priority, multicast):
+    return f"""instances:
+  - name: VI_1
+    vrid: 51
+    priority: {priority}
+    protocol: vrrp3
+    vrrp3: {{multicast: {str(multicast).lower()}, unauthenticated: true}}
+    timing: {{advert_interval: {INTERVAL_MS}ms}}
+    vips:
+      - address: {VIP}/24
+"""
+
+
+def start_keepalived(lab, node, priority, multicast, advert_ms=INTERVAL_MS):
+    """keepalived in NODE's namespace, VRRPv3, one instance VI_1; returns its log path."""
+    if not shutil.which("keepalived"):
+        pytest.skip("keepalived is not installed (scripts/deps.sh installs it)")
+    d = os.path.join(lab.dir, f"ka-{node}")
+    os.makedirs(d, exist_ok=True)
+    other = "b" if node == "a" else "a"
+    unicast = "" if multicast else (f"    unicast_src_ip {lab.addr(node)}\n"
+                                    f"    unicast_peer {{\n        {lab.addr(other)}\n    }}\n")
+    with open(f"{d}/keepalived.conf", "w") as f:
+        f.write(f"""global_defs {{
+    router_id node-{node}
+    vrrp_version 3
+    vrrp_garp_master_delay 0
+}}
+vrrp_instance VI_1 {{
+    state BACKUP
+    interface eth0
+    virtual_router_id 51
+    priority {priority}
+    advert_int {advert_ms / 1000:g}
+{unicast}    virtual_ipaddress {{
+        {VIP}/24 dev eth0
+    }}
+}}
+""")
+    for name in ("k.pid", "v.pid"):
+        if os.path.exists(f"{d}/{name}"):
+            os.unlink(f"{d}/{name}")
+    lab.spawn(f"ka-{node}", node, ["keepalived", "-n", "-P", "-R", "-l", "-D", "-f", f"{d}/keepalived.conf",
+                                   "-p", f"{d}/k.pid", "-r", f"{d}/v.pid"])
+    lab.wait_for(lambda: "Entering BACKUP STATE" in ka_log(lab, node), 5, what=f"keepalived up on {node}")
+
+
+def ka_log(lab, node):
+    try:
+        with open(os.path.join(lab.dir, f"ka-{node}.log")) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def ka_pids(lab, node):
+    pids = []
+    for name in ("v.pid", "k.pid"):
+        path = os.path.join(lab.dir, f"ka-{node}", name)
+        if os.path.exists(path):
+            pids.append(int(open(path).read().strip()))
+    return pids
+
+
+def holds(lab, node):
+    return node in lab.holders(VIP)
+
+
+def diag(lab):
+    return (f"holders {lab.holders(VIP)}\n--- vipd a\n" + "\n".join(lab.log("a").splitlines()[-15:])
+            + "\n--- vipd b\n" + "\n".join(lab.log("b").splitlines()[-15:])
+            + "".join(f"\n--- keepalived {n}\n" + "\n".join(ka_log(lab, n).splitlines()[-12:]) for n in ("a", "b")))
+
+
+def master_down_ms(priority, interval_ms=INTERVAL_MS):
+    return 3 * interval_ms + (256 - priority) * interval_ms / 256
+
+
+@pytest.fixture
+def pair(request):
+    from conftest import running_lab
+    with running_lab(request, start=False) as lab:
+        yield lab
+
+
+def takeover_ms(lab, node, since):
+    lab.wait_for(lambda: holds(lab, node), 5, interval=0.005, what=f"{node} holds the VIP")
+    return 1000 * (time.time() - since)
+
+
+@pytest.mark.parametrize("multicast", [False, True], ids=["unicast", "multicast"])
+def test_keepalived_takes_over_from_vipd_and_gives_back(pair, multicast):
+    lab = pair
+    lab.start_vipd("a", election=election(150, multicast))
+    start_keepalived(lab, "b", 100, multicast)
+    lab.wait_for(lambda: lab.holders(VIP) == ["a"] and lab.state("a") == "master", 5, what="vipd master")
+    time.sleep(0.5)
+    assert lab.holders(VIP) == ["a"], diag(lab)
+    assert "Entering MASTER STATE" not in ka_log(lab, "b"), "keepalived heard vipd and stayed backup\n" + diag(lab)
+    t_kill, _ = lab.kill_hard("a")
+    took = takeover_ms(lab, "b", t_kill)
+    bound = master_down_ms(100)
+    print(f"{'multicast' if multicast else 'unicast'}: keepalived took over from vipd in {took:.0f} ms "
+          f"(Master_Down_Interval {bound:.0f} ms)")
+    assert took <= bound + 300, diag(lab)
+    lab.link_up("a")
+    lab.start_vipd("a", election=election(150, multicast))
+    lab.wait_for(lambda: lab.holders(VIP) == ["a"], 5, what="vipd preempts keepalived")
+    assert "with higher priority 150" in ka_log(lab, "b"), diag(lab)
+    dropped = lab.status("a")["counters"]["dropped"]
+    assert dropped["bad_checksum"] == 0 and dropped["bad_ttl"] == 0 and dropped["unknown_peer"] == 0, dropped
+
+
+@pytest.mark.parametrize("multicast", [False, True], ids=["unicast", "multicast"])
+def test_vipd_takes_over_from_keepalived(pair, multicast):
+    lab = pair
+    start_keepalived(lab, "a", 150, multicast)
+    lab.start_vipd("b", election=election(100, multicast))
+    lab.wait_for(lambda: lab.holders(VIP) == ["a"] and "Entering MASTER STATE" in ka_log(lab, "a"), 5,
+                 what="keepalived master")
+    lab.wait_for(lambda: lab.status("b").get("master") == "node-a", 3, what="vipd follows keepalived")
+    assert lab.state("b") == "backup", diag(lab)
+    t_kill, _ = lab.kill_hard("a", pids=ka_pids(lab, "a"))
+    took = takeover_ms(lab, "b", t_kill)
+    bound = master_down_ms(100)
+    print(f"{'multicast' if multicast else 'unicast'}: vipd took over from keepalived in {took:.0f} ms "
+          f"(Master_Down_Interval {bound:.0f} ms)")
+    assert took <= bound + 300, diag(lab)
+
+
+def test_a_graceful_stop_hands_over_after_skew_time_each_way(pair):
+    lab = pair
+    lab.start_vipd("a", election=election(150, False))
+    start_keepalived(lab, "b", 100, False)
+    lab.wait_for(lambda: lab.holders(VIP) == ["a"], 5, what="vipd master")
+    time.sleep(0.3)
+    t_stop = time.time()
+    lab.stop_vipd("a")
+    took = takeover_ms(lab, "b", t_stop)
+    print(f"vipd stopped: keepalived master after {took:.0f} ms (Skew_Time {(156 * INTERVAL_MS / 256):.0f} ms)")
+    assert took < master_down_ms(100), "keepalived heard vipd's priority-0 advert\n" + diag(lab)
+    # And back: vipd as the backup of keepalived, keepalived stopped gracefully.
+    lab.start_vipd("a", election=election(50, False))
+    lab.wait_for(lambda: lab.status("a").get("master") == "node-b", 3, what="vipd follows keepalived")
+    t_stop = time.time()
+    os.kill(ka_pids(lab, "b")[-1], signal.SIGTERM)  # the parent; it stops the VRRP child, which resigns
+    took = takeover_ms(lab, "a", t_stop)
+    print(f"keepalived stopped: vipd master after {took:.0f} ms")
+    assert took < master_down_ms(50), "vipd heard keepalived's priority-0 advert\n" + diag(lab)
+    assert "master node-b resigned" in lab.log("a"), diag(lab)
+
+
+def test_a_backup_adopts_the_masters_advert_interval(pair):
+    lab = pair
+    start_keepalived(lab, "a", 150, False, advert_ms=200)
+    lab.start_vipd("b", election=election(100, False))
+    lab.wait_for(lambda: lab.status("b").get("master") == "node-a", 5, what="vipd follows keepalived")
+    down = lab.status("b")["master_down_ms"]
+    expected = master_down_ms(100, 200)
+    print(f"vipd (100 ms) behind keepalived (200 ms): master-down {down:.0f} ms, RFC {expected:.0f} ms")
+    assert abs(down - expected) < 2, diag(lab)
