@@ -5,9 +5,10 @@ set -euo pipefail
 
 # postgresql + python3-psycopg2: the bingo stand-in's real database
 # (Tests/standin, lab/bench_api.py); strace: its tests find bingo's log
-# directory the way an operator does.
+# directory the way an operator does; keepalived: the VRRPv3 peer of the
+# interop tests (Tests/lab/test_vrrp3_interop.py) and the bench's baseline.
 packages=(libcap-dev iproute2 iputils-ping tcpdump nginx procps psmisc curl openssl
-          postgresql python3-psycopg2 strace)
+          postgresql python3-psycopg2 strace keepalived)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -19,7 +20,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     # Debian starts nginx and the packaged PostgreSQL cluster on install;
     # the tests run their own instances (and PostgreSQL's would hold 5432).
-    for unit in nginx postgresql; do
+    for unit in nginx postgresql keepalived; do
         if command -v systemctl >/dev/null && systemctl is-active --quiet "$unit" 2>/dev/null; then
             systemctl stop "$unit" || true
         fi

@@ -9,7 +9,6 @@ a shared 2-core machine; the figures are printed.
 """
 
 import os
-import shutil
 import signal
 import time
 
@@ -34,8 +33,8 @@ def election(priority, multicast):
 
 def start_keepalived(lab, node, priority, multicast, advert_ms=INTERVAL_MS):
     """keepalived in NODE's namespace, VRRPv3, one instance VI_1; returns its log path."""
-    if not shutil.which("keepalived"):
-        pytest.skip("keepalived is not installed (scripts/deps.sh installs it)")
+    from vlab.util import need_packages
+    need_packages("keepalived")  # never skipped: the peer is the point of the test
     d = os.path.join(lab.dir, f"ka-{node}")
     os.makedirs(d, exist_ok=True)
     other = "b" if node == "a" else "a"
