@@ -126,6 +126,7 @@ if Context.environment["VIPD_FUZZ"] != nil {
         ("FuzzConfig", ["VIPCore"]),
         ("FuzzNetlink", ["VIPLinux", "VIPCore"]),
         ("FuzzStatus", ["VIPCore"]),
+        ("FuzzVRRP", ["VIPCore", "VIPLinux"]),
     ]
     for target in fuzzTargets {
         package.targets.append(.executableTarget(

@@ -11,7 +11,7 @@
 #   scripts/fuzz.sh merge   minimise the corpus (-set_cover_merge=1), taking in the inputs
 #                           a run kept (FUZZ_WORK, below)
 #
-# FUZZ_TARGETS   targets to run (default: all four)
+# FUZZ_TARGETS   targets to run (default: all five)
 # FUZZ_WORK      where runs keep new inputs, crashes and logs (default .build-fuzz/work)
 # FUZZ_FLAGS     extra libFuzzer flags, e.g. "-only_ascii=1"
 # Fuzz/regressions/<target>/ holds the inputs of crashes that were fixed; every
@@ -21,7 +21,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-TARGETS=${FUZZ_TARGETS:-FuzzHeartbeat FuzzConfig FuzzNetlink FuzzStatus}
+TARGETS=${FUZZ_TARGETS:-FuzzHeartbeat FuzzConfig FuzzNetlink FuzzStatus FuzzVRRP}
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-300}
 WORK=${FUZZ_WORK:-.build-fuzz/work}
 SCRATCH=.build-fuzz

@@ -15,9 +15,12 @@ func fuzz(_ input: UnsafeBufferPointer<UInt8>) {
     let text = String(decoding: input, as: UTF8.self)
     do {
         let config = try ConfigParser.parse(text, file: "fuzz.yaml")
-        var election = Election(settings: Election.Settings(config: config))
-        _ = election.start(now: .zero)
-        _ = election.tick(now: .zero + config.timing.advertInterval)
+        precondition(!config.instances.isEmpty, "an accepted config without an instance")
+        for instance in config.instances {
+            var election = Election(settings: Election.Settings(node: config.node, instance: instance))
+            _ = election.start(now: .zero)
+            _ = election.tick(now: .zero + instance.timing.advertInterval)
+        }
     } catch {
         precondition(!error.issues.isEmpty, "a refused config without an issue")
         for issue in error.issues { _ = issue.description }

@@ -24,6 +24,14 @@ func fuzz(_ input: UnsafeBufferPointer<UInt8>) {
         for flags in [message.flags, 0, 0x100, 0x200, 0x300] {
             _ = NetlinkMessage.parseError(message.payload, flags: flags)
         }
+        // The watcher's other messages: links, deleted routes and rules.
+        if let link = NetlinkMessage.parseLink(message.payload, deleted: false) {
+            precondition(!link.name.contains("\0"), "an interface name with a NUL")
+        }
+        if let route = NetlinkMessage.parseRoute(message.payload) {
+            precondition(route.prefixLength <= 255, "prefix length from one byte")
+        }
+        _ = RuleSpec(from: (IPAddress("198.18.0.100")!, 32), table: 100).matches(payload: message.payload)
     }
 }
 
