@@ -37,9 +37,8 @@ def start_keepalived(lab, node, priority, multicast, advert_ms=INTERVAL_MS):
     need_packages("keepalived")  # never skipped: the peer is the point of the test
     d = os.path.join(lab.dir, f"ka-{node}")
     os.makedirs(d, exist_ok=True)
-    other = "b" if node == "a" else "a"
-    unicast = "" if multicast else (f"    unicast_src_ip {lab.addr(node)}\n"
-                                    f"    unicast_peer {{\n        {lab.addr(other)}\n    }}\n")
+    others = "".join(f"        {lab.addr(n)}\n" for n in lab.nodes if n != node)
+    unicast = "" if multicast else f"    unicast_src_ip {lab.addr(node)}\n    unicast_peer {{\n{others}    }}\n"
     with open(f"{d}/keepalived.conf", "w") as f:
         f.write(f"""global_defs {{
     router_id node-{node}
@@ -100,6 +99,13 @@ def master_down_ms(priority, interval_ms=INTERVAL_MS):
 def pair(request):
     from conftest import running_lab
     with running_lab(request, start=False) as lab:
+        yield lab
+
+
+@pytest.fixture
+def trio(request):
+    from conftest import running_lab
+    with running_lab(request, nodes=("a", "b", "d"), start=False) as lab:
         yield lab
 
 
@@ -179,3 +185,25 @@ def test_a_backup_adopts_the_masters_advert_interval(pair):
     expected = master_down_ms(100, 200)
     print(f"vipd (100 ms) behind keepalived (200 ms): master-down {down:.0f} ms, RFC {expected:.0f} ms")
     assert abs(down - expected) < 2, diag(lab)
+
+
+def test_a_three_node_mixed_cluster_passes_the_vip_down_the_priorities(trio):
+    """vipd on A (150) and D (50), keepalived on B (100), unicast: A master; A dies,
+    keepalived takes over while D follows it; B dies, vipd on D takes over."""
+    lab = trio
+    lab.start_vipd("a", election=election(150, False))
+    start_keepalived(lab, "b", 100, False)
+    lab.start_vipd("d", election=election(50, False))
+    lab.wait_for(lambda: lab.holders(VIP) == ["a"] and lab.status("d").get("master") == "node-a", 5,
+                 what="A master, D following")
+    assert "Entering MASTER STATE" not in ka_log(lab, "b"), diag(lab)
+    t_kill, _ = lab.kill_hard("a")
+    took = takeover_ms(lab, "b", t_kill)
+    lab.wait_for(lambda: lab.status("d").get("master") == "node-b", 3, what="D follows keepalived")
+    # (A's dead interface still shows the VIP: its link is down, it answers nothing.)
+    assert lab.state("d") == "backup" and not holds(lab, "d"), diag(lab)
+    t_kill2, _ = lab.kill_hard("b", pids=ka_pids(lab, "b"))
+    took2 = takeover_ms(lab, "d", t_kill2)
+    print(f"3 nodes: keepalived took over from vipd in {took:.0f} ms, vipd from keepalived in {took2:.0f} ms")
+    assert took <= master_down_ms(100) + 300 and took2 <= master_down_ms(50) + 300, diag(lab)
+    assert lab.state("d") == "master", diag(lab)
