@@ -44,7 +44,7 @@ public struct HeartbeatService: Service {
         try? await engine.loop.submit { engine.shutdown() }.get()
         try? await engine.loop.submit { timer.close() }.get()
         await transport.close()
-        try? await engine.loop.submit { engine.vrrpSender = nil }.get()
+        try? await engine.loop.submit { engine.stoppingVRRP = true; engine.vrrpSender = nil }.get()
         try? await vrrp?.close()
     }
 
@@ -71,6 +71,11 @@ public struct HeartbeatService: Service {
         }
         try await engine.onLoop {
             engine.vrrpSender = { bytes, destination in try VRRPSocket.send(fd, bytes, to: destination) }
+        }
+        // A closed socket (a fatal read error) leaves a vrrp3 instance deaf and
+        // mute: fault it, so it holds no VIP, rather than stay master blind.
+        channel.closeFuture.whenComplete { _ in
+            engine.loop.execute { engine.vrrpSocketClosed() }
         }
         engine.logger.info("VRRPv3 on \(config.node.interface) (\(multicast ? "multicast 224.0.0.18" : "unicast"))")
         return channel

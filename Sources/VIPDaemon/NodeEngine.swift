@@ -27,6 +27,8 @@ public final class NodeEngine: HeartbeatReceiving, @unchecked Sendable {
     var sender: (any HeartbeatSending)?
     /// Sends one VRRP advert (`protocol: vrrp3` instances): payload, destination.
     public var vrrpSender: (@Sendable ([UInt8], IPAddress) throws -> Void)?
+    /// Set by a graceful stop before it closes the VRRP socket.
+    public var stoppingVRRP = false
     var timer: (any EngineTimer)?
     /// What `timer` is armed for (nil: disarmed).
     private var timerDeadline: Instant?
@@ -304,6 +306,17 @@ public final class NodeEngine: HeartbeatReceiving, @unchecked Sendable {
             if runner.sendFailure?.error != text { runner.logger.warning("sending VRRP advert failed: \(text)") }
             runner.sendFailure = (text, (runner.sendFailure?.count ?? 0) + 1)
         }
+    }
+
+    /// The VRRP socket closed under us: every vrrp3 instance goes to FAULT
+    /// (no VIP held by a node that can neither hear nor speak) until a restart.
+    public func vrrpSocketClosed() {
+        loop.preconditionInEventLoop()
+        guard !stoppingVRRP else { return }
+        vrrpSender = nil
+        logger.error("the VRRP raw socket closed unexpectedly; protocol: vrrp3 instances are in fault until vipd restarts")
+        for runner in instances where runner.router.vrrp != nil { runner.faults["transport"] = "VRRP socket closed" }
+        applyFaults()
     }
 
     /// One datagram from the VRRP raw socket, IP header first. The VRID
