@@ -196,7 +196,7 @@ extension ConfigParser {
         return routes
     }
 
-    /// `protocol: vipd | vrrp3` and, for vrrp3, `vrrp3: {multicast, checksum, unauthenticated}`.
+    /// `protocol: vipd | vrrp3` and, for vrrp3, `vrrp3: {multicast, checksum, unauthenticated, auth_hmac}`.
     static func parseWire(_ map: MappingView, _ reader: YAMLReader) -> InstanceConfig.Wire? {
         let name = map.string("protocol") ?? "vipd"
         switch name {
@@ -206,7 +206,8 @@ extension ConfigParser {
         case "vrrp3":
             var settings = VRRP3Settings()
             if let raw = map.child("vrrp3"),
-               let entry = reader.mapping(raw, at: map.path("vrrp3"), allowed: ["multicast", "checksum", "unauthenticated"]) {
+               let entry = reader.mapping(raw, at: map.path("vrrp3"),
+                                          allowed: ["multicast", "checksum", "unauthenticated", "auth_hmac"]) {
                 settings.multicast = entry.bool("multicast") ?? true
                 if let text = entry.string("checksum") {
                     if let mode = VRRPChecksumMode(rawValue: text) {
@@ -217,10 +218,11 @@ extension ConfigParser {
                     }
                 }
                 settings.unauthenticated = entry.bool("unauthenticated") ?? false
+                settings.authHMAC = parseAuthHMAC(entry, reader)
             }
-            if !settings.unauthenticated {
+            if !settings.unauthenticated && settings.authHMAC == nil {
                 reader.fail(map.path("protocol"), map.child("protocol"),
-                            "VRRPv3 carries no authentication: anyone on the segment can take the VIP with one packet; set vrrp3.unauthenticated: true to run it anyway")
+                            "VRRPv3 carries no authentication: anyone on the segment can take the VIP with one packet; configure vrrp3.auth_hmac (keepalived 2.4's HMAC trailer) or set vrrp3.unauthenticated: true to run it anyway")
             }
             return .vrrp3(settings)
         default:

@@ -82,6 +82,13 @@ public enum DropReason: String, Error, Sendable, CaseIterable, Hashable {
     case badChecksum = "bad_checksum"
     /// VRRPv3: TTL / hop limit not 255 (the packet crossed a router).
     case badTTL = "bad_ttl"
+    /// VRRPv3 with `auth_hmac` in enforce mode: an advert without the trailer.
+    case hmacMissing = "hmac_missing"
+    /// VRRPv3 `auth_hmac`: the trailer's timestamp is outside the time window
+    /// (clock skew, or a capture replayed late). A bad HMAC or trailer counts
+    /// as `bad_auth`, an unknown key id as `unknown_key`, a sequence that does
+    /// not grow as `replay`.
+    case hmacStale = "hmac_stale"
 }
 
 /// Builds and parses heartbeat datagrams (layout in docs/protocol.md).

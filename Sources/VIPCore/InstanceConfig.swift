@@ -50,7 +50,7 @@ public struct InstanceConfig: Sendable, Equatable {
 }
 
 /// `protocol: vrrp3` (docs/protocol.md, "VRRPv3"): IP protocol 112, only the
-/// master advertises, no authentication on the wire.
+/// master advertises, no authentication on the wire unless `auth_hmac`.
 public struct VRRP3Settings: Sendable, Equatable {
     /// To 224.0.0.18 / ff02::12 on `node.interface` (keepalived's default),
     /// or unicast to the instance's peers (keepalived's `unicast_peer`).
@@ -60,11 +60,15 @@ public struct VRRP3Settings: Sendable, Equatable {
     /// Set explicitly: VRRPv3 has no authentication, anyone on the segment
     /// can take the VIP with one packet.
     public var unauthenticated: Bool
+    /// keepalived 2.4's HMAC-SHA256 trailer (`vrrp3.auth_hmac`); nil: none.
+    public var authHMAC: VRRPAuthHMACSettings?
 
-    public init(multicast: Bool = true, checksum: VRRPChecksumMode = .auto, unauthenticated: Bool = false) {
+    public init(multicast: Bool = true, checksum: VRRPChecksumMode = .auto, unauthenticated: Bool = false,
+                authHMAC: VRRPAuthHMACSettings? = nil) {
         self.multicast = multicast
         self.checksum = checksum
         self.unauthenticated = unauthenticated
+        self.authHMAC = authHMAC
     }
 }
 

@@ -100,6 +100,11 @@ public struct VirtualRouter: Sendable {
 
     /// Set for `protocol: vrrp3`.
     public private(set) var vrrp: VRRP?
+    /// `vrrp3.auth_hmac`: the UTC clock of the trailer's sequence, the last
+    /// sequence sent, the last accepted from each peer (VirtualRouter+AuthHMAC.swift).
+    public var wallClock = WallClock.system
+    var hmacSender = VRRPAuthHMAC.Sender()
+    var hmacReplay: [IPAddress: VRRPAuthHMAC.Replay] = [:]
 
     public init(identity: Identity, settings: Election.Settings, keys: HeartbeatKeyring,
                 peers: [HeartbeatAdmission.Peer], vrrp: VRRP? = nil) {
@@ -157,7 +162,9 @@ public struct VirtualRouter: Sendable {
         guard let vrrp else { return Output(actions: [.dropped(.malformed, from: source)], nextDeadline: nextDeadline) }
         guard ttl == VRRPCodec.ttl else { return Output(actions: [.dropped(.badTTL, from: source)], nextDeadline: nextDeadline) }
         let advert: VRRPAdvert
-        switch VRRPCodec.parse(payload, source: source, destination: destination, accepted: vrrp.settings.checksum) {
+        let (message, trailer) = vrrp.settings.authHMAC == nil ? (payload[...], nil)
+            : VRRPAuthHMAC.split(payload, addressLength: source.isIPv4 ? 4 : 16)
+        switch VRRPCodec.parse(Array(message), source: source, destination: destination, accepted: vrrp.settings.checksum) {
         case .failure(let reason): return Output(actions: [.dropped(reason, from: source)], nextDeadline: nextDeadline)
         case .success(let (parsed, _)): advert = parsed
         }
@@ -166,6 +173,9 @@ public struct VirtualRouter: Sendable {
         }
         guard let peer = peerList.first(where: { $0.address == source }) else {
             return Output(actions: [.dropped(.unknownPeer, from: source)], nextDeadline: nextDeadline)
+        }
+        if let reason = authenticate(message, trailer, from: source) {
+            return Output(actions: [.dropped(reason, from: source)], nextDeadline: nextDeadline)
         }
         var actions: [Action] = []
         if Set(advert.addresses) != Set(vrrp.addresses) { actions.append(.addressMismatch(from: source, listed: advert.addresses)) }
@@ -285,15 +295,21 @@ public struct VirtualRouter: Sendable {
 
     /// VRRPv3: only a master advertises (a resignation too: priority 0, sent
     /// as master); one datagram per destination, as the checksum covers it.
-    private func advert(priority: UInt8, state: NodeState) -> Action? {
+    /// With `auth_hmac` (not receive-only) each carries the same trailer: the
+    /// HMAC reads the checksum as zero, so one signature serves every copy.
+    private mutating func advert(priority: UInt8, state: NodeState) -> Action? {
         guard let vrrp, state == .master else { return nil }
         let advert = VRRPAdvert(vrid: identity.vrid, priority: priority, interval: election.settings.advertInterval,
                                 addresses: vrrp.addresses)
         let destinations = vrrp.settings.multicast ? [VRRPCodec.multicastIPv4] : peerList.map(\.address)
-        return .sendVRRP(advert, destinations.map {
+        var messages = destinations.map {
             RawDatagram(destination: $0, bytes: VRRPCodec.encode(advert, source: vrrp.source, destination: $0,
                                                                  checksum: vrrp.settings.checksum))
-        })
+        }
+        if let first = messages.first, let trailer = signTrailer(first.bytes) {
+            for index in messages.indices { messages[index].bytes += trailer }
+        }
+        return .sendVRRP(advert, messages)
     }
 
     /// The last heartbeat again, to one peer, at most once per `answerInterval`.

@@ -134,7 +134,11 @@ extension NodeEngine {
             ("control.socket", new.control.socket != old.control.socket), ("user", new.user != old.user),
         ]
         for (before, after) in pairs.kept where before.wire != after.wire {
-            fixed.append(("the protocol of instance \(after.name)", true))
+            if case .vrrp3 = before.wire, case .vrrp3 = after.wire {
+                fixed.append(("the vrrp3 settings of instance \(after.name) (auth_hmac and its key included)", true))
+            } else {
+                fixed.append(("the protocol of instance \(after.name)", true))
+            }
         }
         let vrrpAdded = pairs.added.contains { if case .vrrp3 = $0.wire { true } else { false } }
         if vrrpAdded && vrrpSender == nil { fixed.append(("the first protocol: vrrp3 instance (it opens the raw socket)", true)) }

@@ -39,7 +39,8 @@ public enum ConfigLoader {
         } catch {
             throw ConfigErrors([ConfigIssue(file: path, line: nil, field: "", message: error.description)])
         }
-        let config = try ConfigParser.parse(text, file: path)
+        var config = try ConfigParser.parse(text, file: path)
+        try loadAuthHMACKeys(&config, path: path)
         let key = try heartbeatKey(config.auth.keyFile, field: "auth.key_file", path: path)
         var accepted: [HeartbeatKey] = []
         for (index, file) in config.auth.acceptKeyFiles.enumerated() {
@@ -60,6 +61,32 @@ public enum ConfigLoader {
             loaded.webhookSecrets[hook.url] = try secret(file, field: "notify.webhooks[\(index)].secret_file", path: path)
         }
         return loaded
+    }
+
+    /// `instances[].vrrp3.auth_hmac.key_file`: read (mode 0600, as auth.key_file)
+    /// and decoded as keepalived decodes `key N file:PATH` (`hex:...` or ASCII, 32 to 64 bytes).
+    static func loadAuthHMACKeys(_ config: inout VIPConfig, path: String) throws(ConfigErrors) {
+        var issues: [ConfigIssue] = []
+        for index in config.instances.indices {
+            guard case .vrrp3(var settings) = config.instances[index].wire, var hmac = settings.authHMAC else { continue }
+            let field = "instances[\(index)].vrrp3.auth_hmac.key_file"
+            let content: [UInt8]
+            do {
+                content = try SecretFile.read(hmac.keyFile)
+            } catch {
+                issues.append(ConfigIssue(file: path, line: hmac.keyFileLine, field: field, message: error.description))
+                continue
+            }
+            switch VRRPAuthHMACSettings.decodeKey(content) {
+            case .success(let key): hmac.key = key
+            case .failure(let problem):
+                issues.append(ConfigIssue(file: path, line: hmac.keyFileLine, field: field, message: "\(hmac.keyFile) \(problem)"))
+                continue
+            }
+            settings.authHMAC = hmac
+            config.instances[index].wire = .vrrp3(settings)
+        }
+        if !issues.isEmpty { throw ConfigErrors(issues) }
     }
 
     static func heartbeatKey(_ file: String, field: String, path: String) throws(ConfigErrors) -> HeartbeatKey {

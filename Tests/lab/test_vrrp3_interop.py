@@ -18,23 +18,27 @@ VIP = "198.18.0.100"
 INTERVAL_MS = 100
 
 
-def election(priority, multicast):
+def election(priority, multicast, vrrp3=None):
+    """VRRP3: the vrrp3 mapping (flow style); default unauthenticated."""
+    vrrp3 = vrrp3 or f"{{multicast: {str(multicast).lower()}, unauthenticated: true}}"
     return f"""instances:
   - name: VI_1
     vrid: 51
     priority: {priority}
     protocol: vrrp3
-    vrrp3: {{multicast: {str(multicast).lower()}, unauthenticated: true}}
+    vrrp3: {vrrp3}
     timing: {{advert_interval: {INTERVAL_MS}ms}}
     vips:
       - address: {VIP}/24
 """
 
 
-def start_keepalived(lab, node, priority, multicast, advert_ms=INTERVAL_MS):
-    """keepalived in NODE's namespace, VRRPv3, one instance VI_1; returns its log path."""
-    from vlab.util import need_packages
-    need_packages("keepalived")  # never skipped: the peer is the point of the test
+def start_keepalived(lab, node, priority, multicast, advert_ms=INTERVAL_MS, binary=None, extra=""):
+    """keepalived in NODE's namespace, VRRPv3, one instance VI_1; returns its log path.
+    BINARY: another keepalived than Debian's; EXTRA: more lines for the instance."""
+    if binary is None:
+        from vlab.util import need_packages
+        need_packages("keepalived")  # never skipped: the peer is the point of the test
     d = os.path.join(lab.dir, f"ka-{node}")
     os.makedirs(d, exist_ok=True)
     others = "".join(f"        {lab.addr(n)}\n" for n in lab.nodes if n != node)
@@ -51,7 +55,7 @@ vrrp_instance VI_1 {{
     virtual_router_id 51
     priority {priority}
     advert_int {advert_ms / 1000:g}
-{unicast}    virtual_ipaddress {{
+{unicast}{extra}    virtual_ipaddress {{
         {VIP}/24 dev eth0
     }}
 }}
@@ -59,7 +63,7 @@ vrrp_instance VI_1 {{
     for name in ("k.pid", "v.pid"):
         if os.path.exists(f"{d}/{name}"):
             os.unlink(f"{d}/{name}")
-    lab.spawn(f"ka-{node}", node, ["keepalived", "-n", "-P", "-R", "-l", "-D", "-f", f"{d}/keepalived.conf",
+    lab.spawn(f"ka-{node}", node, [binary or "keepalived", "-n", "-P", "-R", "-l", "-D", "-f", f"{d}/keepalived.conf",
                                    "-p", f"{d}/k.pid", "-r", f"{d}/v.pid"])
     lab.wait_for(lambda: "Entering BACKUP STATE" in ka_log(lab, node), 5, what=f"keepalived up on {node}")
 

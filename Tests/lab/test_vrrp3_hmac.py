@@ -1,0 +1,141 @@
+"""vipd and keepalived 2.4.3 (built from the source tarball, lab/vlab/keepalived_source.py)
+in one virtual router with auth_hmac (HMAC-SHA256 trailer, draft-cassen-vrrp-auth-hmac):
+each side verifies the other's signed adverts, in both roles; a forged advert
+(wrong key), an unsigned one and a replayed capture, sent into the lab with a
+raw socket, are dropped and counted by vipd and ignored by keepalived.
+
+Node A (198.18.0.1) and B (198.18.0.2), the VIP 198.18.0.100, unicast, enforce
+mode, time window 5 s. The first run on a machine builds keepalived (minutes);
+later runs reuse /var/cache/vipd-lab/keepalived-2.4.3/<sha256>.
+"""
+
+import os
+import sys
+import time
+
+import pytest
+
+import test_vrrp3_interop as interop
+from test_vrrp3_interop import VIP, INTERVAL_MS, ka_log, ka_pids, master_down_ms, takeover_ms
+
+KEY_HEX = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+
+
+@pytest.fixture(scope="module")
+def keepalived243():
+    from vlab.keepalived_source import build
+    return build()
+
+
+@pytest.fixture
+def pair(request):
+    from conftest import running_lab
+    with running_lab(request, start=False) as lab:
+        path = os.path.join(lab.dir, "vrrp51.key")
+        with open(path, "w") as f:
+            f.write(f"hex:{KEY_HEX}\n")
+        os.chmod(path, 0o600)
+        lab.hmac_key = path
+        yield lab
+
+
+def election(lab, priority):
+    return interop.election(priority, False, vrrp3="{multicast: false, auth_hmac: "
+                            f"{{key_file: {lab.hmac_key}, key_id: 1, time_window: 5s, mode: enforce}}}}")
+
+
+def start_keepalived(lab, binary, node, priority):
+    """keepalived 2.4.3 in NODE's namespace, unicast, auth_hmac with vipd's key file."""
+    interop.start_keepalived(lab, node, priority, False, binary=binary, extra=f"""    auth_hmac {{
+        key 1 file:{lab.hmac_key}
+        active_key 1
+        anti_replay time
+        time_window 5
+        mode enforce
+    }}
+""")
+    assert not config_errors(lab, node), ka_log(lab, node)
+
+
+def config_errors(lab, node):
+    return "\n".join(line for line in ka_log(lab, node).splitlines() if "auth_hmac" in line)
+
+
+def raw(lab, node, *args):
+    """lab/vrrp_raw.py in NODE's namespace; its output."""
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(sys.modules["vlab"].__file__))),
+                          "vrrp_raw.py")
+    return lab.nsexec(node, sys.executable, script, *args).strip()
+
+
+def attacks(lab, priority, captured):
+    """The replayed capture, a forged advert (wrong key) and an unsigned one, all
+    claiming to come from A, to B, as hex."""
+    import vrrp_raw
+    a, b = lab.addr("a"), lab.addr("b")
+    forged = vrrp_raw.advert(a, b, 51, priority, [VIP], key=b"not the key, but 32 bytes long!!")
+    unsigned = vrrp_raw.advert(a, b, 51, priority, [VIP])
+    return [captured, forged.hex(), unsigned.hex()]
+
+
+def diag(lab):
+    return (f"holders {lab.holders(VIP)}\n--- vipd a\n" + "\n".join(lab.log("a").splitlines()[-15:])
+            + "\n--- vipd b\n" + "\n".join(lab.log("b").splitlines()[-15:])
+            + "".join(f"\n--- keepalived {n}\n" + "\n".join(ka_log(lab, n).splitlines()[-15:]) for n in ("a", "b")))
+
+
+def test_vipd_follows_a_signing_keepalived_and_drops_forgeries_and_replays(pair, keepalived243):
+    lab = pair
+    start_keepalived(lab, keepalived243, "a", 150)
+    lab.start_vipd("b", election=election(lab, 100))
+    lab.wait_for(lambda: "Entering MASTER STATE" in ka_log(lab, "a"), 5, what="keepalived master")
+    lab.wait_for(lambda: lab.status("b").get("master") == "node-a", 3, what="vipd verifies keepalived's adverts")
+    captured = raw(lab, "b", "capture", lab.addr("a"), "3")
+    assert len(bytes.fromhex(captured)) == 20 + 12 + 28, "keepalived's advert carries the 28-byte trailer"
+    before = dict(lab.status("b")["counters"]["dropped"])
+    # Priority 255: a takeover if vipd believed any of them.
+    raw(lab, "a", "send", *attacks(lab, 255, captured))
+    def counted():
+        now = lab.status("b")["counters"]["dropped"]
+        return all(now[k] > before[k] for k in ("replay", "bad_auth", "hmac_missing")) and now
+    after = lab.wait_for(counted, 3, what="vipd counts the replay, the forgery and the unsigned advert")
+    print("vipd drops:", {k: after[k] - before[k] for k in ("replay", "bad_auth", "hmac_missing", "hmac_stale")})
+    time.sleep(0.3)
+    assert lab.state("b") == "backup" and lab.status("b").get("master") == "node-a", diag(lab)
+    assert lab.holders(VIP) == ["a"], diag(lab)
+    # And vipd takes over when the signing master dies.
+    t_kill, _ = lab.kill_hard("a", pids=ka_pids(lab, "a"))
+    took = takeover_ms(lab, "b", t_kill)
+    print(f"vipd took over from keepalived 2.4.3 in {took:.0f} ms")
+    assert took <= master_down_ms(100) + 300, diag(lab)
+
+
+def test_keepalived_follows_a_signing_vipd_and_ignores_forgeries_and_replays(pair, keepalived243):
+    lab = pair
+    lab.start_vipd("a", election=election(lab, 150))
+    start_keepalived(lab, keepalived243, "b", 100)
+    lab.wait_for(lambda: lab.holders(VIP) == ["a"] and lab.state("a") == "master", 5, what="vipd master")
+    time.sleep(0.5)
+    assert "Entering MASTER STATE" not in ka_log(lab, "b"), "keepalived did not accept vipd's trailer\n" + diag(lab)
+    assert "authentication" not in ka_log(lab, "b"), diag(lab)
+    captured = raw(lab, "b", "capture", lab.addr("a"), "3")
+    assert len(bytes.fromhex(captured)) == 20 + 12 + 28, "vipd's advert carries the 28-byte trailer"
+    a = lab.addr("a")
+    # Priority 0 from the master: keepalived would take over at once if it believed it.
+    raw(lab, "a", "send", *attacks(lab, 0, captured))
+    lab.wait_for(lambda: all(s in ka_log(lab, "b") for s in (
+        f"replayed authentication trailer from {a}", f"invalid authentication HMAC from {a}",
+        f"missing authentication trailer from {a}")), 3, what="keepalived logs the three refusals")
+    time.sleep(0.5)
+    assert "Entering MASTER STATE" not in ka_log(lab, "b"), diag(lab)
+    assert lab.holders(VIP) == ["a"], diag(lab)
+    # Both roles: keepalived takes over when vipd dies, and vipd follows it back as backup.
+    t_kill, _ = lab.kill_hard("a")
+    took = takeover_ms(lab, "b", t_kill)
+    print(f"keepalived 2.4.3 took over from vipd in {took:.0f} ms")
+    assert took <= master_down_ms(100) + 300, diag(lab)
+    lab.link_up("a")
+    lab.start_vipd("a", election=election(lab, 50))
+    lab.wait_for(lambda: lab.status("a").get("master") == "node-b", 3, what="vipd verifies keepalived's adverts")
+    dropped = lab.status("a")["counters"]["dropped"]
+    assert all(dropped[k] == 0 for k in ("bad_auth", "hmac_missing", "hmac_stale", "unknown_key")), dropped
