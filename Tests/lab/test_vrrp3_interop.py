@@ -35,7 +35,8 @@ def election(priority, multicast, vrrp3=None):
 
 def start_keepalived(lab, node, priority, multicast, advert_ms=INTERVAL_MS, binary=None, extra=""):
     """keepalived in NODE's namespace, VRRPv3, one instance VI_1; returns its log path.
-    BINARY: another keepalived than Debian's; EXTRA: more lines for the instance."""
+    BINARY: another keepalived than Debian's, built VRRP-only (so without -P);
+    EXTRA: more lines for the instance."""
     if binary is None:
         from vlab.util import need_packages
         need_packages("keepalived")  # never skipped: the peer is the point of the test
@@ -63,7 +64,7 @@ vrrp_instance VI_1 {{
     for name in ("k.pid", "v.pid"):
         if os.path.exists(f"{d}/{name}"):
             os.unlink(f"{d}/{name}")
-    lab.spawn(f"ka-{node}", node, [binary or "keepalived", "-n", "-P", "-R", "-l", "-D", "-f", f"{d}/keepalived.conf",
+    lab.spawn(f"ka-{node}", node, [binary or "keepalived", "-n", *([] if binary else ["-P"]), "-R", "-l", "-D", "-f", f"{d}/keepalived.conf",
                                    "-p", f"{d}/k.pid", "-r", f"{d}/v.pid"])
     lab.wait_for(lambda: "Entering BACKUP STATE" in ka_log(lab, node), 5, what=f"keepalived up on {node}")
 
