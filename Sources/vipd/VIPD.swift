@@ -12,7 +12,7 @@ struct VIPD: ParsableCommand {
         commandName: "vipd",
         abstract: "Virtual-IP failover daemon: elects one master among its peers, which holds the floating IP.",
         version: VIPDVersion.string,
-        subcommands: [Run.self, CheckConfig.self],
+        subcommands: [Run.self, CheckConfig.self, ImportKeepalived.self],
         defaultSubcommand: Run.self)
 }
 
