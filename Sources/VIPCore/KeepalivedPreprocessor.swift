@@ -79,7 +79,11 @@ struct KeepalivedPreprocessor {
                 let inner = rest[rest.index(after: rest.startIndex)..<close]
                 let name = inner.prefix { $0 != " " }
                 if name == "_ENV" || name == "_RANDOM" {
+                    // Left as a word without braces, which would open and close blocks.
                     refuse(line, "${\(name)}", "not expanded: its value depends on keepalived's process; write the value in")
+                    output += "$" + inner.split(separator: " ").joined(separator: "_")
+                    rest = rest[rest.index(after: close)...]
+                    continue
                 } else if let value = parameters[String(inner)] {
                     output += value
                     rest = rest[rest.index(after: close)...]
