@@ -128,7 +128,8 @@ extension KeepalivedConverter {
         var tracked = instance.trackInterfaces.map(\.name)
         if instance.trackPrimary, let (interface, _) = instance.interface, !tracked.contains(interface) { tracked.insert(interface, at: 0) }
         if !tracked.isEmpty {
-            out.add("    track_interfaces: \(YAMLText.list(tracked))", instance.trackInterfaces.first?.line ?? line,
+            out.add("    track_interfaces: \(YAMLText.list(tracked))",
+                    instance.trackPrimary ? instance.interface?.1 : instance.trackInterfaces.first?.line,
                     comment: instance.trackPrimary && instance.interface != nil ? "keepalived tracks the instance's interface (no dont_track_primary)" : "track_interface")
         }
         if let checks = instance.trackChecks {

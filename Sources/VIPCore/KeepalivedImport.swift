@@ -63,7 +63,8 @@ public enum KeepalivedImport {
         converter.read(statements)
         converter.resolve()
         converter.refuseWhatVipdRefuses(converter.emit())
-        converter.refusals.sort { ($0.line, $0.keyword) < ($1.line, $1.keyword) }
+        // By line; at one line, in the order found.
+        converter.refusals = converter.refusals.enumerated().sorted { ($0.1.line, $0.0) < ($1.1.line, $1.0) }.map(\.1)
         return Result(yaml: converter.emit().text, refusals: converter.refusals)
     }
 }

@@ -40,8 +40,16 @@ struct ImportKeepalived: ParsableCommand {
             help: "What @ID conditional lines are matched against, as keepalived's -i (default: the host name up to its first dot).")
     var configID: String?
 
+    /// node.id's rule (docs/config.md).
+    static func validID(_ id: String) -> Bool {
+        (1...64).contains(id.count) && id.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
+    }
+
     func validate() throws {
         guard keyFile.hasPrefix("/") else { throw ValidationError("--key-file must be an absolute path") }
+        if let nodeID, !Self.validID(nodeID) {
+            throw ValidationError("--node-id: 1-64 letters, digits, '.', '_' or '-'; got \(nodeID)")
+        }
         if let address, IPAddress(address) == nil { throw ValidationError("--address: not an IPv4 or IPv6 address: \(address)") }
         _ = try namedPeers()
     }
@@ -49,8 +57,8 @@ struct ImportKeepalived: ParsableCommand {
     func namedPeers() throws -> [KeepalivedImport.Peer] {
         try peers.map { text in
             let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2, let address = IPAddress(parts[1]), !parts[0].isEmpty else {
-                throw ValidationError("--peer expects ID=ADDRESS, such as node-b=198.18.0.2; got \(text)")
+            guard parts.count == 2, let address = IPAddress(parts[1]), Self.validID(parts[0]) else {
+                throw ValidationError("--peer expects ID=ADDRESS (ID: 1-64 letters, digits, '.', '_' or '-'), such as node-b=198.18.0.2; got \(text)")
             }
             return KeepalivedImport.Peer(id: parts[0], address: address)
         }

@@ -375,6 +375,17 @@ import VIPCore
         #expect(config.notify.master == ["/etc/keepalived/a.sh"])
     }
 
+    /// What the importer does not foresee, vipd's parser catches: a refusal at the keepalived line behind it.
+    @Test func whatVipdWouldRefuseIsRefusedAtItsSourceLine() throws {
+        let text = Self.clean.replacingOccurrences(of: "interface eth0", with: "interface eth0.vlan-uplink-1")
+        let result = try KeepalivedImport.convert(text, file: "k.conf", options: Self.options())
+        #expect(result.refusals.map(\.description) == [
+            "k.conf:5: vipd.yaml: vipd check-config would refuse the result: node.interface: not a valid interface name: \"eth0.vlan-uplink-1\"",
+            "k.conf:5: vipd.yaml: vipd check-config would refuse the result: instances[0].track_interfaces[0]: not a valid interface name: \"eth0.vlan-uplink-1\"",
+        ])
+        #expect(result.yaml.contains("# Refused (not carried over):\n#   line 5: vipd.yaml: vipd check-config would refuse"))
+    }
+
     @Test func aFileWithoutInstancesIsNotImported() {
         #expect(throws: KeepalivedSyntaxError(file: "k.conf", line: 1, message: "nothing to import: the file has no vrrp_instance")) {
             try KeepalivedImport.convert("virtual_server 10.0.0.1 80 {\n}\n", file: "k.conf", options: Self.options())
