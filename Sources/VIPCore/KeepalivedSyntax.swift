@@ -83,7 +83,7 @@ public enum KeepalivedSyntax {
         var builder = TreeBuilder(file: file)
         for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = index + 1
-            let uncommented = try stripComment(String(raw), file: file, line: line)
+            let uncommented = stripComment(String(raw))
             guard let expanded = preprocessor.process(uncommented, line: line) else { continue }
             for token in try tokens(expanded, file: file, line: line) { try builder.add(token, line: line) }
             builder.endLine()
@@ -93,7 +93,7 @@ public enum KeepalivedSyntax {
     }
 
     /// The line without its comment: from an unquoted `#` or `!` to the end.
-    static func stripComment(_ line: String, file: String, line number: Int) throws(KeepalivedSyntaxError) -> String {
+    static func stripComment(_ line: String) -> String {
         var quote: Character?
         var escaped = false
         var kept = ""
