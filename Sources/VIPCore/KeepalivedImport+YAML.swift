@@ -30,7 +30,7 @@ extension KeepalivedConverter {
         # protocol: vrrp3 (every instance): VRRPv3 (RFC 9568) on the wire, so this node runs next to the
         # keepalived nodes during the migration. VRRPv3 has no authentication. Once the last keepalived
         # node is gone, switch each instance to protocol: vipd (heartbeats authenticated with auth.key_file)
-        # and remove its vrrp3: line, on every node.
+        # and remove its vrrp3: line, on every node (a restart of vipd, node by node).
         """
 
     func emit() -> YAMLOutput {
@@ -145,7 +145,7 @@ extension KeepalivedConverter {
         if let checksum = instance.checksum { wire.append("checksum: \(checksum.rawValue)") }
         wire.append("unauthenticated: true")
         out.add("    vrrp3: {\(wire.joined(separator: ", "))}", line,
-                comment: instance.multicast ? "adverts to 224.0.0.18 / ff02::12, as keepalived's default" : "unicast_peer: adverts to each peer")
+                comment: instance.multicast ? "adverts to 224.0.0.18 on node.interface, keepalived's default" : "unicast_peer: adverts to each peer")
         for note in instance.notes { out.add("    # \(note)") }
         emitRefusals(owner: instance.owner, indent: "    ", &out)
     }

@@ -45,7 +45,7 @@ enum KeepalivedKeywords {
         if keyword.hasPrefix("vrrp_garp_") || keyword.hasPrefix("vrrp_gna_") || keyword.hasPrefix("garp_")
             || keyword.hasPrefix("vrrp_lower_prio") { return garp }
         if keyword.hasPrefix("smtp_") || keyword.hasPrefix("notification_email") || keyword.hasPrefix("email_") { return smtp }
-        if keyword.hasPrefix("vrrp_mcast_group") { return "vipd's protocol: vrrp3 multicasts to 224.0.0.18 and ff02::12 only" }
+        if keyword.hasPrefix("vrrp_mcast_group") { return "vipd's protocol: vrrp3 multicasts to 224.0.0.18 only" }
         if keyword == "vrrp_strict" { return strict }
         if keyword.hasPrefix("vrrp_iptables") || keyword.hasPrefix("vrrp_ipsets") || keyword.hasPrefix("nftables") { return firewall }
         if keyword.hasPrefix("lvs_") { return lvs }
@@ -80,7 +80,7 @@ enum KeepalivedKeywords {
         "vrf": "vipd runs in the default VRF",
         "lvs_sync_daemon_interface": lvs,
         "virtual_ipaddress_excluded": "vipd has no excluded VIPs: move them to virtual_ipaddress (vipd then advertises them) or hold them otherwise",
-        "mcast_dst_ip": "vipd's protocol: vrrp3 multicasts to 224.0.0.18 and ff02::12 only",
+        "mcast_dst_ip": "vipd's protocol: vrrp3 multicasts to 224.0.0.18 only",
     ]
 
     static func instanceRefusal(_ keyword: String) -> String {
