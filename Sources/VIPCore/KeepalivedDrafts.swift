@@ -19,6 +19,8 @@ struct InstanceDraft {
     var preemptDelay: Span?
     var version: (Int, Int)?
     var checksum: VRRPChecksumMode?
+    /// `vrrp3.auth_hmac`'s fields, from keepalived's `auth_hmac`.
+    var authHMAC: String?
     var trackPrimary = true
     var vips: [VIPDraft] = []
     var routes: [(yaml: String, line: Int)] = []

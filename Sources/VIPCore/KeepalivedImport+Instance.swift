@@ -95,6 +95,8 @@ extension KeepalivedConverter {
             instance.checksum = statement.arguments.first == "never" ? .rfc : .unicastLegacy
         case "v3_checksum_as_v2":
             if flag(statement, owner: owner) == true { instance.checksum = .v2 }
+        case "auth_hmac":
+            readAuthHMAC(statement, into: &instance)
         case "dont_track_primary":
             instance.trackPrimary = false
         case "mcast_dst_ip" where ["224.0.0.18", "ff02::12"].contains(statement.arguments.first ?? ""),

@@ -28,7 +28,8 @@ struct YAMLOutput {
 extension KeepalivedConverter {
     static let protocolNote = """
         # protocol: vrrp3 (every instance): VRRPv3 (RFC 9568) on the wire, so this node runs next to the
-        # keepalived nodes during the migration. VRRPv3 has no authentication. Once the last keepalived
+        # keepalived nodes during the migration. Plain VRRPv3 has no authentication (unauthenticated: true;
+        # keepalived 2.4's auth_hmac, where an instance has it, is vrrp3.auth_hmac). Once the last keepalived
         # node is gone, switch each instance to protocol: vipd (heartbeats authenticated with auth.key_file)
         # and remove its vrrp3: line, on every node (a restart of vipd, node by node).
         """
@@ -143,7 +144,7 @@ extension KeepalivedConverter {
         out.add("    protocol: vrrp3", line, comment: "until the last keepalived node is gone; then protocol: vipd")
         var wire = ["multicast: \(instance.multicast)"]
         if let checksum = instance.checksum { wire.append("checksum: \(checksum.rawValue)") }
-        wire.append("unauthenticated: true")
+        wire.append(instance.authHMAC.map { "auth_hmac: {\($0)}" } ?? "unauthenticated: true")
         out.add("    vrrp3: {\(wire.joined(separator: ", "))}", line,
                 comment: instance.multicast ? "adverts to 224.0.0.18 on node.interface, keepalived's default" : "unicast_peer: adverts to each peer")
         for note in instance.notes { out.add("    # \(note)") }

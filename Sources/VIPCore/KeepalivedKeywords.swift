@@ -63,8 +63,7 @@ enum KeepalivedKeywords {
     ]
 
     static let instanceRefusals: [String: String] = [
-        "authentication": "VRRPv2 authentication: protocol: vrrp3 sends and checks none (VRRPv3 has no authentication); after the last keepalived node is gone, protocol: vipd authenticates every heartbeat with auth.key_file",
-        "auth_hmac": "keepalived's HMAC trailer is not spoken by protocol: vrrp3: run the keepalived nodes without auth_hmac while vipd runs next to them; protocol: vipd, after they are gone, authenticates every heartbeat with auth.key_file",
+        "authentication": "VRRPv2 authentication: protocol: vrrp3 sends and checks none (VRRPv3 has none; keepalived 2.4's auth_hmac is imported); after the last keepalived node is gone, protocol: vipd authenticates every heartbeat with auth.key_file",
         "use_vmac": vmac, "vmac_xmit_base": vmac, "use_vmac_addr": vmac, "use_ipvlan": vmac,
         "unicast_ttl": "vipd sets the TTL of its adverts itself",
         "track_src_ip": noEquivalent, "track_file": tracker, "track_process": tracker, "track_bfd": "vipd has no BFD",

@@ -100,7 +100,7 @@ import VIPCore
         let (result, config) = try run(Self.pageExample)
         #expect(result.refusals.map(\.description) == [
             "k.conf:11: vrrp_instance: keepalived speaks VRRPv2 for VI_1 (its default); vipd's protocol: vrrp3 speaks VRRPv3 (RFC 9568) only: set vrrp_version 3 in global_defs on every keepalived node before this node runs next to them",
-            "k.conf:22: authentication: VRRPv2 authentication: protocol: vrrp3 sends and checks none (VRRPv3 has no authentication); after the last keepalived node is gone, protocol: vipd authenticates every heartbeat with auth.key_file",
+            "k.conf:22: authentication: VRRPv2 authentication: protocol: vrrp3 sends and checks none (VRRPv3 has none; keepalived 2.4's auth_hmac is imported); after the last keepalived node is gone, protocol: vipd authenticates every heartbeat with auth.key_file",
         ])
         #expect(config.realtimePriority == 10)
         #expect(config.lockMemory)
@@ -384,6 +384,44 @@ import VIPCore
             "k.conf:5: vipd.yaml: vipd check-config would refuse the result: instances[0].track_interfaces[0]: not a valid interface name: \"eth0.vlan-uplink-1\"",
         ])
         #expect(result.yaml.contains("# Refused (not carried over):\n#   line 5: vipd.yaml: vipd check-config would refuse"))
+    }
+
+    /// keepalived 2.4's `auth_hmac` is vrrp3.auth_hmac: the same key file and id.
+    @Test func authHMACMapsWithItsKeyFile() throws {
+        let block = """
+                auth_hmac {
+                    key 1 file:/etc/keepalived/keys/vrrp51
+                    key 2 hex:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
+                    active_key 1
+                    anti_replay time
+                    time_window 5
+                    mode permissive
+                }
+                virtual_ipaddress {
+            """
+        let (result, config) = try run(Self.clean.replacingOccurrences(of: "    virtual_ipaddress {", with: block))
+        #expect(result.refusals.map(\.line) == [14])  // key 2: one key only
+        guard case .vrrp3(let wire) = config.instances[0].wire, let hmac = wire.authHMAC else {
+            Issue.record("no auth_hmac in \(config.instances[0].wire)")
+            return
+        }
+        #expect((hmac.keyFile, hmac.keyID, hmac.timeWindow, hmac.mode, hmac.antiReplay)
+            == ("/etc/keepalived/keys/vrrp51", 1, 5, .permissive, .time))
+        #expect(!wire.unauthenticated)
+        #expect(!result.yaml.contains("000102") && !result.refusals.description.contains("000102"))
+
+        let inline = Self.clean.replacingOccurrences(of: "    virtual_ipaddress {", with: """
+                auth_hmac {
+                    key 7 s3cret-s3cret-s3cret-s3cret-s3cret-42
+                }
+                virtual_ipaddress {
+            """)
+        let (refused, withFile) = try run(inline)
+        #expect(refused.refusals.map(\.line) == [13])
+        #expect(refused.refusals[0].reason.contains("/etc/vipd/web.hmac.key, mode 0600"))
+        #expect(!refused.yaml.contains("s3cret") && !refused.refusals.description.contains("s3cret"))
+        guard case .vrrp3(let settings) = withFile.instances[0].wire else { return }
+        #expect(settings.authHMAC?.keyFile == "/etc/vipd/web.hmac.key" && settings.authHMAC?.keyID == 7)
     }
 
     @Test func aFileWithoutInstancesIsNotImported() {
