@@ -12,7 +12,8 @@ import time
 
 import test_vrrp3_hmac as hmac
 from test_vrrp3_hmac import KEY_HEX, keepalived243  # noqa: F401
-from test_vrrp3_interop import VIP, diag, ka_log, master_down_ms, pair, start_keepalived, takeover_ms  # noqa: F401
+from vlab.vrrp3 import VIP, diag, ka_log, master_down_ms, start_keepalived, takeover_ms  # noqa: F401
+from test_vrrp3_interop import pair  # noqa: F401  (the fixture)
 
 NODE_A_KEEPALIVED = """global_defs {
     router_id node-a

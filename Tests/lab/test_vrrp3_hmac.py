@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-import test_vrrp3_interop as interop
-from test_vrrp3_interop import VIP, INTERVAL_MS, ka_log, ka_pids, master_down_ms, takeover_ms
+import vlab.vrrp3 as interop
+from vlab.vrrp3 import VIP, INTERVAL_MS, ka_log, ka_pids, master_down_ms, takeover_ms
 
 KEY_HEX = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
