@@ -41,11 +41,14 @@ demo-loopback: build
 	scripts/demo-loopback.sh
 
 ## bench: vipd against keepalived in the namespace lab (root; ~25 min), then bingo's API on PostgreSQL
-## (api-120rps, ~26 min: lab/bench_api.py); table + bench/results.json.
+## (api-120rps, ~26 min: lab/bench_api.py); table + bench/results.json; then vipd and keepalived
+## in one VRRPv3 router (interop, ~2 min: lab/bench_interop.py, bench/interop.json).
 ## Measures the release binaries, as shipped. BENCH_QUICK=1 for a short smoke run;
 ## BIN_DIR, BENCH_RUNS, BENCH_INTERVALS... see lab/bench.py
 bench: release
 	BIN_DIR="$${BIN_DIR:-$$($(SWIFT) build -c release $(RELEASE_FLAGS) --show-bin-path)}" python3 lab/bench.py
+	BIN_DIR="$${BIN_DIR:-$$($(SWIFT) build -c release $(RELEASE_FLAGS) --show-bin-path)}" \
+		python3 lab/bench_interop.py --runs $${BENCH_RUNS:-7} --out bench/interop.json
 
 ## fuzz: the libFuzzer targets of Fuzz/ with ASan, FUZZ_SECONDS each (default 300) from
 ## Fuzz/corpus; prints executions and crashes per target, fails on a crash (scripts/fuzz.sh)

@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Benchmark "interop": client outage when the master of a mixed VRRPv3 router dies.
+
+One virtual router (VRID 51, the lab's VIP, 100 ms adverts, unicast VRRPv3) on
+nodes A (priority 150) and B (100), each running either vipd (`protocol: vrrp3`)
+or Debian's keepalived 2.2.7. The client probes the VIP every 5 ms (lab/probe.py);
+A is hard-killed (link down and its daemon SIGKILLed at the same moment) at a
+random phase of the advert cycle; the outage is the longest gap between replies.
+Four pairings, master -> backup: keepalived -> keepalived (the reference),
+vipd -> keepalived, keepalived -> vipd, vipd -> vipd. The goal (issue "Speak
+VRRPv3"): each mixed pairing within one advert interval of the reference.
+
+Usage (root):  python3 lab/bench_interop.py [--runs 5] [--out bench/interop.json]
+Prints every outage and the medians on stderr; writes
+{"name": "interop", "advert_interval_ms": 100, "pairs": [{"master", "backup", "outage_ms": [...], "median_ms"}]}.
+"""
+
+import argparse
+import json
+import os
+import random
+import signal
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vlab import Lab, LabError  # noqa: E402
+from vlab.util import say as lab_say, sh  # noqa: E402
+from vlab.vrrp3 import INTERVAL_MS, VIP, election, ka_pids, start_keepalived  # noqa: E402
+
+PRIORITY = {"a": 150, "b": 100}
+PAIRS = [("keepalived", "keepalived"), ("vipd", "keepalived"), ("keepalived", "vipd"), ("vipd", "vipd")]
+
+
+def say(text):
+    lab_say(text, "bench")
+
+
+def start(lab, node, daemon):
+    if daemon == "vipd":
+        lab.start_vipd(node, election=election(PRIORITY[node], False))
+    else:
+        start_keepalived(lab, node, PRIORITY[node], False)
+
+
+def stop(lab, node, daemon):
+    if daemon == "vipd":
+        if lab.vipd_running(node):
+            lab.stop_vipd(node)
+    else:
+        for pid in ka_pids(lab, node):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        lab.stop(f"ka-{node}", timeout=5)
+    drop_vip(lab, node)
+
+
+def drop_vip(lab, node):
+    """What a killed daemon left on NODE's interface (a new vipd removes it itself; keepalived does not)."""
+    sh("ip", "-n", lab.ns(node), "addr", "del", f"{VIP}/24", "dev", "eth0", check=False)
+
+
+def a_is_master(lab, master):
+    if lab.holders(VIP) != ["a"]:
+        return False
+    return lab.state("a") == "master" if master == "vipd" else True
+
+
+def one_run(lab, index, master, backup):
+    start(lab, "a", master)
+    lab.wait_for(lambda: a_is_master(lab, master), 10, what="A sole master", interval=0.05)
+    name = f"probe-{master}-{backup}-{index}"
+    stopfile, out, ready = (os.path.join(lab.dir, f"{name}.{x}") for x in ("stop", "json", "ready"))
+    lab.python("c", "probe.py", "--stop-file", stopfile, "--out", out, "--ready-file", ready, "--max-duration", 60,
+               name=name)
+    lab.wait_for(lambda: os.path.exists(ready), 10, what="probe's first reply", interval=0.05)
+    time.sleep(1.0 + random.uniform(0, INTERVAL_MS / 1000))
+    pids = [lab.vipd_pid("a")] if master == "vipd" else ka_pids(lab, "a")
+    t_kill, t_down = lab.kill_hard("a", pids=pids)
+    lab.wait_for(lambda: "b" in lab.holders(VIP), 10, interval=0.02, what="B to take over")
+    time.sleep(1.0)
+    open(stopfile, "w").close()
+    lab.wait_for(lambda: os.path.exists(out), 10, what="probe result", interval=0.05)
+    lab.stop(name, timeout=5)
+    with open(out) as f:
+        result = json.load(f)
+    straddles = (result["gap_start"] is not None
+                 and result["gap_start"] <= t_down + 0.002 and t_kill - 0.002 <= result["gap_end"])
+    if not straddles or result["tail_gap_ms"] > 100:
+        raise LabError(f"{master}->{backup} run {index}: the longest gap does not span the kill: {result}")
+    # Back: A's link up, its killed daemon's leftover VIP removed by the next start.
+    lab.link_up("a")
+    if master == "keepalived":
+        lab.stop("ka-a", timeout=5)
+    drop_vip(lab, "a")
+    return round(result["max_gap_ms"], 1)
+
+
+def _sigterm(_signum, _frame):
+    raise KeyboardInterrupt("SIGTERM")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--out", help="write the JSON object here (default: stdout)")
+    args = p.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("needs root (network namespaces)")
+    signal.signal(signal.SIGTERM, _sigterm)
+    lab = Lab(interval_ms=INTERVAL_MS)
+    ok = False
+    try:
+        lab.up()
+        pairs = []
+        for master, backup in PAIRS:
+            start(lab, "b", backup)
+            outages = []
+            for i in range(1, args.runs + 1):
+                outage = one_run(lab, i, master, backup)
+                outages.append(outage)
+                say(f"{master} -> {backup} run {i}: outage {outage:.1f} ms")
+            stop(lab, "b", backup)
+            median = statistics.median(outages)
+            say(f"{master} -> {backup}: outages {outages} ms, median {median:.1f} ms")
+            pairs.append({"master": master, "backup": backup, "outage_ms": outages, "median_ms": median})
+        reference = pairs[0]["median_ms"]
+        for pair in pairs[1:]:
+            pair["minus_keepalived_ms"] = round(pair["median_ms"] - reference, 1)
+            pair["within_one_interval"] = abs(pair["median_ms"] - reference) <= INTERVAL_MS
+        doc = {"name": "interop", "advert_interval_ms": INTERVAL_MS, "runs": args.runs, "pairs": pairs}
+        text = json.dumps(doc, indent=1)
+        if args.out:
+            with open(args.out, "w") as f:
+                f.write(text + "\n")
+        else:
+            print(text, flush=True)
+        ok = True
+    finally:
+        keep = os.environ.get("LAB_KEEP") == "1" or not ok
+        if keep and lab.dir:
+            say(f"keeping {lab.dir}")
+        lab.close(keep=keep)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
