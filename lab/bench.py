@@ -40,6 +40,18 @@ advert (timed from the running capture; the same phases for every daemon):
                     /proc/PID/task/*/schedstat: /proc/PID/stat counts 10 ms
                     ticks, 0.05 % of a core over 20 s, too coarse here; VmRSS,
                     the largest sample; keepalived = parent + VRRP child).
+  active-active     (100 ms) two instances, web master on A and db master on
+                    B (keepalived: two vrrp_instances); each run hard-kills A
+                    (web moves), restarts it (failback), then B (db moves):
+                    outage of the moved VIP, of its failback, of the other VIP.
+  link-down         (1 s and 100 ms) A's link loses carrier, its daemon alive
+                    and tracking it: one-link (heartbeats and VIP on eth0) and
+                    two-links (VIP on a second network, eth1, which loses
+                    carrier): link down -> the client's first answer from B.
+  idle-instances    (1 s) idle CPU and RSS of each node's daemon with 1, 10,
+                    100 instances (BENCH_INSTANCE_COUNTS), a fresh lab per run,
+                    BENCH_IDLE_RUNS (3) runs, medians; under "idle" with
+                    "instances". See lab/benchinstances.py.
 
 Outage (the table's and outage_ms) = longest gap between successful HTTP
 responses (kernel receive timestamps); the ICMP gap is recorded too
@@ -47,11 +59,13 @@ responses (kernel receive timestamps); the ICMP gap is recorded too
 answer within 2 s.
 
 Env / options: BENCH_QUICK=1 (2 runs at 100 ms, cpu-starvation 1 x 15 s at
-20 ms, idle 5 s, load 20 s), BENCH_RUNS, BENCH_INTERVALS ("1s,100ms,20ms"),
-BENCH_SCENARIOS ("hard-kill,graceful-stop,planned-failover,cpu-starvation,idle,
-load-120rps-master-kill,api-120rps"),
-BENCH_DAEMONS ("vipd,keepalived"), BENCH_STARVE_SECONDS (60), BENCH_LOAD_SECONDS (60),
-BENCH_IDLE_SECONDS (20), BENCH_OUT (bench/results.json), BIN_DIR (vipd and
+20 ms, idle 5 s, load 20 s, idle-instances 1 run), BENCH_RUNS, BENCH_INTERVALS
+("1s,100ms,20ms"), BENCH_SCENARIOS ("hard-kill,graceful-stop,planned-failover,
+cpu-starvation,idle,load-120rps-master-kill,active-active,link-down,
+idle-instances,api-120rps"), BENCH_INSTANCE_COUNTS ("1,10,100"), BENCH_IDLE_RUNS
+(3), BENCH_DAEMONS ("vipd,keepalived"), BENCH_MERGE=1 (--merge: keep the other
+scenarios' entries of BENCH_OUT), BENCH_STARVE_SECONDS (60), BENCH_LOAD_SECONDS
+(60), BENCH_IDLE_SECONDS (20), BENCH_OUT (bench/results.json), BIN_DIR (vipd and
 vipctl; default .build/debug, what `make build` makes; copied once at start),
 BENCH_VIPD_RT_YAML (extra vipd YAML for cpu-starvation; default: realtime
 options auto-detected with `vipd check-config`), BENCH_KA_RT (1: keepalived
@@ -75,7 +89,8 @@ from vlab.util import need_packages, need_tools, say as lab_say  # noqa: E402
 from benchdaemons import Keepalived, Vipd  # noqa: E402
 from benchmeasure import idle_measure  # noqa: E402
 from benchnames import SCENARIOS  # noqa: E402
-from benchreport import machine, table  # noqa: E402
+import benchinstances  # noqa: E402
+from benchreport import machine, merged, table  # noqa: E402
 from benchscenarios import fault_run, load_run, open_lab, starvation_run  # noqa: E402
 import bench_api  # noqa: E402
 
@@ -143,7 +158,12 @@ def main():
     p.add_argument("--daemons", default=os.environ.get("BENCH_DAEMONS", "vipd,keepalived"))
     p.add_argument("--starve-seconds", type=int, default=int(os.environ.get("BENCH_STARVE_SECONDS", "0")) or None)
     p.add_argument("--idle-seconds", type=int, default=int(os.environ.get("BENCH_IDLE_SECONDS", "0")) or None)
+    p.add_argument("--idle-runs", type=int, default=int(os.environ.get("BENCH_IDLE_RUNS", "0")) or None,
+                   help="idle-instances: fresh labs per (daemon, instances); default 3, quick 1")
+    p.add_argument("--instance-counts", default=os.environ.get("BENCH_INSTANCE_COUNTS", "1,10,100"))
     p.add_argument("--out", default=os.environ.get("BENCH_OUT", os.path.join(REPO, "bench", "results.json")))
+    p.add_argument("--merge", action="store_true", default=os.environ.get("BENCH_MERGE", "0") not in ("", "0"),
+                   help="keep what --out holds of the scenarios not run this time (details.json, table.md: this run)")
     p.add_argument("--render", metavar="RESULTS_JSON", help="only print the table of an existing results file")
     a = p.parse_args()
     if a.render:
@@ -198,6 +218,8 @@ def main():
                                                                           "http_timeout_s": 2.0},
                "runs": [], "errors": [], "versions": {}}
     t_start = time.time()
+    for name in daemons_wanted:
+        details["versions"][name] = (Vipd() if name == "vipd" else Keepalived()).version()
     try:
         for daemon_name in daemons_wanted:
             for iv in intervals:
@@ -222,7 +244,6 @@ def main():
                         if lab is None and scen != "load-120rps-master-kill":
                             say(f"lab for {daemon_name} at {ms_to_interval(iv)}")
                             lab = open_lab(daemon, iv)
-                            details["versions"][daemon_name] = daemon.version(lab)
                         entry = {"name": scen, "daemon": daemon_name, "advert_interval_ms": iv}
                         if scen == "load-120rps-master-kill":
                             if lab is not None:
@@ -288,6 +309,9 @@ def main():
                 finally:
                     if lab is not None:
                         lab.close(keep=os.environ.get("LAB_KEEP") == "1")
+        benchinstances.run(scenarios, daemons_wanted, [iv for iv in intervals if iv >= 100], runs, idle_s,
+                           a.idle_runs or (1 if a.quick else 3), [int(x) for x in a.instance_counts.split(",")],
+                           results, details, say)
         if "api-120rps" in scenarios:
             say("api-120rps: lab with PostgreSQL, two stand-ins and the nginx site (lab/bench_api.py)")
             try:
@@ -305,6 +329,8 @@ def main():
         # results.json in design.md's shape (no per-run details, no notes); details next to it.
         clean = dict(results)
         clean["scenarios"] = [{k: v for k, v in s.items() if k != "note"} for s in results["scenarios"]]
+        if a.merge:
+            clean = merged(a.out, clean, scenarios)
         with open(a.out, "w") as f:
             json.dump(clean, f, indent=1)
         with open(os.path.join(os.path.dirname(a.out), "details.json"), "w") as f:

@@ -37,6 +37,7 @@ import time
 LAB_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(LAB_DIR)
 sys.path.insert(0, LAB_DIR)
+from benchreport import merged  # noqa: E402
 from vlab import Lab, LabError  # noqa: E402
 from vlab.util import say as lab_say  # noqa: E402
 
@@ -165,13 +166,7 @@ def table(entries):
 
 def merge(path, entries, details):
     """Into results.json, keeping every other scenario; details beside it."""
-    try:
-        with open(path) as f:
-            results = json.load(f)
-    except (OSError, ValueError):
-        results = {"scenarios": [], "idle": []}
-    results.setdefault("scenarios", [])
-    results["scenarios"] = [s for s in results["scenarios"] if s.get("name") != NAME] + entries
+    results = merged(path, {"scenarios": entries, "idle": []}, [NAME])
     results.setdefault("date", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:

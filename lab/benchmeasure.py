@@ -6,12 +6,16 @@ import subprocess
 import time
 
 
-def start_advert_capture(lab, tag):
-    """tcpdump in B's namespace: A's heartbeats/adverts as B receives them (for the phase of a kill)."""
+def start_advert_capture(lab, tag, src="a", at="b", vrid=None):
+    """tcpdump in AT's namespace: SRC's heartbeats/adverts as AT receives them (for the
+    phase of a kill); with VRID, only that virtual router's (vipd: byte 1 of the UDP
+    payload, docs/protocol.md; VRRP: byte 1 of its header)."""
     name = f"adv-{tag}"
     pcap = os.path.join(lab.dir, f"{name}.pcap")
-    lab.spawn(name, "b", ["tcpdump", "-i", "eth0", "-n", "-U", "--immediate-mode", "-w", pcap,
-                          "src host 198.18.0.1 and (udp dst port 5798 or ip proto 112)"])
+    what = ("(udp dst port 5798 or ip proto 112)" if vrid is None else
+            f"((udp dst port 5798 and udp[9] = {vrid}) or (ip proto 112 and ip[21] = {vrid}))")
+    lab.spawn(name, at, ["tcpdump", "-i", "eth0", "-n", "-U", "--immediate-mode", "-w", pcap,
+                         f"src host {lab.addr(src)} and {what}"])
     lab.wait_for(lambda: "listening on" in lab.log(name), 10, what="tcpdump to listen", interval=0.05)
     return name, pcap
 
@@ -21,9 +25,15 @@ def target_phase_ms(index, runs, interval_ms):
     return (index - 0.5) / runs * interval_ms
 
 
-def adverts_so_far(pcap):
-    """Receive times (epoch s) of the adverts captured so far (the capture is still running)."""
-    out = subprocess.run(["tcpdump", "-r", pcap, "-n", "-tt"], capture_output=True, text=True).stdout
+# A resignation: priority 0 (vipd: byte 2 of the UDP payload; VRRP: byte 2 of its header).
+RESIGNATION = "(udp and udp[10] = 0) or (ip proto 112 and ip[22] = 0)"
+
+
+def adverts_so_far(pcap, expr=None):
+    """Receive times (epoch s) of the adverts captured so far (the capture is still running);
+    EXPR: only those that match this filter too (RESIGNATION)."""
+    out = subprocess.run(["tcpdump", "-r", pcap, "-n", "-tt", *([expr] if expr else [])], capture_output=True,
+                         text=True).stdout
     stamps = []
     for line in out.splitlines():
         try:
@@ -52,6 +62,12 @@ def last_advert_before(lab, name, pcap, t):
     lab.stop(name, timeout=5)
     before = [x for x in adverts_so_far(pcap) if x <= t]
     return max(before) if before else None
+
+
+def first_resignation_after(pcap, t):
+    """(The capture stopped.) When the first priority-0 advert at or after T arrived, or None."""
+    after = [x for x in adverts_so_far(pcap, RESIGNATION) if x >= t]
+    return min(after) if after else None
 
 
 def thread_cpu_ns(pid):

@@ -1,10 +1,13 @@
-"""The report of lab/bench.py: the markdown table of results.json, and the machine line."""
+"""The report of lab/bench.py: the markdown tables of results.json (the single
+router's scenarios, then active-active, link-down, idle-instances), and the
+machine line."""
 
+import json
 import os
 import platform
 import statistics
 
-from benchnames import SCENARIOS
+from benchnames import INSTANCE_SCENARIOS, SCENARIOS
 from vlab import ms_to_interval
 
 
@@ -22,11 +25,12 @@ def fmt(v, nd=0):
 
 
 def table(results):
+    single = [s for s in results["scenarios"] if s["name"] not in INSTANCE_SCENARIOS]
     rows = ["| scenario | interval | daemon | outage ms min / median / max | ICMP median ms | failed requests (sum of runs) | requests | spurious transitions | vipd ÷ keepalived (median) |",
-            "|---|---|---|---|---|---|---|---|---|"]
-    by = {(s["name"], s["advert_interval_ms"], s["daemon"]): s for s in results["scenarios"]}
+            "|---|---|---|---|---|---|---|---|---|"] if single else []
+    by = {(s["name"], s["advert_interval_ms"], s["daemon"]): s for s in single}
     order = []
-    for s in results["scenarios"]:
+    for s in single:
         k = (s["name"], s["advert_interval_ms"])
         if k not in order:
             order.append(k)
@@ -60,14 +64,113 @@ def table(results):
         for s in sorted(hk, key=lambda s: (-s["advert_interval_ms"], s["daemon"] != "vipd")):
             lo, mid, hi = stats(s["after_last_advert_ms"])
             rows.append(f"| | {ms_to_interval(s['advert_interval_ms'])} | {s['daemon']} | {fmt(lo)} / {fmt(mid)} / {fmt(hi)} |")
-    if results.get("idle"):
+    idle = [i for i in results.get("idle", []) if "instances" not in i]
+    if idle:
         rows.append("")
         rows.append("| idle (100ms) | daemon | master CPU % of a core | master RSS KiB | backup CPU % | backup RSS KiB |")
         rows.append("|---|---|---|---|---|---|")
-        for i in results["idle"]:
+        for i in idle:
             rows.append(f"| | {i['daemon']} | {i['cpu_percent']:.3f} | {i['rss_kib']} | "
                         f"{i.get('backup_cpu_percent', 0):.3f} | {i.get('backup_rss_kib', '–')} |")
+    for part in (_active_active(results), _link_down(results), _idle_instances(results)):
+        if part:
+            rows += ([""] if rows else []) + part
     return "\n".join(rows)
+
+
+def ratio(v, k):
+    return f"{v / k:.2f}" if v is not None and k else "–"
+
+
+def spread(values, nd=0):
+    lo, mid, hi = stats(values)
+    return f"{fmt(lo, nd)} / {fmt(mid, nd)} / {fmt(hi, nd)}"
+
+
+def _section(entries, columns, key, value, row):
+    """A table: COLUMNS, then per KEY(entry) a row for vipd and one for keepalived,
+    ROW(key, entry, ratio) -> the cells after the first (empty) one; ratio = vipd ÷
+    keepalived of the medians of VALUE, "" on keepalived's row."""
+    if not entries:
+        return []
+    groups = {}
+    for e in entries:
+        groups.setdefault(key(e), {})[e["daemon"]] = e
+    rows = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for k, by_daemon in groups.items():
+        med = {d: stats(e.get(value, []))[1] for d, e in by_daemon.items()}
+        r = ratio(med.get("vipd"), med.get("keepalived"))
+        for d in ("vipd", "keepalived"):
+            if d in by_daemon:
+                rows.append("| | " + " | ".join(str(c) for c in row(k, by_daemon[d], r if d == "vipd" else "")) + " |")
+    return rows
+
+
+def _median(e, field, nd=0):
+    return fmt(stats(e.get(field, []))[1], nd)
+
+
+def _active_active(results):
+    return _section(
+        [s for s in results["scenarios"] if s["name"] == "active-active"],
+        ["active-active", "interval", "killed → VIP moved", "daemon", "outage ms min / median / max",
+         "last advert → first answer, median", "failback outage, median", "other VIP's longest gap, median",
+         "failed requests (moved + failback)", "vipd ÷ keepalived (median outage)"],
+        lambda e: (e["advert_interval_ms"], e["killed"]), "outage_ms",
+        lambda k, e, r: [ms_to_interval(k[0]), f"{k[1]} → {e['instance']} {e['vip']}", e["daemon"],
+                         spread(e["outage_ms"]), _median(e, "after_last_advert_ms"), _median(e, "failback_outage_ms"),
+                         _median(e, "other_vip_outage_ms"),
+                         f"{sum(e['failed_requests'])} + {sum(e['failback_failed_requests'])}", r])
+
+
+def _link_down_row(k, e, r):
+    res = e.get("resignation_ms", [])
+    arrived = sum(x is not None for x in res)
+    return [k[0], ms_to_interval(k[1]), e["daemon"], spread(e["takeover_ms"]), _median(e, "outage_ms"),
+            # From the last advert only where no resignation arrived: otherwise that is the last advert.
+            "–" if arrived else _median(e, "after_last_advert_ms"), f"{arrived} of {len(res)}",
+            _median(e, "resignation_ms", 1), _median(e, "resignation_to_first_ok_ms"), sum(e["failed_requests"]), r]
+
+
+def _link_down(results):
+    return _section(
+        [s for s in results["scenarios"] if s["name"] == "link-down"],
+        ["link-down", "variant", "interval", "daemon", "carrier lost → first answer, ms min / median / max",
+         "outage median", "last advert → first answer, median", "resignations at B",
+         "carrier lost → resignation at B, median", "resignation → first answer, median", "failed requests",
+         "vipd ÷ keepalived (median)"],
+        lambda e: (e["variant"], e["advert_interval_ms"]), "takeover_ms", _link_down_row)
+
+
+def _idle_instances(results):
+    entries = [i for i in results.get("idle", []) if "instances" in i]
+    by = {(i["advert_interval_ms"], i["instances"], i["daemon"]): i for i in entries}
+
+    def row(k, e, r):
+        other = by.get((*k, "keepalived"))
+        rss = f", {ratio(e['rss_kib'], other['rss_kib'])}" if r and other else ""
+        return [f"{ms_to_interval(k[0])}, {len(e.get('cpu_percent_runs', [])) or 1} run(s)", k[1], e["daemon"],
+                f"{e['cpu_percent']:.3f}", fmt(e["rss_kib"]), f"{e['backup_cpu_percent']:.3f}",
+                fmt(e["backup_rss_kib"]), f"{r}{rss}"]
+    return _section(entries, ["idle-instances", "adverts, runs", "instances", "daemon", "master CPU % of a core",
+                              "master RSS KiB", "backup CPU %", "backup RSS KiB",
+                              "vipd ÷ keepalived: master CPU, RSS"],
+                    lambda e: (e["advert_interval_ms"], e["instances"]), "cpu_percent_runs", row)
+
+
+def merged(path, results, scenarios):
+    """RESULTS (results.json's shape) with what the file PATH holds of SCENARIOS not
+    run this time: its other scenarios' entries, and its idle entries of the kind
+    not measured ("idle": no "instances" key; "idle-instances": with one)."""
+    try:
+        with open(path) as f:
+            old = json.load(f)
+    except (OSError, ValueError):
+        return results
+    keep = [s for s in old.get("scenarios", []) if s.get("name") not in scenarios]
+    keep_idle = [i for i in old.get("idle", []) if ("idle-instances" if "instances" in i else "idle") not in scenarios]
+    return {**old, **results, "scenarios": keep + results.get("scenarios", []),
+            "idle": keep_idle + results.get("idle", [])}
 
 
 def machine():

@@ -1,7 +1,8 @@
 """The scenarios of lab/bench.py, one run each: a fault of the master with both
-probes running (hard kill, graceful stop, planned failover), CPU starvation,
-and the 120 requests/s load run; plus the lab and probe plumbing they share.
-Each lab is a vlab.Lab (nodes a, b; client c)."""
+probes running (hard kill, graceful stop, planned failover, link down), CPU
+starvation, and the 120 requests/s load run; plus the lab and probe plumbing
+they share (also used by benchinstances.py). Each lab is a vlab.Lab (nodes a,
+b; client c)."""
 
 import json
 import os
@@ -9,40 +10,45 @@ import random
 import re
 import time
 
-from benchmeasure import last_advert_before, phased_kill_time, start_advert_capture, target_phase_ms
+from benchdaemons import at_us
+from benchmeasure import (first_resignation_after, last_advert_before, phased_kill_time, start_advert_capture,
+                          target_phase_ms)
 from vlab import VIP, Lab, LabError
 
 LOAD_PATHS = "/db_dummy,/api/movie/{id},/api/customer/{id},/api/session/{id}"
 
 
-def open_lab(daemon, interval_ms):
-    lab = Lab(interval_ms=interval_ms)
+def open_lab(daemon, interval_ms, baseline=None, **lab_options):
+    """A lab (LAB_OPTIONS for vlab.Lab) with nginx and DAEMON on A and B, in its
+    baseline: BASELINE(lab, daemon) (default wait_baseline) returned."""
+    lab = Lab(interval_ms=interval_ms, **lab_options)
     try:
         lab.up()
         lab.start_http("a")
         lab.start_http("b")
         daemon.start(lab, "a")
         daemon.start(lab, "b")
-        wait_baseline(lab, daemon, 30)
+        (baseline or wait_baseline)(lab, daemon)
     except BaseException:
         lab.close(keep=True)
         raise
     return lab
 
 
-def wait_baseline(lab, daemon, timeout=30):
-    lab.wait_for(lambda: lab.holders() == ["a"] and daemon.state(lab, "a") == "master"
+def wait_baseline(lab, daemon, timeout=30, vip=VIP, dev="eth0"):
+    lab.wait_for(lambda: lab.holders(vip, dev) == ["a"] and daemon.state(lab, "a") == "master"
                  and daemon.state(lab, "b") == "backup", timeout, interval=0.05,
                  what=f"{daemon.name}: A sole master, B backup")
 
 
-def start_probes(lab, tag, max_duration=300):
+def start_probes(lab, tag, max_duration=300, address=VIP):
+    """The ICMP and the HTTP probe of ADDRESS in the client, each every 10 ms, once both have an answer."""
     files = {}
     for kind, script in (("icmp", "probe.py"), ("http", "httpprobe.py")):
         name = f"{kind}-{tag}"
         stop, out, ready = (os.path.join(lab.dir, f"{name}.{x}") for x in ("stop", "json", "ready"))
         lab.python("c", script, "--interval", "0.01", "--stop-file", stop, "--out", out, "--ready-file", ready,
-                   "--max-duration", max_duration, VIP, name=name)
+                   "--max-duration", max_duration, address, name=name)
         files[kind] = (name, stop, out, ready)
     for kind, (name, stop, out, ready) in files.items():
         lab.wait_for(lambda: os.path.exists(ready), 15, what=f"{kind} probe's first answer", interval=0.05)
@@ -65,64 +71,88 @@ def count_transitions(daemon, text):
     return len(daemon.transition_re.findall(text))
 
 
-def fault_run(lab, daemon, scenario, interval_ms, index, of_runs=5):
-    tag = f"{scenario}-{index}"
-    files = start_probes(lab, tag)
-    capture = start_advert_capture(lab, tag) if scenario == "hard-kill" else None
-    time.sleep(1.0 + random.uniform(0, interval_ms / 1000))
-    marks = {n: len(lab.log(n)) for n in ("a", "b")}
-    t_fault = time.time()
-    t_action_end = None
-    t_down = None
-    if scenario == "hard-kill":
-        # Paired phases: run k of n kills (k + 0.5) / n of an interval after A's
-        # last advert, for every daemon alike, so their medians compare the
-        # daemons and not the luck of five random draws (the outage is
-        # Master_Down_Interval minus that phase).
-        kill_time = phased_kill_time(capture[1], interval_ms, target_phase_ms(index, of_runs, interval_ms))
-        t_fault, t_down = daemon.kill_hard(lab, "a", at=kill_time)
-    elif scenario == "graceful-stop":
-        daemon.stop(lab, "a")
-    elif scenario == "planned-failover":
-        daemon.planned(lab)
-        t_action_end = time.time()
-    lab.wait_for(lambda: "b" in lab.holders() and daemon.state(lab, "b") == "master",
-                 15 + 10 * interval_ms / 1000, interval=0.02, what=f"{daemon.name}: B to take over")
-    if scenario != "hard-kill":
-        lab.wait_for(lambda: lab.holders() == ["b"], 10, interval=0.02, what="A to release the VIP")
-    t_takeover = time.time()
-    time.sleep(1.0)
-    res = stop_probes(lab, files)
+def outage_detail(res, t_fault, last_adv, tag):
+    """What the probes (stop_probes' RES) saw of a fault at T_FAULT (epoch s): the
+    outage (longest gap between HTTP successes) and its parts. LAST_ADV: when the
+    peer received the faulted master's last advert (start_advert_capture), or None.
+    LabError if the client was not served again by the end."""
     http, icmp = res["http"], res["icmp"]
-    logs = {n: lab.log(n)[marks[n]:] for n in ("a", "b")}
+    if http["tail_gap_ms"] is None or http["tail_gap_ms"] > 500:
+        raise LabError(f"{tag}: the client was not served at the end: {http}")
     covers = (http["gap_start"] is not None and http["gap_start"] <= t_fault + 0.05 and http["gap_end"] >= t_fault)
-    last_adv = last_advert_before(lab, *capture, t_down) if capture else None
-    detail = {
-        "run": index, "outage_ms": http["max_gap_ms"], "icmp_outage_ms": icmp["max_gap_ms"],
+    return {
+        "outage_ms": http["max_gap_ms"], "icmp_outage_ms": icmp["max_gap_ms"],
         "failed_requests": http["failed"], "failed_by_reason": http["failed_by_reason"],
         "total_requests": http["sent"], "p90_ms": http["latency_ms"]["p90"],
         "icmp_sent": icmp["sent"], "icmp_received": icmp["received"],
         "gap_covers_fault": covers,
         "fault_to_first_ok_ms": round((http["gap_end"] - t_fault) * 1000, 1) if covers else None,
-        "takeover_seen_after_ms": round((t_takeover - t_fault) * 1000, 1),
-        # Phase-free: from the last advert B received from A to the client's first answer after the kill.
+        # Phase-free: from the last advert the peer received to the client's first answer after the fault.
         "after_last_advert_ms": (round((http["gap_end"] - last_adv) * 1000, 1) if (last_adv and covers) else None),
         "kill_phase_ms": round((t_fault - last_adv) * 1000, 1) if last_adv else None,
-        "action_ms": round((t_action_end - t_fault) * 1000, 1) if t_action_end else None,
         "http_tail_gap_ms": http["tail_gap_ms"], "served_by": http["served_by"],
+    }
+
+
+def fault_run(lab, daemon, scenario, interval_ms, index, of_runs=5, vip=VIP, dev="eth0"):
+    """One fault of the master A with both probes of VIP running. link-down: A's DEV
+    (the VIP's interface, default eth0) loses carrier, its daemon alive."""
+    tag = f"{scenario}-{index}"
+    files = start_probes(lab, tag, address=vip)
+    capture = start_advert_capture(lab, tag) if scenario in ("hard-kill", "link-down") else None
+    time.sleep(1.0 + random.uniform(0, interval_ms / 1000))
+    marks = {n: len(lab.log(n)) for n in ("a", "b")}
+    t_fault = time.time()
+    t_action_end = None
+    t_down = None
+    if capture:
+        # Paired phases: run k of n kills (k - 0.5) / n of an interval after A's
+        # last advert, for every daemon alike, so their medians compare the
+        # daemons and not the luck of five random draws (the outage is
+        # Master_Down_Interval minus that phase). The same for a lost carrier:
+        # when A can send nothing more, B waits out the same timer.
+        at = phased_kill_time(capture[1], interval_ms, target_phase_ms(index, of_runs, interval_ms))
+        if scenario == "hard-kill":
+            t_fault, t_down = daemon.kill_hard(lab, "a", at=at)
+        else:
+            t_fault, t_down = lab.pull_cable("a", dev, at_us(at))
+    elif scenario == "graceful-stop":
+        daemon.stop(lab, "a")
+    elif scenario == "planned-failover":
+        daemon.planned(lab)
+        t_action_end = time.time()
+    lab.wait_for(lambda: "b" in lab.holders(vip, dev) and daemon.state(lab, "b") == "master",
+                 15 + 10 * interval_ms / 1000, interval=0.02, what=f"{daemon.name}: B to take over")
+    if scenario != "hard-kill":
+        lab.wait_for(lambda: lab.holders(vip, dev) == ["b"], 10, interval=0.02, what="A to release the VIP")
+    t_takeover = time.time()
+    time.sleep(1.0)
+    res = stop_probes(lab, files)
+    logs = {n: lab.log(n)[marks[n]:] for n in ("a", "b")}
+    last_adv = last_advert_before(lab, *capture, t_down) if capture else None
+    detail = {
+        "run": index, **outage_detail(res, t_fault, last_adv, tag),
+        "takeover_seen_after_ms": round((t_takeover - t_fault) * 1000, 1),
+        "action_ms": round((t_action_end - t_fault) * 1000, 1) if t_action_end else None,
         "transitions": {n: count_transitions(daemon, logs[n]) for n in logs},
     }
-    if http["tail_gap_ms"] is None or http["tail_gap_ms"] > 500:
-        raise LabError(f"{tag}: the client was not served at the end: {http}")
+    if scenario == "link-down":
+        # Did A's priority-0 resignation reach B (it cannot when the lost link carries the heartbeats)?
+        resigned = first_resignation_after(capture[1], t_fault)
+        detail["resignation_ms"] = round((resigned - t_fault) * 1000, 1) if resigned else None
+        detail["resignation_to_first_ok_ms"] = (round((res["http"]["gap_end"] - resigned) * 1000, 1)
+                                                if resigned and detail["gap_covers_fault"] else None)
     # Back to the baseline.
     if scenario == "hard-kill":
         lab.reboot_link("a")  # A "rebooted"
         daemon.start(lab, "a")
     elif scenario == "graceful-stop":
         daemon.start(lab, "a")
+    elif scenario == "link-down":
+        lab.link_up("a", dev)
     else:
         daemon.unplan(lab)
-    wait_baseline(lab, daemon, 30)
+    wait_baseline(lab, daemon, 30, vip, dev)
     return detail
 
 

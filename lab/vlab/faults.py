@@ -1,11 +1,14 @@
 """Network faults made with nftables inside the lab's namespaces (this kernel
 has no sch_netem): one-way cuts of heartbeats, a node deaf and mute to
-heartbeats, a partition in the switch, random loss, and CPU starvation.
+heartbeats, a partition in the switch, random loss, a link's lost carrier at a
+chosen moment (pull_cable), and CPU starvation.
 Heartbeats are vipd's UDP port 5798, or IP protocol 112 (VRRP) with
 proto="vrrp" for keepalived. Everything else (ARP, ICMP, HTTP) keeps flowing."""
 
+import time
+
 from .topology import PREFIXLEN, VIP
-from .util import LabError, need_tools
+from .util import LabError, need_tools, wait_until
 
 
 def _match(proto):
@@ -75,9 +78,26 @@ class Faults:
 
     def reboot_link(self, node, address=f"{VIP}/{PREFIXLEN}"):
         """NODE "rebooted" after kill_hard, before its daemon starts again: the VIP
-        its dead daemon left configured removed, its switch port up."""
-        self.nsexec(node, "ip", "addr", "del", address, "dev", "eth0", check=False)
+        its dead daemon left configured removed (ADDRESS: one "ADDR/PREFIX" or a
+        list of them), its switch port up, its neighbour table emptied. A real
+        reboot empties it; here a reply that was in flight at the kill can leave an
+        INCOMPLETE entry for the client, made while the carrier was down, that
+        solicits only once a second, so the node's first answers after it takes
+        the VIP again would wait up to a second for it (docs/benchmarks.md)."""
+        for a in [address] if isinstance(address, str) else address:
+            self.nsexec(node, "ip", "addr", "del", a, "dev", "eth0", check=False)
         self.link_up(node)
+        self.nsexec(node, "ip", "neigh", "flush", "dev", "eth0", check=False)
+
+    def pull_cable(self, node, dev="eth0", at_us=None):
+        """NODE's DEV loses carrier (its switch port down) at AT_US (util.wait_until;
+        None: at once), its daemon left running. Returns (t_start, t_down), epoch s."""
+        wait_until(at_us)
+        t0 = time.time()
+        self.link_down(node, dev)
+        t1 = time.time()
+        self.mark(node, f"carrier of {dev} on {node} lost at {t0:.6f}")
+        return t0, t1
 
     def start_stress(self, seconds, workers=None):
         """stress-ng CPU hogs on every core, in the client namespace (no network use),

@@ -10,18 +10,21 @@ import signal
 import subprocess
 import time
 
-from .topology import PREFIXLEN, PRIORITY, VIP
+from .instances import Instance
+from .topology import PRIORITY
 from .util import LabError, need_packages, read, wait_for
 
 
 class KeepalivedNodes:
-    def keepalived_config(self, node, priority=None, realtime=False):
+    def keepalived_config(self, node, priority=None, realtime=False, instances=None):
         """Every instance starts in BACKUP (the election decides, as with vipd),
         preemption on, VRRPv3, unicast to the other nodes, no VMAC, no auth (VRRPv3
         has none), no scripts. track_file "planned" (weight 1) reads ka-NODE/prio:
         writing -100 there lowers the priority by 100 -- the closest keepalived gets
         to a planned handover. realtime: vrrp_rt_priority + vrrp_no_swap, the
-        counterpart of vipd's realtime_priority / lock_memory."""
+        counterpart of vipd's realtime_priority / lock_memory. INSTANCES
+        (instances.Instance, default one VI_1 with VRID 51 and the VIP): one
+        vrrp_instance each; PRIORITY, when given, is every instance's."""
         d = os.path.join(self.dir, f"ka-{node}")
         os.makedirs(d, exist_ok=True)
         if not os.path.exists(os.path.join(d, "prio")):
@@ -29,6 +32,7 @@ class KeepalivedNodes:
                 f.write("0\n")
         rt = "    vrrp_rt_priority 10\n    vrrp_no_swap\n" if realtime else ""
         peers = "".join(f"        {self.addr(p)}\n" for p in self.nodes if p != node)
+        blocks = "".join(self._vrrp_instance(node, i, priority, peers) for i in (instances or [Instance("VI_1", 51)]))
         with open(os.path.join(d, "keepalived.conf"), "w") as f:
             f.write(f"""global_defs {{
     router_id node-{node}
@@ -42,31 +46,36 @@ track_file planned {{
     file "{d}/prio"
     weight 1
 }}
-vrrp_instance VI_1 {{
+{blocks}""")
+        return d
+
+    def _vrrp_instance(self, node, inst, priority, peers):
+        track = ("    track_interface {\n" + "".join(f"        {t}\n" for t in inst.track) + "    }\n"
+                 if inst.track else "")
+        return f"""vrrp_instance {inst.name} {{
     state BACKUP
     interface eth0
-    virtual_router_id 51
-    priority {priority or PRIORITY[node]}
+    virtual_router_id {inst.vrid}
+    priority {priority or inst.priority(node)}
     advert_int {self.interval_ms / 1000:g}
     unicast_src_ip {self.addr(node)}
     unicast_peer {{
 {peers}    }}
     virtual_ipaddress {{
-        {VIP}/{PREFIXLEN} dev eth0
+        {inst.vip} dev {inst.device}
     }}
     garp_master_delay 0
     garp_master_repeat 5
-    track_file {{
+{track}    track_file {{
         planned
     }}
 }}
-""")
-        return d
+"""
 
-    def start_keepalived(self, node, priority=None, realtime=False):
+    def start_keepalived(self, node, priority=None, realtime=False, instances=None):
         """Returns the parent's PID once the VRRP child is up (both recorded)."""
         need_packages("keepalived")
-        d = self.keepalived_config(node, priority, realtime)
+        d = self.keepalived_config(node, priority, realtime, instances)
         for f in ("keepalived.pid", "vrrp.pid"):
             if os.path.exists(os.path.join(d, f)):
                 os.unlink(os.path.join(d, f))
@@ -112,14 +121,19 @@ vrrp_instance VI_1 {{
         """master|backup|fault|init|down, from the last "Entering X STATE" line since the last start."""
         if not self.keepalived_pids(node):
             return "down"
-        state = "init"
-        for line in self.log(node).splitlines():
-            if line.startswith("=== lab: start keepalived"):
-                state = "init"
-            m = re.search(r"Entering (MASTER|BACKUP|FAULT) STATE", line)
-            if m:
-                state = m.group(1).lower()
-        return state
+        return self.keepalived_states(node).get(None, "init")
+
+    def keepalived_states(self, node):
+        """{instance: master|backup|fault} since the last start, from its "(NAME) Entering X STATE"
+        lines; key None: the last such line of any instance. {} if keepalived is not running."""
+        if not self.keepalived_pids(node):
+            return {}
+        text = self.log(node)
+        start = text.rfind("=== lab: start keepalived")
+        states = {}
+        for m in re.finditer(r"\((\S+)\) Entering (MASTER|BACKUP|FAULT) STATE", text[max(start, 0):]):
+            states[m.group(1)] = states[None] = m.group(2).lower()
+        return states
 
     def keepalived_set_prio_offset(self, node, offset):
         """The track_file value (effective priority = base + OFFSET); keepalived watches it with inotify."""

@@ -36,8 +36,9 @@ from .web import REPO, Web
 class Lab(Topology, Faults, VipdNodes, KeepalivedNodes, Web, BingoNodes):
     def __init__(self, nodes=("a", "b"), clients=("c",), interval_ms=100, log_level="info", bin_dir=None,
                  check_interval_ms=250, rise=2, fall=2, debounce_ms=100, backend_port=30164, check_extra=None,
-                 nginx_binary="/usr/sbin/nginx", need_vipd=True, timing_extra=""):
+                 nginx_binary="/usr/sbin/nginx", need_vipd=True, timing_extra="", service=False):
         self.interval_ms = interval_ms
+        self.service = service   # a second network on eth1 (topology.py)
         # More lines of vipd's timing section, indented two spaces (e.g. "  detection: {mode: adaptive}\n").
         self.timing_extra = timing_extra
         self.log_level = log_level
@@ -71,7 +72,7 @@ class Lab(Topology, Faults, VipdNodes, KeepalivedNodes, Web, BingoNodes):
         os.chmod(self.dir, 0o755)   # vipd (as user vipd) must reach its control socket and configs
         self.registry = Registry(self.dir)
         self.registry.start_reaper()
-        Topology.__init__(self, self.prefix, self.registry, self._nodes, self._clients)
+        Topology.__init__(self, self.prefix, self.registry, self._nodes, self._clients, self.service)
         os.makedirs(os.path.join(self.dir, "bin"))
         for b in binaries:
             shutil.copy2(os.path.join(self.bin_dir, b), os.path.join(self.dir, "bin", b))

@@ -39,6 +39,19 @@ def wait_for(predicate, timeout, what="condition", interval=0.02):
         time.sleep(interval)
 
 
+def wait_until(at_us):
+    """Returns at AT_US (wall clock, microseconds since the epoch), or at once if
+    that has passed: sleeping most of the way and spinning for the last 5 ms, so
+    it lands within a fraction of a millisecond. None: at once."""
+    if not at_us:
+        return
+    left = at_us / 1e6 - time.time() - 0.005
+    if left > 0:
+        time.sleep(left)
+    while time.time_ns() // 1000 < at_us:
+        pass
+
+
 def interval_ms(text):
     """'100ms', '1s', '0.5s', '250' -> milliseconds (int)."""
     m = re.fullmatch(r"\s*([0-9.]+)\s*(ms|s)?\s*", str(text))

@@ -9,7 +9,7 @@ import subprocess
 import time
 
 from .topology import PREFIXLEN, PRIORITY, VIP
-from .util import LabError, read, wait_for
+from .util import LabError, read, wait_for, wait_until
 
 
 class VipdNodes:
@@ -104,18 +104,13 @@ log_level: {self.log_level}
     def kill_hard(self, node, at_us=None, pids=None):
         """Hard node death: the processes (default NODE's vipd) SIGKILLed and NODE's
         link taken down at the same moment. AT_US (wall clock, microseconds since
-        the epoch) delays it until then: sleeping most of the way and spinning for
-        the last 5 ms, so it lands within a fraction of a millisecond. Returns
-        (t_kill, t_link_down) in epoch seconds; also in DIR/killtime.NODE."""
+        the epoch) delays it until then (util.wait_until: within a fraction of a
+        millisecond). Returns (t_kill, t_link_down) in epoch seconds; also in
+        DIR/killtime.NODE."""
         if pids is None:
             pid = self.vipd_pid(node)
             pids = [pid] if pid else []
-        if at_us:
-            left = at_us / 1e6 - time.time() - 0.005
-            if left > 0:
-                time.sleep(left)
-            while time.time_ns() // 1000 < at_us:
-                pass
+        wait_until(at_us)
         t0 = time.time()
         for pid in pids:
             os.kill(pid, signal.SIGKILL)  # first: a dead process sends nothing while the link goes down
@@ -149,6 +144,11 @@ log_level: {self.log_level}
     def state(self, node):
         st = self.status(node)
         return st["state"] if st else "down"
+
+    def instance_states(self, node):
+        """{instance name: state} from NODE's status; {} if vipd does not answer."""
+        st = self.status(node)
+        return {i["instance"]: i["state"] for i in st.get("instances") or [st]} if st else {}
 
     def wait_master(self, node, timeout=10):
         """Until NODE reports master and is the only holder of the VIP."""
