@@ -39,7 +39,21 @@ final class InstanceRunner: @unchecked Sendable {
     }
 
     var name: String { config.name }
-    var state: NodeState { router.state }
+    /// The router's next deadline, from the last output it returned. Read on
+    /// every event for every instance: `router.nextDeadline` would copy the
+    /// whole router each time (with 100 instances, half of an idle daemon's
+    /// CPU went to those copies; docs/benchmarks.md "idle-instances").
+    var deadline: Instant?
+    /// Its state as of the last output, for the same reason.
+    private(set) var cachedState: NodeState = .initial
+
+    var state: NodeState { cachedState }
+
+    /// Called after every input the router took.
+    func took(_ output: VirtualRouter.Output) {
+        deadline = output.nextDeadline
+        cachedState = router.state
+    }
 
     func peer(_ id: String) -> PeerConfig? { peersByID[id] }
 

@@ -185,7 +185,7 @@ public final class NodeEngine: HeartbeatReceiving, @unchecked Sendable {
         timerDeadline = nil
         let now = self.now
         for runner in instances {
-            guard let due = runner.router.nextDeadline, due <= now else { continue }
+            guard let due = runner.deadline, due <= now else { continue }
             run(runner.router.tick(now: now), runner)
         }
         tickLinks(now: now)
@@ -223,6 +223,7 @@ public final class NodeEngine: HeartbeatReceiving, @unchecked Sendable {
     // MARK: Running actions
 
     func run(_ output: VirtualRouter.Output, _ runner: InstanceRunner) {
+        runner.took(output)
         for action in output.actions {
             switch action {
             case .transition(let from, let to, let reason):
@@ -345,7 +346,7 @@ public final class NodeEngine: HeartbeatReceiving, @unchecked Sendable {
     func reschedule() {
         guard let timer else { return }
         var deadline = linkDeadline
-        for runner in instances { deadline = Instant.earliest(deadline, runner.router.nextDeadline) }
+        for runner in instances { deadline = Instant.earliest(deadline, runner.deadline) }
         guard deadline != timerDeadline else { return }
         timerDeadline = deadline
         timer.arm(at: deadline)
@@ -422,10 +423,14 @@ public final class NodeEngine: HeartbeatReceiving, @unchecked Sendable {
     func mergedBackendView() -> BackendHealthView {
         guard instances.count > 1 else { return primary.router.peers.backendView(localHealthy: backendHealthy) }
         // Per peer, the freshest entry of any instance that runs with it.
-        let views = instances.map { $0.router.peers }
         return BackendHealthView(localHealthy: backendHealthy, peers: config.peers.map { peer in
-            let entries = views.compactMap { $0[peer.id] }
-            let freshest = entries.max { ($0.alive ? 1 : 0, $0.lastHeard ?? .zero) < ($1.alive ? 1 : 0, $1.lastHeard ?? .zero) }
+            var freshest: PeerTable.Entry?
+            for runner in instances {
+                guard let entry = runner.router.peers[peer.id] else { continue }
+                if let best = freshest,
+                   (best.alive ? 1 : 0, best.lastHeard ?? .zero) >= (entry.alive ? 1 : 0, entry.lastHeard ?? .zero) { continue }
+                freshest = entry
+            }
             return .init(id: peer.id, address: peer.address, alive: freshest?.alive ?? false,
                          heard: freshest?.lastHeard != nil, reportsHealthy: freshest?.flags.contains(.backendHealthy) ?? false)
         })
