@@ -5,6 +5,7 @@ refusal on stderr is FILE:LINE: KEYWORD: why and is a comment in the YAML,
 and `vipd check-config` accepts what it prints."""
 import base64
 import os
+import sys
 import re
 import subprocess
 import tarfile
@@ -14,7 +15,10 @@ import pytest
 
 from vipdlab import REPO, VIPD
 
-TARBALL = Path(__file__).resolve().parents[2].parent / "shared" / "third_party" / "keepalived-2.4.3.tar.gz"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lab"))
+from vlab.third_party import path as third_party_path  # noqa: E402
+
+TARBALL = Path(third_party_path("keepalived-2.4.3.tar.gz") or "../shared/third_party/keepalived-2.4.3.tar.gz")
 SAMPLES = "keepalived-2.4.3/doc/samples/"
 PAGE = REPO / "docs" / "migrating-from-keepalived.md"
 # Addresses of keepalived's samples' subnet: this node, and the other node of a multicast pair.

@@ -32,7 +32,9 @@ import sys
 import tarfile
 import tempfile
 
-DEFAULT_TARBALL = "/work/shared/third_party/keepalived-2.4.3.tar.gz"
+from .third_party import path as third_party_path
+
+DEFAULT_TARBALL = third_party_path("keepalived-2.4.3.tar.gz") or "/work/shared/third_party/keepalived-2.4.3.tar.gz"
 DEFAULT_CACHE = "/var/cache/vipd-lab/keepalived-2.4.3"
 BUILD_DEPS = ("build-essential", "autoconf", "automake", "pkg-config",
               "libssl-dev", "libnl-3-dev", "libnl-genl-3-dev")
