@@ -201,8 +201,17 @@ email2=ops2@example.org
 play -e student_email=$email2 >"$tmp/run3.log" 2>&1; rc=$?
 check "a run with student_email=$email2 succeeds ($(recap "$tmp/run3.log"))" test "$rc" = 0
 [ "$rc" = 0 ] || grep -E -B2 -A12 "^fatal|FAILED" "$tmp/run3.log" | head -40
-bpid=$(prop bingo.service MainPID)
-port2=$(sb ss -Hltnp | grep -F "pid=$bpid," | grep -oE ':[0-9]+ ' | head -n 1 | tr -dc 0-9)
+# vipd's checks still probe the old port until the play's last handler reloads
+# vipd, and its self-healing may restart bingo meanwhile (seen in CI: "check
+# bingo is down: restarting (attempt 3)" just before the reload): wait until
+# bingo's main process listens again before reading its port.
+port2=""
+for _ in $(seq 1 40); do
+    bpid=$(prop bingo.service MainPID)
+    port2=$(sb ss -Hltnp | grep -F "pid=$bpid," | grep -oE ':[0-9]+ ' | head -n 1 | tr -dc 0-9)
+    [ -n "$port2" ] && break
+    sleep 0.5
+done
 logdir2=$(sb sh -c "ls -l /proc/$bpid/fd" | grep -oE '/opt/bongo/logs/[^ ]+/main\.log' | head -n 1)
 logdir2=${logdir2%/main.log}
 echo "     (bingo for $email2: port $port2, log directory $logdir2)"
