@@ -272,72 +272,27 @@ public final class NodeEngine: HeartbeatReceiving, @unchecked Sendable {
         guard let sender else { return }
         let peers = datagrams.compactMap { runner.peer($0.peer) }
         guard peers.count == datagrams.count else { return }
-        runner.counters.heartbeatsSent += 1
-        metrics.heartbeatSent()
-        do {
-            try sender.send(datagrams.map(\.bytes), to: peers)
-            if let failing = runner.sendFailure {
-                runner.sendFailure = nil
-                runner.logger.notice("sending heartbeats again (after \(failing.count) failed)")
-            }
-        } catch {
-            runner.counters.sendErrors += 1
-            metrics.count("vipd_heartbeat_send_errors_total")
-            // Once per failure, not ten times a second while a link is down.
-            let text = "\(error)"
-            if runner.sendFailure?.error != text { runner.logger.warning("sending heartbeat failed: \(text)") }
-            runner.sendFailure = (text, (runner.sendFailure?.count ?? 0) + 1)
-        }
+        sent(runner, what: "heartbeat") { try sender.send(datagrams.map(\.bytes), to: peers) }
     }
 
-    private func sendVRRP(_ datagrams: [VirtualRouter.RawDatagram], _ runner: InstanceRunner) {
-        guard let vrrpSender else { return }
+    /// Counts one send of `runner`'s; logs a failure once per error, not ten
+    /// times a second while a link is down (log lines: docs/operations.md).
+    func sent(_ runner: InstanceRunner, what: String, _ body: () throws -> Void) {
         runner.counters.heartbeatsSent += 1
         metrics.heartbeatSent()
         do {
-            for datagram in datagrams { try vrrpSender(datagram.bytes, datagram.destination) }
+            try body()
             if let failing = runner.sendFailure {
                 runner.sendFailure = nil
-                runner.logger.notice("sending VRRP adverts again (after \(failing.count) failed)")
+                runner.logger.notice("sending \(what)s again (after \(failing.count) failed)")
             }
         } catch {
             runner.counters.sendErrors += 1
             metrics.count("vipd_heartbeat_send_errors_total")
             let text = "\(error)"
-            if runner.sendFailure?.error != text { runner.logger.warning("sending VRRP advert failed: \(text)") }
+            if runner.sendFailure?.error != text { runner.logger.warning("sending \(what) failed: \(text)") }
             runner.sendFailure = (text, (runner.sendFailure?.count ?? 0) + 1)
         }
-    }
-
-    /// The VRRP socket closed under us: every vrrp3 instance goes to FAULT
-    /// (no VIP held by a node that can neither hear nor speak) until a restart.
-    public func vrrpSocketClosed() {
-        loop.preconditionInEventLoop()
-        guard !stoppingVRRP else { return }
-        vrrpSender = nil
-        logger.error("the VRRP raw socket closed unexpectedly; protocol: vrrp3 instances are in fault until vipd restarts")
-        for runner in instances where runner.router.vrrp != nil { runner.faults["transport"] = "VRRP socket closed" }
-        applyFaults()
-    }
-
-    /// One datagram from the VRRP raw socket, IP header first. The VRID
-    /// byte names the instance, which checks the rest.
-    public func receiveVRRP(_ datagram: [UInt8]) {
-        loop.preconditionInEventLoop()
-        guard let packet = VRRPSocket.parseIPv4(datagram), packet.payload.count >= 2,
-              let runner = byVRID[packet.payload[1]], runner.router.vrrp != nil else {
-            let reason: DropReason = VRRPSocket.parseIPv4(datagram).map { $0.payload.count >= 2 ? .wrongVRID : .truncated } ?? .malformed
-            unclaimedDrops[reason.rawValue, default: 0] += 1
-            metrics.dropped(reason)
-            return
-        }
-        let output = runner.router.receiveVRRP(packet.payload, from: packet.source, to: packet.destination, ttl: packet.ttl, now: now)
-        if !output.actions.contains(where: { if case .dropped = $0 { true } else { false } }) {
-            runner.counters.heartbeatsReceived += 1
-            metrics.heartbeatReceived()
-        }
-        run(output, runner)
-        reportBackendsIfChanged()
     }
 
     /// Keeps the timer armed for the earliest deadline of any instance (and
