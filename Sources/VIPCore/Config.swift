@@ -67,6 +67,9 @@ public struct NodeConfig: Sendable, Equatable {
     /// 1...254. 0 means "stepping down" on the wire and 255 is reserved.
     public var priority: UInt8
     public var port: UInt16
+    /// `node.witness: true`: this node only votes in `quorum` instances; it
+    /// never becomes master and never holds an address.
+    public var witness = false
 
     public init(id: String, interface: String, address: IPAddress, priority: UInt8, port: UInt16 = ConfigDefaults.port) {
         self.id = id

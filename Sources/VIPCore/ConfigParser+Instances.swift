@@ -6,7 +6,7 @@ import Yams
 /// and the top-level `timing` is what every instance starts from.
 extension ConfigParser {
     static let instanceKeys = ["name", "vrid", "priority", "vips", "timing", "peers", "track_checks",
-                               "track_interfaces", "routes", "rules", "protocol", "vrrp3"]
+                               "track_interfaces", "routes", "rules", "protocol", "vrrp3", "quorum"]
 
     static func parseInstances(_ top: MappingView, _ reader: YAMLReader, node: NodeConfig?, peers: [PeerConfig],
                                timing: TimingConfig, owners: [(IPAddress, String)],
@@ -66,6 +66,7 @@ extension ConfigParser {
                                           routes: routes)
             instance.rules = rules
             if let wire = parseWire(map, reader) { instance.wire = wire }
+            instance.quorum = parseQuorum(map, reader, instance: instance)
             if case .vrrp3 = instance.wire {
                 if case .adaptive = instance.timing.detection {
                     reader.fail(map.path("timing"), map.child("timing") ?? map.node,
@@ -83,7 +84,25 @@ extension ConfigParser {
         if instances.isEmpty && reader.issues.isEmpty {
             reader.fail("instances", top.child("instances"), "list at least one instance")
         }
+        if node?.witness == true, !instances.isEmpty, !instances.contains(where: \.quorum) {
+            reader.fail("node.witness", top.child("node"), "a witness only votes in instances with quorum: true, and none has it")
+        }
         return instances
+    }
+
+    /// `quorum: true`: the majority rule (docs/config.md, "Quorum"). A
+    /// majority of two is both, so it needs two peers at least, one of them
+    /// may be a witness; VRRPv3 carries no votes.
+    static func parseQuorum(_ map: MappingView, _ reader: YAMLReader, instance: InstanceConfig) -> Bool {
+        guard let quorum = map.bool("quorum"), quorum else { return false }
+        if instance.peers.count < 2 {
+            reader.fail(map.path("quorum"), map.child("quorum"),
+                        "needs at least three members (this node and two peers, e.g. a witness); the instance has \(instance.peers.count + 1)")
+        }
+        if case .vrrp3 = instance.wire {
+            reader.fail(map.path("quorum"), map.child("quorum"), "protocol: vrrp3 carries no votes; quorum needs protocol: vipd")
+        }
+        return true
     }
 
     /// `peers: [id, ...]`: a subset of the file's peers (default: all).

@@ -85,7 +85,7 @@ public enum ConfigParser {
             reader.fail("node", top.node, "missing required key")
             return nil
         }
-        guard let map = reader.mapping(raw, at: "node", allowed: ["id", "interface", "address", "priority", "port"]) else { return nil }
+        guard let map = reader.mapping(raw, at: "node", allowed: ["id", "interface", "address", "priority", "port", "witness"]) else { return nil }
         let id = parseID(map, reader)
         let interface = map.string("interface", required: true)
         if let interface, interface.isEmpty || interface.count > 15 || interface.contains("/") || interface.contains(" ") {
@@ -95,7 +95,9 @@ public enum ConfigParser {
         let priority: UInt8? = map.integer("priority", 1...254, required: true)
         let port: UInt16 = map.integer("port", 1...65535) ?? ConfigDefaults.port
         guard let id, let interface, let address, let priority else { return nil }
-        return NodeConfig(id: id, interface: interface, address: address, priority: priority, port: port)
+        var node = NodeConfig(id: id, interface: interface, address: address, priority: priority, port: port)
+        node.witness = map.bool("witness") ?? false
+        return node
     }
 
     static func parsePeers(_ top: MappingView, _ reader: YAMLReader, defaultPort: UInt16) -> [PeerConfig] {

@@ -16,7 +16,7 @@ extension Election {
         let actions: [ElectionAction]
         if maintenance {
             actions = change(to: .maintenance, .maintenance(on: true), now: now)
-        } else if let reason = faultReason {
+        } else if let reason = effectiveFault {
             actions = change(to: .fault, .fault(reason), now: now)
         } else {
             actions = change(to: .backup, .started, now: now)
@@ -48,9 +48,10 @@ extension Election {
             if master.handover == nil { actions.append(.reannounceVIPs) }
         }
         if case .backup(let backup) = phase, now >= backup.masterDown {
-            let reason: TransitionReason = backup.resigned.map { $0.planned ? .handover(from: $0.master) : .masterResigned($0.master) }
+            let reason: TransitionReason = backup.awaitingConsent
+                ?? backup.resigned.map { $0.planned ? .handover(from: $0.master) : .masterResigned($0.master) }
                 ?? .masterDown(silentFor: now - backup.lastMasterHeard)
-            actions += change(to: .master, reason, now: now)
+            actions += masterLost(backup, reason: reason, now: now)
         }
         if let due = nextHeartbeat, now >= due {
             actions.append(heartbeat())
@@ -89,17 +90,7 @@ extension Election {
     /// Sets (non-nil) or clears (nil) the front fault. A faulty master resigns.
     public mutating func setFault(_ reason: String?, now: Instant) -> ElectionOutput {
         faultReason = reason
-        let actions: [ElectionAction]
-        switch (state, reason) {
-        case (.master, let reason?):
-            actions = [.sendHeartbeat(priority: 0, state: .master)] + change(to: .fault, .fault(reason), now: now)
-        case (.backup, let reason?):
-            actions = change(to: .fault, .fault(reason), now: now)
-        case (.fault, nil):
-            actions = change(to: .backup, .faultCleared, now: now)
-        default:
-            actions = []
-        }
+        let actions = applyFault(now: now)
         return output(actions)
     }
 
@@ -148,7 +139,8 @@ extension Election {
     /// A sync-group partner became master: a backup takes over at once, as
     /// if its master had fallen silent, so the group moves together.
     public mutating func takeOver(_ reason: TransitionReason, now: Instant) -> ElectionOutput {
-        guard state == .backup else { return output([]) }
+        // Quorum outranks the group: a member without consent stays backup.
+        guard state == .backup, !settings.witness, takeoverAllowed else { return output([]) }
         let actions = change(to: .master, reason, now: now)
         return output(actions)
     }
@@ -178,7 +170,7 @@ extension Election {
             actions = change(to: .maintenance, .maintenance(on: true), now: now)
         case (.maintenance, false):
             preemptSuppressed = false
-            actions = faultReason.map { change(to: .fault, .fault($0), now: now) }
+            actions = effectiveFault.map { change(to: .fault, .fault($0), now: now) }
                 ?? change(to: .backup, .maintenance(on: false), now: now)
         default:
             actions = []

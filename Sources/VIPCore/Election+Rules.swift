@@ -11,6 +11,8 @@ extension Election {
 
     mutating func backupHeard(_ heartbeat: Heartbeat, _ backup: Backup, now: Instant) -> [ElectionAction] {
         var backup = backup
+        // A witness follows whoever is master; it never takes over.
+        if settings.witness { return follow(heartbeat, backup, now: now) }
         if heartbeat.priority == 0, heartbeat.flags.contains(.handover), let target = heartbeat.target {
             if target == settings.nodeID {
                 // Named by a planned handover: take over now; the old master
@@ -42,6 +44,7 @@ extension Election {
         if currentMaster != heartbeat.nodeID { backup.request = nil }
         currentMaster = heartbeat.nodeID
         backup.resigned = nil
+        backup.awaitingConsent = nil
         backup.lastMasterHeard = now
         masterAdverInterval = heartbeat.advertInterval
         if case .adaptive(_, let ceiling) = settings.detection {

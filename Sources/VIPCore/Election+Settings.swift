@@ -13,6 +13,13 @@ extension Election {
         public var preemptDelay: Span
         /// How a silent master is judged dead (`timing.detection`).
         public var detection: DetectionPolicy
+        /// `instances[].quorum`: take over from an unheard master only with
+        /// a majority's consent, and hold nothing without a majority in
+        /// hearing (VirtualRouter+Quorum.swift, docs/protocol.md "Quorum").
+        public var quorum = false
+        /// `node.witness`: votes, never becomes master (a third node that
+        /// breaks the tie of a two-node cluster).
+        public var witness = false
 
         public init(nodeID: String, address: IPAddress, priority: UInt8, advertInterval: Span,
                     standbyInterval: Span? = nil, preempt: Bool = true, preemptDelay: Span = .zero,
@@ -32,8 +39,13 @@ extension Election {
             let timing = instance.timing
             self.init(nodeID: node.id, address: node.address, priority: instance.priority,
                       advertInterval: timing.advertInterval,
-                      standbyInterval: timing.effectiveStandbyInterval, preempt: timing.preempt,
+                      // Quorum: votes must travel as fast as the master's
+                      // heartbeats, or consent would lag the master-down time.
+                      standbyInterval: instance.quorum ? timing.advertInterval : timing.effectiveStandbyInterval,
+                      preempt: timing.preempt,
                       preemptDelay: timing.preemptDelay, detection: timing.detection)
+            quorum = instance.quorum
+            witness = node.witness
         }
     }
 }

@@ -25,6 +25,9 @@ public struct Election: Sendable {
         /// An operator's request that the master hand over, repeated in this
         /// node's heartbeats until it expires.
         var request: HandoverRequest?
+        /// `quorum`: the master is lost but a majority still follows it; the
+        /// takeover (with this reason) waits for their consent.
+        var awaitingConsent: TransitionReason?
     }
 
     /// What only a master has.
@@ -54,6 +57,9 @@ public struct Election: Sendable {
 
     var startedAt: Instant?
     var faultReason: String?
+    /// `quorum` instances: the last verdict from the peers' votes (nil
+    /// before the first; no quorum then, as no peer has been heard).
+    public internal(set) var quorum: QuorumVerdict?
     /// When the next heartbeat is due (every running state sends them).
     var nextHeartbeat: Instant?
     /// The interval the master followed advertises (RFC 5798

@@ -59,8 +59,11 @@ public struct HeartbeatFlags: OptionSet, Sendable, Hashable {
     /// this announces the VIPs again. Needed because a loser of a split brain
     /// can yield before any of its master heartbeats reached the winner.
     public static let releasedVIPs = HeartbeatFlags(rawValue: 1 << 3)
+    /// A `quorum` instance: followed on the wire by the master the sender
+    /// follows (itself while master; empty: none), after the target field.
+    public static let vote = HeartbeatFlags(rawValue: 1 << 4)
     /// Bits a receiver understands; others are ignored so later versions can add flags.
-    public static let known: HeartbeatFlags = [.backendHealthy, .handover, .handoverRequest, .releasedVIPs]
+    public static let known: HeartbeatFlags = [.backendHealthy, .handover, .handoverRequest, .releasedVIPs, .vote]
     /// Flags followed on the wire by the target field.
     public static let carriesTarget: HeartbeatFlags = [.handover, .handoverRequest]
 }
@@ -92,11 +95,15 @@ public struct Heartbeat: Equatable, Sendable {
     /// With `.handover`/`.handoverRequest`: the node that should become master;
     /// nil for "the best backup" (0-64 bytes on the wire, after the node id).
     public var target: String?
+    /// With `.vote`: the master the sender follows (itself while master);
+    /// nil for none (0-64 bytes on the wire, after the target).
+    public var vote: String?
 
     public init(vrid: UInt8, priority: UInt8, state: NodeState, flags: HeartbeatFlags,
                 advertInterval: Span, epoch: UInt64, sequence: UInt64, nodeID: String, target: String? = nil,
-                echo: UInt64 = 0) {
+                vote: String? = nil, echo: UInt64 = 0) {
         self.target = target
+        self.vote = vote
         self.echo = echo
         self.vrid = vrid
         self.priority = priority

@@ -127,6 +127,11 @@ public enum HeartbeatCodec {
             bytes.append(UInt8(target.count))
             bytes.append(contentsOf: target)
         }
+        if heartbeat.flags.contains(.vote) {
+            let vote = Array((heartbeat.vote ?? "").utf8.prefix(maxNodeIDLength))
+            bytes.append(UInt8(vote.count))
+            bytes.append(contentsOf: vote)
+        }
         bytes.append(contentsOf: key.tag(bytes[...]))
         return bytes
     }
@@ -140,20 +145,20 @@ public enum HeartbeatCodec {
         guard (1...maxNodeIDLength).contains(idLength) else { return .failure(.malformed) }
         let flags = HeartbeatFlags(rawValue: b[4]).intersection(.known)
         var expected = headerLength + idLength + tagLength
+        // Optional fields between the node id and the tag, in this order:
+        // the handover target, then the vote; each one length byte and an id.
         var target: String?
+        var vote: String?
         if !flags.isDisjoint(with: .carriesTarget) {
-            // One length byte, then the target id, between the node id and the tag.
-            guard b.count >= expected + 1 else { return .failure(.truncated) }
-            let targetLength = Int(b[headerLength + idLength])
-            guard targetLength <= maxNodeIDLength else { return .failure(.malformed) }
-            expected += 1 + targetLength
-            guard b.count >= expected else { return .failure(.truncated) }
-            if targetLength > 0 {
-                let start = headerLength + idLength + 1
-                guard let text = String(validating: b[start..<(start + targetLength)], as: UTF8.self) else {
-                    return .failure(.malformed)
-                }
-                target = text
+            switch optionalID(b, at: &expected) {
+            case .failure(let reason): return .failure(reason)
+            case .success(let id): target = id
+            }
+        }
+        if flags.contains(.vote) {
+            switch optionalID(b, at: &expected) {
+            case .failure(let reason): return .failure(reason)
+            case .success(let id): vote = id
             }
         }
         guard b.count >= expected else { return .failure(.truncated) }
@@ -168,8 +173,25 @@ public enum HeartbeatCodec {
             advertInterval: .centiseconds(Int64(centiseconds)),
             epoch: readBigEndian(b, at: 8, as: UInt64.self),
             sequence: readBigEndian(b, at: 16, as: UInt64.self),
-            nodeID: nodeID, target: target,
+            nodeID: nodeID, target: target, vote: vote,
             echo: readBigEndian(b, at: 28, as: UInt64.self)))
+    }
+
+    /// One optional id field (a length byte, then 0-64 bytes of UTF-8) that
+    /// starts `expected - tagLength` into `b`; advances `expected` past it.
+    /// Length 0 reads as nil ("the best backup", "no master").
+    private static func optionalID(_ b: [UInt8], at expected: inout Int) -> Result<String?, DropReason> {
+        let start = expected - tagLength
+        guard b.count >= expected + 1 else { return .failure(.truncated) }
+        let length = Int(b[start])
+        guard length <= maxNodeIDLength else { return .failure(.malformed) }
+        expected += 1 + length
+        guard b.count >= expected else { return .failure(.truncated) }
+        guard length > 0 else { return .success(nil) }
+        guard let text = String(validating: b[(start + 1)..<(start + 1 + length)], as: UTF8.self) else {
+            return .failure(.malformed)
+        }
+        return .success(text)
     }
 
     /// The VRID a datagram names, read before anything else so a node with

@@ -25,6 +25,9 @@ public struct InstanceConfig: Sendable, Equatable {
     /// What goes on the wire: vipd's authenticated heartbeats (default), or
     /// RFC 9568 VRRPv3 to run with keepalived peers.
     public var wire: Wire = .vipd
+    /// Majority rule (`quorum: true`): needs at least two peers, one of
+    /// them may be a witness. vipd wire only: VRRPv3 carries no votes.
+    public var quorum = false
 
     public enum Wire: Sendable, Equatable {
         case vipd

@@ -13,6 +13,9 @@ public struct PeerTable: Sendable {
         public var flags: HeartbeatFlags = []
         public var advertInterval: Span?
         public var lastHeard: Instant?
+        /// `quorum` instances: the master this peer follows (nil: none, or
+        /// a heartbeat without a vote).
+        public var vote: String?
     }
 
     /// A peer appearing or disappearing, for logs, metrics and webhooks.
@@ -54,6 +57,7 @@ public struct PeerTable: Sendable {
         entry.flags = heartbeat.flags
         entry.advertInterval = heartbeat.advertInterval
         entry.lastHeard = now
+        entry.vote = heartbeat.flags.contains(.vote) ? heartbeat.vote : nil
         entries[index] = entry
         return events
     }
@@ -78,7 +82,7 @@ public struct PeerTable: Sendable {
         return earliest
     }
 
-    private func lossDeadline(of entry: Entry) -> Instant? {
+    func lossDeadline(of entry: Entry) -> Instant? {
         guard let heard = entry.lastHeard, let interval = entry.advertInterval else { return nil }
         return heard + ElectionTiming.masterDownInterval(interval: interval, priority: entry.priority ?? 1)
     }

@@ -28,6 +28,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var lastHeardMs: Double?
         /// What its heartbeats as master taught about the link (adaptive detection only).
         public var link: Link?
+        /// `quorum` instances: the master its heartbeats say it follows ("" for none).
+        public var vote: String?
 
         public struct Link: Codable, Sendable, Equatable {
             /// Heartbeats observed (decayed, lost ones included).
@@ -55,8 +57,9 @@ public struct StatusReport: Codable, Sendable, Equatable {
         }
 
         public init(id: String, address: String, alive: Bool, state: NodeState?, priority: Int?,
-                    backendHealthy: Bool?, lastHeardMs: Double?, link: Link? = nil) {
+                    backendHealthy: Bool?, lastHeardMs: Double?, link: Link? = nil, vote: String? = nil) {
             self.link = link
+            self.vote = vote
             self.id = id
             self.address = address
             self.alive = alive
@@ -70,7 +73,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
             case id, address, alive, state, priority
             case backendHealthy = "backend_healthy"
             case lastHeardMs = "last_heard_ms"
-            case link
+            case link, vote
         }
     }
 
@@ -188,6 +191,35 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var interfaces: [TrackedLink]?
     /// Why this instance is in fault, when it is.
     public var faults: [String]?
+    /// `quorum: true` instances: the majority as this node sees it.
+    public var quorum: Quorum?
+
+    public struct Quorum: Codable, Sendable, Equatable {
+        /// This node and the instance's peers.
+        public var members: Int
+        /// This node and the peers heard within 3 of their intervals.
+        public var heard: Int
+        /// Of those, the ones that would let this node take over from a master it lost.
+        public var consenting: Int
+        /// A majority in hearing: may hold the addresses.
+        public var held: Bool
+        /// A majority consents: may take over from a lost master.
+        public var consent: Bool
+        /// The master this node's heartbeats vote for; nil: none.
+        public var vote: String?
+        /// This node only votes (`node.witness`).
+        public var witness: Bool
+
+        public init(members: Int, heard: Int, consenting: Int, held: Bool, consent: Bool, vote: String?, witness: Bool) {
+            self.members = members
+            self.heard = heard
+            self.consenting = consenting
+            self.held = held
+            self.consent = consent
+            self.vote = vote
+            self.witness = witness
+        }
+    }
 
     public struct TrackedLink: Codable, Sendable, Equatable {
         public var name: String
@@ -232,7 +264,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
         case preemptHeld = "preempt_held"
         case handover, checks, detection
         case masterDownMs = "master_down_ms"
-        case instance, instances, interfaces, faults
+        case instance, instances, interfaces, faults, quorum
     }
 }
 

@@ -82,16 +82,20 @@ public struct VirtualRouter: Sendable {
     }
 
     public let identity: Identity
-    public private(set) var election: Election
+    public internal(set) var election: Election
     public private(set) var admission: HeartbeatAdmission
     public private(set) var peers: PeerTable
     private var keys: HeartbeatKeyring
-    private var peerList: [HeartbeatAdmission.Peer]
+    var peerList: [HeartbeatAdmission.Peer]
     /// Whether the local backend passes its check; every heartbeat says so.
     public private(set) var backendHealthy = true
     private var sequence: UInt64 = 0
     /// The last heartbeat sent, for an answer to one peer out of schedule.
     private var lastAdvertised: Heartbeat?
+    /// `quorum`: the vote the last heartbeat carried, and when the verdict
+    /// or the vote changes next by the clock alone (VirtualRouter+Quorum.swift).
+    var lastVote: String?
+    var quorumDeadline: Instant?
     /// When each peer was last answered out of schedule (rate limit).
     private var lastAnswered: [String: Instant] = [:]
     /// At most one answer per peer in this span: a flood of captured
@@ -119,7 +123,9 @@ public struct VirtualRouter: Sendable {
 
     public var state: NodeState { election.state }
 
-    public var nextDeadline: Instant? { Instant.earliest(election.nextDeadline, peers.nextDeadline) }
+    public var nextDeadline: Instant? {
+        Instant.earliest(Instant.earliest(election.nextDeadline, peers.nextDeadline), quorumDeadline)
+    }
 
     /// Peers that could take over now: heard recently and in the backup state.
     public var eligiblePeers: [PeerTable.Entry] { peers.entries.filter { $0.alive && $0.state == .backup } }
@@ -127,7 +133,12 @@ public struct VirtualRouter: Sendable {
     // MARK: Inputs
 
     public mutating func start(now: Instant) -> Output {
-        drive(election.start(now: now), now: now)
+        // Quorum: no peer heard yet, so the node starts in FAULT ("no quorum").
+        let quorum = updateQuorum(now: now)
+        var output = drive(election.start(now: now), now: now)
+        output.actions = quorum + output.actions
+        output.nextDeadline = nextDeadline
+        return output
     }
 
     /// One datagram from `source`, any bytes: admission checks them.
@@ -148,8 +159,10 @@ public struct VirtualRouter: Sendable {
             let events = peers.record(heartbeat, now: now)
             actions += events.map(Action.peer)
             if reannounceAfterHeal(events, heartbeat) { actions.append(.reannounceVIPs) }
+            actions += updateQuorum(now: now)
             var output = drive(election.receive(heartbeat, from: source, now: now), now: now)
-            output.actions = actions + output.actions
+            output.actions = actions + output.actions + announceVoteChange(now: now)
+            output.nextDeadline = nextDeadline
             return output
         }
     }
@@ -194,8 +207,10 @@ public struct VirtualRouter: Sendable {
     public mutating func tick(now: Instant) -> Output {
         let expired = peers.expire(now: now)
         let lost = vrrp == nil ? expired.map(Action.peer) : []
+        let quorum = updateQuorum(now: now)
         var output = drive(election.tick(now: now), now: now)
-        output.actions = lost + output.actions
+        output.actions = lost + quorum + output.actions + announceVoteChange(now: now)
+        output.nextDeadline = nextDeadline
         return output
     }
 
@@ -255,7 +270,7 @@ public struct VirtualRouter: Sendable {
     // MARK: Heartbeats
 
     /// Turns the election's actions into complete ones.
-    private mutating func drive(_ output: ElectionOutput, now: Instant) -> Output {
+    mutating func drive(_ output: ElectionOutput, now: Instant) -> Output {
         var actions: [Action] = []
         actions.reserveCapacity(output.actions.count)
         for action in output.actions {
@@ -265,7 +280,7 @@ public struct VirtualRouter: Sendable {
                 if vrrp != nil {
                     if let advert = advert(priority: priority, state: state) { actions.append(advert) }
                 } else {
-                    actions.append(heartbeat(priority: priority, state: state))
+                    actions.append(heartbeat(priority: priority, state: state, now: now))
                 }
             case .acquireVIPs: actions.append(.acquireVIPs)
             case .releaseVIPs: actions.append(.releaseVIPs)
@@ -279,16 +294,22 @@ public struct VirtualRouter: Sendable {
     /// One heartbeat to every peer. The state it is sent as may differ from
     /// the current one (a resignation is sent as master by a node already
     /// stopping), so the interval and flags are those of `state`.
-    private mutating func heartbeat(priority: UInt8, state: NodeState) -> Action {
+    private mutating func heartbeat(priority: UInt8, state: NodeState, now: Instant) -> Action {
         let signal = election.handoverSignal
         var flags = signal.flags
         if backendHealthy { flags.insert(.backendHealthy) }
         if election.takeReleasedVIPsFlag(sentAs: state) { flags.insert(.releasedVIPs) }
+        var vote: String?
+        if election.settings.quorum {
+            flags.insert(.vote)
+            vote = state == .master ? election.settings.nodeID : self.vote(now: now)
+            lastVote = vote
+        }
         sequence += 1
         let heartbeat = Heartbeat(
             vrid: identity.vrid, priority: priority, state: state, flags: flags,
             advertInterval: election.interval(advertisedAs: state), epoch: identity.epoch, sequence: sequence,
-            nodeID: election.settings.nodeID, target: signal.target)
+            nodeID: election.settings.nodeID, target: signal.target, vote: vote)
         lastAdvertised = heartbeat
         return sign(heartbeat, for: peerList.map(\.id))
     }

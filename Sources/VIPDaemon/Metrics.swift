@@ -80,6 +80,11 @@ public final class VIPMetrics: Sendable {
             gauge("vipd_priority", [("vrrp_instance", name)]).set(Double(instance.priority))
             gauge("vipd_base_priority", [("vrrp_instance", name)]).set(Double(instance.basePriority))
             gauge("vipd_maintenance", [("vrrp_instance", name)]).set(instance.state == .maintenance ? 1.0 : 0.0)
+            if let quorum = instance.quorum {
+                gauge("vipd_quorum_held", [("vrrp_instance", name)]).set(quorum.held ? 1.0 : 0.0)
+                gauge("vipd_quorum_heard", [("vrrp_instance", name)]).set(Double(quorum.heard))
+                gauge("vipd_quorum_members", [("vrrp_instance", name)]).set(Double(quorum.members))
+            }
             for vip in instance.vips {
                 gauge("vipd_vip_held", [("vrrp_instance", name), ("address", vip.address)]).set(vip.held ? 1.0 : 0.0)
             }

@@ -51,7 +51,8 @@ extension NodeEngine {
                 priority: entry.priority.map(Int.init),
                 backendHealthy: entry.lastHeard == nil ? nil : entry.flags.contains(.backendHealthy),
                 lastHeardMs: entry.lastHeard.map { (now - $0).milliseconds },
-                link: linkReport(runner, entry.id))
+                link: linkReport(runner, entry.id),
+                vote: runner.config.quorum && entry.lastHeard != nil ? (entry.vote ?? "") : nil)
         }
         var report = StatusReport(
             node: config.node.id, state: election.state, priority: Int(election.effectivePriority),
@@ -71,7 +72,14 @@ extension NodeEngine {
         if !runner.config.trackInterfaces.isEmpty {
             report.interfaces = runner.config.trackInterfaces.map { .init(name: $0.name, up: links[$0.name]?.up ?? true) }
         }
-        if let fault = runner.appliedFault { report.faults = [fault] }
+        var faults = runner.appliedFault.map { [$0] } ?? []
+        if let verdict = runner.router.quorumVerdict(now: now) {
+            report.quorum = .init(members: verdict.members, heard: verdict.heard, consenting: verdict.consenting,
+                                  held: verdict.held, consent: verdict.consent, vote: runner.router.vote(now: now),
+                                  witness: election.settings.witness)
+            if !verdict.held { faults.append("no quorum: hears \(verdict.heard) of \(verdict.members) members") }
+        }
+        if !faults.isEmpty { report.faults = faults }
         return report
     }
 

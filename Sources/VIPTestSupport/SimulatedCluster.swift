@@ -42,16 +42,30 @@ public struct SimulatedCluster {
     /// How many times each member re-announced VIPs it held (heal, reclaim).
     public private(set) var reannouncements: [Int] = []
 
+    /// Pairs of members (lower index first) whose datagrams are lost both
+    /// ways: a cut link, with the rest of the network intact.
+    public private(set) var cuts: Set<[Int]> = []
+
+    public mutating func cut(_ first: Int, _ second: Int) { cuts.insert([min(first, second), max(first, second)]) }
+    public mutating func heal(_ first: Int, _ second: Int) { cuts.remove([min(first, second), max(first, second)]) }
+    /// Cuts every link of `index`: the node runs but hears and reaches nobody.
+    public mutating func isolate(_ index: Int) { for other in members.indices where other != index { cut(index, other) } }
+    public mutating func healAll() { cuts.removeAll() }
+
+    /// `quorum`: every member runs the majority rule; `witnesses` only vote.
     public init(priorities: [UInt8], interval: Span = .milliseconds(100), standbyInterval: Span? = nil,
-                preempt: Bool = true, seed: UInt64) {
+                preempt: Bool = true, quorum: Bool = false, witnesses: Set<Int> = [], seed: UInt64) {
         keys = HeartbeatKeyring(signing: HeartbeatKey(bytes: Array("simulated-cluster-key".utf8))!)
         random = SeededRandom(seed: seed)
         let addresses = priorities.indices.map { IPAddress("198.18.0.\($0 + 1)")! }
         let peers = priorities.indices.map { HeartbeatAdmission.Peer(id: "n\($0)", address: addresses[$0]) }
         peerLists = priorities.indices.map { index in peers.filter { $0.id != "n\(index)" } }
         members = priorities.enumerated().map { index, priority in
-            let settings = Election.Settings(nodeID: "n\(index)", address: addresses[index], priority: priority,
-                                             advertInterval: interval, standbyInterval: standbyInterval, preempt: preempt)
+            var settings = Election.Settings(nodeID: "n\(index)", address: addresses[index], priority: priority,
+                                             advertInterval: interval, standbyInterval: quorum ? interval : standbyInterval,
+                                             preempt: preempt)
+            settings.quorum = quorum
+            settings.witness = witnesses.contains(index)
             return Member(settings: settings, router: nil)
         }
         reannouncements = Array(repeating: 0, count: priorities.count)
@@ -157,6 +171,7 @@ public struct SimulatedCluster {
                 for datagram in datagrams {
                     guard let target = members.firstIndex(where: { $0.settings.nodeID == datagram.peer }) else { continue }
                     if capturing { capture.append((now, target, datagram.bytes, source)) }
+                    if cuts.contains([min(index, target), max(index, target)]) { continue }
                     if Double.random(in: 0..<1, using: &random) < lossRate { continue }
                     let latency = Span(nanoseconds: Int64.random(in: 100_000...max(100_000, maxLatency.nanoseconds), using: &random))
                     inFlight.append(Delivery(at: now + latency, to: target, bytes: datagram.bytes, from: source))

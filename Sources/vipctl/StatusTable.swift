@@ -48,6 +48,11 @@ enum StatusTable {
             lines.append("track     interface \(link.name): \(link.up ? "up" : "DOWN")")
         }
         for fault in report.faults ?? [] { lines.append("fault     \(fault)") }
+        if let quorum = report.quorum {
+            lines.append("quorum    \(quorum.held ? "held" : "LOST"): hears \(quorum.heard) of \(quorum.members), "
+                         + "\(quorum.consenting) would let it take over; votes for \(quorum.vote ?? "no master")"
+                         + (quorum.witness ? " (witness: never master)" : ""))
+        }
         lines.append("")
         lines.append(row(["PEER", "ADDRESS", "STATE", "PRIO", "BACKEND", "LAST HEARD"]))
         for peer in report.peers {
@@ -57,7 +62,7 @@ enum StatusTable {
                 peer.priority.map(String.init) ?? "-",
                 peer.backendHealthy.map { $0 ? "up" : "down" } ?? "-",
                 peer.lastHeardMs.map(duration) ?? "never",
-            ]))
+            ]) + (peer.vote.map { "  votes \($0.isEmpty ? "none" : $0)" } ?? ""))
             if let link = peer.link {
                 let k = link.intervals.map { "\($0) intervals" } ?? "the RFC rule (too little seen)"
                 lines.append(String(format: "  link: %.0f heartbeats seen, loss %.2g, burstiness %.2g, jitter %.1fms -> %@",

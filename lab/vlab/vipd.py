@@ -18,12 +18,13 @@ class VipdNodes:
     def socket(self, node):
         return os.path.join(self.dir, node, "run", "control.sock")
 
-    def vipd_config(self, node, priority=None, extra="", front=None, election=None):
+    def vipd_config(self, node, priority=None, extra="", front=None, election=None, witness=False):
         """The node's vipd.yaml: the lab's election (vrid 51, the VIP, the advert
         interval, the shared key, every other node a peer) plus EXTRA yaml and, when
         the node has a front (start_front), its checks and nginx section. ELECTION,
         when given, replaces the single router's vrid/vips/timing lines (an
-        `instances:` list, say); the top-level timing stays as their default."""
+        `instances:` list, say); the top-level timing stays as their default.
+        WITNESS: `node.witness: true` (votes in quorum instances, never master)."""
         peers = "".join(f"  - id: node-{p}\n    address: {self.addr(p)}\n" for p in self.nodes if p != node)
         router = election.rstrip() + "\n" if election is not None else f"""vrid: 51
 vips:
@@ -34,7 +35,7 @@ vips:
   interface: eth0
   address: {self.addr(node)}
   priority: {priority or PRIORITY[node]}
-peers:
+{"  witness: true" + chr(10) if witness else ""}peers:
 {peers}{router}timing:
   advert_interval: {self.interval_ms}ms
 {self.timing_extra}auth:
@@ -50,7 +51,7 @@ log_level: {self.log_level}
 
     # --- start and end -------------------------------------------------------------
 
-    def start_vipd(self, node, extra="", priority=None, wait=True, front=None, election=None):
+    def start_vipd(self, node, extra="", priority=None, wait=True, front=None, election=None, witness=False):
         """Writes the config and starts vipd in NODE's namespace (as root: it drops
         to user vipd itself); FRONT (default: whether NODE has one) adds the
         front's checks and nginx manager. Its output is appended to DIR/NODE.log.
@@ -60,7 +61,7 @@ log_level: {self.log_level}
         os.makedirs(os.path.join(self.dir, node), mode=0o755, exist_ok=True)
         config = os.path.join(self.dir, node, "vipd.yaml")
         with open(config, "w") as f:
-            f.write(self.vipd_config(node, priority, extra, front, election))
+            f.write(self.vipd_config(node, priority, extra, front, election, witness))
         # Each node runs its own copy of the binary, as two machines would: one
         # file mapped by both would put pages one of them touched into the
         # other's resident set (docs/benchmarks.md).
