@@ -11,7 +11,7 @@ import pwd
 import time
 
 from vlab import VIP, Lab, LabError, say
-from vlab.bingo import PYTHON, listening_ports, shipped_restart_sec
+from vlab.bingo import PYTHON, listening_ports, shipped_check, shipped_restart_sec
 from vlab.web import REPO, as_vipd
 
 from .measure import wait_true
@@ -34,7 +34,8 @@ class Installation:
     def __init__(self, scale, email, http3=True):
         self.scale, self.email = scale, email
         self.nginx, self.nginx_why = trixie_nginx() if http3 else (None, "not asked for (--no-http3)")
-        self.lab = Lab(nodes=NODES, clients=("c",), nginx_binary=self.nginx or "/usr/sbin/nginx")
+        self.lab = Lab(nodes=NODES, clients=("c",), nginx_binary=self.nginx or "/usr/sbin/nginx",
+                       check_timing={name: shipped_check(name) for name in ("nginx", "bingo")})
         self.pg, self.start_s, self.timings = {}, {}, {}
 
     # --- paths of the stand-in for systemd ----------------------------------------------

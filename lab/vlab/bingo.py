@@ -27,6 +27,21 @@ def shipped_restart_sec():
     return float(m.group(1)) / (1000 if m.group(2) == "ms" else 1)
 
 
+VIPD_TEMPLATE = os.path.join(REPO, "deploy", "ansible", "roles", "vipd", "templates", "vipd.yaml.j2")
+
+
+def shipped_check(name):
+    """(interval_ms, timeout_ms, rise, fall) of the check NAME the Ansible role
+    ships: the acceptance must judge the checks operators run, not tighter lab
+    ones (a 200 ms /ping timeout restarted a bingo busy with the session list)."""
+    text = read(VIPD_TEMPLATE)
+    m = re.search(rf"^  - name: {name}\n(?:    .*\n)*?    interval: (\d+)ms\n    timeout: (\d+)ms\n"
+                  r"    rise: (\d+)\n    fall: (\d+)\n", text, re.M)
+    if not m:
+        raise LabError(f"no {name} check with interval/timeout/rise/fall in {VIPD_TEMPLATE}")
+    return tuple(int(g) for g in m.groups())
+
+
 class BingoNodes:
     def bingo_root(self, node, email=None, db=None):
         """ROOT/opt/bingo/config.yaml for EMAIL (default lab-NODE@example.com) and the

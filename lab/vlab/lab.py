@@ -36,6 +36,7 @@ from .web import REPO, Web
 class Lab(Topology, Faults, VipdNodes, KeepalivedNodes, Web, BingoNodes):
     def __init__(self, nodes=("a", "b"), clients=("c",), interval_ms=100, log_level="info", bin_dir=None,
                  check_interval_ms=250, rise=2, fall=2, debounce_ms=100, backend_port=30164, check_extra=None,
+                 check_timing=None,
                  nginx_binary="/usr/sbin/nginx", need_vipd=True, timing_extra="", service=False):
         self.interval_ms = interval_ms
         self.service = service   # a second network on eth1 (topology.py)
@@ -47,6 +48,7 @@ class Lab(Topology, Faults, VipdNodes, KeepalivedNodes, Web, BingoNodes):
         # The front (web.py): vipd's checks and nginx manager, for nodes with setup_front.
         self.check_interval_ms, self.rise, self.fall, self.debounce_ms = check_interval_ms, rise, fall, debounce_ms
         self.check_extra = check_extra or {}   # check name -> extra yaml lines of that check
+        self.check_timing = check_timing or {}  # check name -> (interval_ms, timeout_ms, rise, fall)
         self.backend_port = backend_port       # bingo's port (discover=True finds it)
         self.nginx_binary = nginx_binary
         self.fronts = set()

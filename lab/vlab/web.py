@@ -111,16 +111,18 @@ http {{
 
     def front_vipd_yaml(self, node):
         """vipd's checks of the local front and backend, and its nginx manager."""
-        ms = self.check_interval_ms
-        timeout_ms = max(50, ms * 4 // 5)
+        def timing(name):
+            # (interval, timeout, rise, fall): the lab's defaults unless check_timing names it.
+            ms = self.check_interval_ms
+            return self.check_timing.get(name, (ms, max(50, ms * 4 // 5), self.rise, self.fall))
         checks = "".join(f"""
   - name: {name}
     role: {role}
     http: {{url: "{url}", expect_status: 200, body_contains: "{text}"}}
-    interval: {ms}ms
-    timeout: {timeout_ms}ms
-    rise: {self.rise}
-    fall: {self.fall}{self.check_extra.get(name, "")}""" for name, role, url, text in (
+    interval: {timing(name)[0]}ms
+    timeout: {timing(name)[1]}ms
+    rise: {timing(name)[2]}
+    fall: {timing(name)[3]}{self.check_extra.get(name, "")}""" for name, role, url, text in (
             ("nginx", "front", "http://127.0.0.1:8081/vipd-health", "ok"),
             ("bingo", "backend", f"http://127.0.0.1:{self.backend_port}/ping", "pong")))
         return f"""checks:{checks}
