@@ -151,23 +151,37 @@ def test_streaming_standby_is_eligible_only_once_the_primary_waits_for_it():
     assert not needs_remote(standby(), run.m)
 
 
-def test_a_new_receiver_session_must_be_confirmed_again():
-    run = confirmed_run()
-    dec = run(1.0, BACKUP_NO_MASTER, standby(session=(43, "0/4000000")))
-    assert not dec.eligible and needs_remote(standby(session=(43, "0/4000000")), run.m)
+def test_a_new_receiver_session_is_not_heard_until_confirmed():
+    run = confirmed_run()                      # heard at -0.2 (age 0.2 at 0.0)
+    new = standby(session=(43, "0/4000000"), age=0.1)
+    assert run(1.0, BACKUP_NO_MASTER, new).eligible          # still the old session's 1.2 s
+    assert needs_remote(new, run.m)
+    dec = run(2.9, BACKUP_NO_MASTER, new)
+    assert not dec.eligible and "not yet synchronous" in dec.reason
+    assert run(3.0, BACKUP_NO_MASTER, new, Remote(True, "sync")).eligible
 
 
 def test_standby_that_has_not_heard_the_primary_is_not_eligible_nor_promoted():
     run = confirmed_run()
-    dec = run(1.0, MASTER, standby(age=3.0))
+    assert run(1.0, BACKUP_NO_MASTER, standby(age=1.2)).eligible
+    dec = run(2.8, MASTER, standby(age=3.0))
     assert not dec.eligible and dec.actions == () and "last heard the primary 3.0 s ago" in dec.reason
     assert dec.notes and "not promoting" in dec.notes[0]
 
 
-def test_standby_not_streaming_loses_its_confirmation():
+def test_promoted_when_the_receiver_just_stopped_the_db_address_ending_its_connection():
+    """vipd adds the DB address here as it becomes master: the receiver's
+    connection to that address breaks at once, before the agent's next round."""
     run = confirmed_run()
-    assert not run(1.0, BACKUP_NO_MASTER, standby(status="waiting")).eligible
-    assert not run(1.2, BACKUP_NO_MASTER, standby()).eligible
+    dec = run(0.6, MASTER, Local("standby", timeline=1))      # no receiver row
+    assert dec.actions == (Promote(),) and dec.reason == "eligible: standby receiver stopped, heard 0.8 s ago"
+
+
+def test_standby_not_streaming_is_eligible_only_within_promotable_within():
+    run = confirmed_run()
+    assert run(2.7, BACKUP_NO_MASTER, standby(status="waiting")).eligible
+    dec = run(2.8, MASTER, standby(status="waiting"))
+    assert not dec.eligible and dec.actions == () and "not streaming (receiver waiting)" in dec.reason
 
 
 def test_vipd_master_promotes_an_eligible_standby_then_checkpoints_once():

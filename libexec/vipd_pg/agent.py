@@ -21,7 +21,10 @@ COUNTERS = ("promotions", "fences", "rejoins", "rejoin_failures")
 
 
 def log(text: str):
-    sys.stderr.write(f"vipd-pg: {text}\n")
+    # The wall clock with milliseconds: the lab's logs have no journal to stamp them.
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    sys.stderr.write(f"{stamp} vipd-pg: {text}\n")
     sys.stderr.flush()
 
 

@@ -93,6 +93,7 @@ class Memory:
     fresh_until: float | None = None        # a fresh primary counts as heard-from until then
     seen: tuple = ()                        # ((application_name, (reply_time, flush_lsn), t), ...)
     confirmed: tuple | None = None          # receiver session the primary lists as sync
+    heard_at: float | None = None           # standby: last message from the primary, in a confirmed session
     fenced: str | None = None               # why we stopped the local primary
     rewind_failed: str | None = None        # pg_rewind's error: stay fenced, hands needed
     start_tried_at: float | None = None
@@ -164,6 +165,8 @@ def decide(now: float, s: Settings, vipd: Vipd, local: Local, remote: Remote | N
     if local.role == "primary":
         return _primary(now, s, vipd, local, m)
     m = replace(m, primary_since=None, fresh_until=None, seen=(), sync_asked=None, needs_checkpoint=False)
+    if local.role != "standby":
+        m = replace(m, confirmed=None, heard_at=None)
     if local.role == "standby":
         return _standby(now, s, vipd, local, remote, m)
     if local.role == "stopped":
@@ -237,15 +240,25 @@ def _primary(now: float, s: Settings, vipd: Vipd, local: Local, m: Memory) -> De
 
 def _standby(now: float, s: Settings, vipd: Vipd, local: Local, remote: Remote | None, m: Memory) -> Decision:
     session = local.receiver_session
-    if local.receiver_status != "streaming":
-        m = replace(m, confirmed=None)
-    elif remote is not None and remote.primary and remote.sync_state_of_me in SYNC_STATES:
+    streaming = local.receiver_status == "streaming"
+    if streaming and remote is not None and remote.primary and remote.sync_state_of_me in SYNC_STATES:
         m = replace(m, confirmed=session)
-    if local.receiver_status != "streaming":
+    if streaming and m.confirmed == session and local.receipt_age is not None:
+        # When we last heard the primary, by our clock, in a session it waits
+        # for. Kept after the receiver stops: vipd taking the DB address here
+        # ends the receiver's connection (the address becomes local) at the
+        # very moment the standby must be promoted.
+        heard = now - local.receipt_age
+        m = replace(m, heard_at=heard if m.heard_at is None else max(m.heard_at, heard))
+    age = None if m.heard_at is None else now - m.heard_at
+    if age is not None and age < s.promotable_within:
+        how = "streaming" if streaming else f"receiver {local.receiver_status or 'stopped'}"
+        text = f"eligible: standby {how}, heard {age:.1f} s ago"
+        if vipd.is_master:
+            return Decision((Promote(),), replace(m, needs_checkpoint=True), True, text)
+        return Decision((), m, True, text)
+    if not streaming:
         why = f"standby not streaming (receiver {local.receiver_status or 'not running'})"
-    elif local.receipt_age is None or local.receipt_age >= s.promotable_within:
-        age = "never" if local.receipt_age is None else f"{local.receipt_age:.1f} s ago"
-        why = f"standby streaming but last heard the primary {age}"
     elif m.confirmed != session:
         # Until the primary waits for us, a commit it acknowledged may be
         # missing here: the window between our connecting and its agent
@@ -253,14 +266,9 @@ def _standby(now: float, s: Settings, vipd: Vipd, local: Local, remote: Remote |
         detail = f"; {remote.error}" if remote is not None and remote.error else ""
         why = f"standby streaming, not yet synchronous on the primary{detail}"
     else:
-        why = None
-    if why:
-        note = (f"vipd is master but not promoting: {why}",) if vipd.is_master else ()
-        return Decision((), m, False, why, notes=note)
-    text = f"eligible: standby streaming, heard {local.receipt_age:.1f} s ago"
-    if vipd.is_master:
-        return Decision((Promote(),), replace(m, needs_checkpoint=True), True, text)
-    return Decision((), m, True, text)
+        why = "standby streaming but last heard the primary " + ("never" if age is None else f"{age:.1f} s ago")
+    note = (f"vipd is master but not promoting: {why}",) if vipd.is_master else ()
+    return Decision((), m, False, why, notes=note)
 
 
 def _stopped(now: float, s: Settings, local: Local, remote: Remote | None, m: Memory) -> Decision:
