@@ -292,7 +292,10 @@ instances:
         for n in ("a", "b"):
             if self.lab.running(f"vipd-pg-{n}"):
                 self.lab.stop(f"vipd-pg-{n}")
-        for pg in self.pg.values():
+        for n, pg in self.pg.items():
+            log = os.path.join(pg.dir, "log")
+            if os.path.exists(log):   # PgServer.stop removes its directory; the log stays with the lab's
+                shutil.copy(log, os.path.join(self.lab.dir, f"postgres-{n}.log"))
             try:
                 pg.stop()
             except Exception as e:

@@ -130,6 +130,7 @@ class Agent:
             log(f"event rejoin_failed: {e}")
             raise
         log(f"pg_rewind: {line}")
+        log("starting as a standby")
         self.system.start()
         self._count("rejoins", "event rejoined: started as a standby of the DB address")
 

@@ -35,6 +35,16 @@ class ActionError(Exception):
     pass
 
 
+def _alive(pid: int) -> bool:
+    """PID exists and is not a zombie: an exited postmaster whose parent has
+    not reaped it yet (an orphan waits for init) no longer serves anything."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
 def _quote_conninfo(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -118,12 +128,9 @@ class System:
         try:
             with open(os.path.join(self.cfg.data_directory, "postmaster.pid")) as f:
                 pid = int(f.readline())
-            os.kill(pid, 0)
-            return pid
-        except PermissionError:
-            return pid
         except (OSError, ValueError):
             return None
+        return pid if _alive(pid) else None
 
     def local(self) -> Local:
         try:
@@ -208,12 +215,8 @@ class System:
     def _wait_gone(self, pid, timeout):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+            if not _alive(pid):
                 return True
-            except PermissionError:
-                pass
             time.sleep(0.02)
         return False
 
@@ -250,7 +253,7 @@ class System:
         text = self._run([os.path.join(cfg.bin_directory, "pg_rewind"), f"--target-pgdata={cfg.data_directory}",
                           f"--source-server={source}"], timeout=1800, env=env)
         self.make_standby()
-        return text.splitlines()[-1] if text else "done"
+        return " / ".join(text.splitlines()[-4:]) if text else "done"
 
     def make_standby(self):
         """standby.signal and primary_conninfo in postgresql.auto.conf (which
