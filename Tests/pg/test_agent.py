@@ -39,6 +39,9 @@ class FakeSystem:
     def local(self):
         return self.local_view
 
+    def postmaster_pid(self):
+        return None
+
     def remote(self):
         self.calls.append("remote")
         return self.remote_view

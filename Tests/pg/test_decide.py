@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import pytest
 
-from vipd_pg.decide import (Checkpoint, Fence, Local, Memory, Promote, Rejoin, Remote, Sender, SetSync, Settings,
+from vipd_pg.decide import (STUCK_AFTER, Fence, Local, Memory, Promote, Rejoin, Remote, Sender, SetSync, Settings,
                             StartStandby, Vipd, decide, needs_remote)
 
 S = Settings(alone_after=5.0, promotable_within=3.0, fence_after=3.0, vipd_grace=1.0, start_retry=5.0)
@@ -143,19 +143,19 @@ def confirmed_run():
 
 def test_streaming_standby_is_eligible_only_once_the_primary_waits_for_it():
     run = Run()
-    assert needs_remote(standby(), run.m)
+    assert needs_remote(0.0, standby(), run.m)
     dec = run(0.0, BACKUP_NO_MASTER, standby(), Remote(True, "async"))
     assert not dec.eligible and "not yet synchronous" in dec.reason
     dec = run(0.2, BACKUP_NO_MASTER, standby(), Remote(True, "sync"))
     assert dec.eligible and dec.reason == "eligible: standby streaming, heard 0.2 s ago"
-    assert not needs_remote(standby(), run.m)
+    assert not needs_remote(0.0, standby(), run.m)
 
 
 def test_a_new_receiver_session_is_not_heard_until_confirmed():
     run = confirmed_run()                      # heard at -0.2 (age 0.2 at 0.0)
     new = standby(session=(43, "0/4000000"), age=0.1)
     assert run(1.0, BACKUP_NO_MASTER, new).eligible          # still the old session's 1.2 s
-    assert needs_remote(new, run.m)
+    assert needs_remote(1.0, new, run.m)
     dec = run(2.9, BACKUP_NO_MASTER, new)
     assert not dec.eligible and "not yet synchronous" in dec.reason
     assert run(3.0, BACKUP_NO_MASTER, new, Remote(True, "sync")).eligible
@@ -184,13 +184,22 @@ def test_standby_not_streaming_is_eligible_only_within_promotable_within():
     assert not dec.eligible and dec.actions == () and "not streaming (receiver waiting)" in dec.reason
 
 
-def test_vipd_master_promotes_an_eligible_standby_then_checkpoints_once():
+def test_vipd_master_promotes_an_eligible_standby_which_starts_synchronous():
     run = confirmed_run()
-    dec = run(1.0, replace(MASTER, node="node-b", master="node-b"), standby())
+    b_master = replace(MASTER, node="node-b", master="node-b")
+    dec = run(1.0, b_master, standby())
     assert dec.actions == (Promote(),) and dec.eligible
-    after = run(1.2, replace(MASTER, node="node-b", master="node-b"), primary(sync="*"))
-    assert Checkpoint() in after.actions and after.eligible
-    assert Checkpoint() not in run(1.4, replace(MASTER, node="node-b", master="node-b"), primary()).actions
+    assert run(1.2, b_master, primary(sync="*")).actions == ()            # waits for a standby...
+    assert run(6.2, b_master, primary(sync="*")).actions == (SetSync(""),)   # ...alone_after at most
+
+
+def test_a_standby_that_cannot_stream_is_rewound_once_a_primary_answers():
+    run = confirmed_run()
+    assert not needs_remote(5.0, standby(status="waiting"), run.m)   # a dead primary's address: not asked soon
+    run(5.0, BACKUP_OF_B, standby(status="waiting"))
+    assert needs_remote(5.0 + STUCK_AFTER, standby(status="waiting"), run.m)
+    assert run(5.0 + STUCK_AFTER - 1, BACKUP_OF_B, standby(status="waiting"), Remote(True)).actions == ()
+    assert run(5.0 + STUCK_AFTER, BACKUP_OF_B, standby(status="waiting"), Remote(True)).actions == (Rejoin(),)
 
 
 def test_a_standby_is_never_fenced():
@@ -203,7 +212,7 @@ def test_a_standby_is_never_fenced():
 def test_stopped_standby_is_started_and_retried_slowly():
     run = Run()
     stopped = Local("stopped", standby_signal=True)
-    assert not needs_remote(stopped, run.m)
+    assert not needs_remote(0.0, stopped, run.m)
     assert run(0.0, BACKUP_OF_B, stopped).actions == (StartStandby(),)
     assert run(1.0, BACKUP_OF_B, stopped).actions == ()
     assert run(5.0, BACKUP_OF_B, stopped).actions == (StartStandby(),)
@@ -213,16 +222,18 @@ def test_fenced_primary_rejoins_when_the_db_address_answers_as_a_primary():
     run = Run()
     run(0.0, BACKUP_OF_B, primary())
     stopped = Local("stopped")
-    assert needs_remote(stopped, run.m)
+    assert needs_remote(0.0, stopped, run.m)
     dec = run(0.2, BACKUP_OF_B, stopped, Remote(False, error="connection refused"))
     assert dec.actions == () and "waiting for a primary" in dec.reason and "node-b is master" in dec.reason
-    assert run(0.4, BACKUP_OF_B, stopped, Remote(True)).actions == (Rejoin(),)
+    dec = run(0.4, BACKUP_OF_B, stopped, Remote(True, checkpointed=False))
+    assert dec.actions == () and "not checkpointed its new timeline" in dec.reason
+    assert run(0.6, BACKUP_OF_B, stopped, Remote(True)).actions == (Rejoin(),)
 
 
 def test_a_failed_rewind_stays_fenced():
     run = Run(Memory(fenced="node-b is master", rewind_failed="could not find common ancestor"))
     stopped = Local("stopped")
-    assert not needs_remote(stopped, run.m)
+    assert not needs_remote(0.0, stopped, run.m)
     dec = run(0.0, BACKUP_OF_B, stopped, None)
     assert dec.actions == () and "pg_rewind failed" in dec.reason and not dec.eligible
 

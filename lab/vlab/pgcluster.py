@@ -217,6 +217,25 @@ instances:
     chain out {{ type filter hook egress device "eth0" priority 0; tcp sport {PORT} drop; tcp dport {PORT} drop; }}
 }}""")
 
+    # --- bingo on the pair ------------------------------------------------------------------
+
+    def bingo_hosts(self):
+        """bingo's postgres_cluster.hosts: the DB address only (never a node's own)."""
+        return [(DB_VIP, PORT)]
+
+    def start_bingos(self, scale=0.002, knobs=("--init-timeout", "0.2", "--init-fail-fast", "0.2")):
+        """The stand-in's prepare_db once through the DB address (small SCALE),
+        then a stand-in on every node of the pair using only that address."""
+        lab = self.lab
+        first = next(iter(self.pg))
+        lab.start_bingo(first, db=self.bingo_hosts(), knobs=("--scale", str(scale)), command="prepare_db",
+                        wait=False)
+        wait_for(lambda: not lab.running(f"bingo-{first}"), 120, "the stand-in's prepare_db", interval=0.2)
+        if "sessions" not in self.psql_db("SELECT string_agg(tablename, ',') FROM pg_tables", first):
+            raise LabError(f"prepare_db made no tables: {lab.log(f'bingo-{first}')[-1500:]}")
+        for n in self.pg:
+            lab.start_bingo(n, db=self.bingo_hosts(), knobs=knobs)
+
     # --- a write load through the DB address (lab/pgload.py in the client namespace) -----------
 
     def start_load(self, table, rate=50, via="a"):

@@ -71,7 +71,7 @@ class Agent:
         now = self.clock()
         vipd = self.system.vipd()
         local = self.system.local()
-        remote = self.system.remote() if d.needs_remote(local, self.memory) else None
+        remote = self.system.remote() if d.needs_remote(now, local, self.memory) else None
         decision = d.decide(now, self.settings, vipd, local, remote, self.memory)
         before = (self.memory.fenced, self.memory.rewind_failed)
         self.memory = decision.memory
@@ -85,7 +85,7 @@ class Agent:
 
     def _act(self, action):
         name = type(action).__name__
-        verdict = {"Promote": (True, "eligible: promoting"), "Checkpoint": None, "SetSync": None}.get(
+        verdict = {"Promote": (True, "eligible: promoting"), "SetSync": None}.get(
             name, (False, f"busy: {name}"))
         with self.lock:
             self.acting = verdict if verdict else (self.view["eligible"], self.view["reason"])
@@ -94,8 +94,6 @@ class Agent:
                 log("promoting the local standby (vipd is master of the DB address)")
                 self.system.promote()
                 self._count("promotions", "event promoted")
-            elif isinstance(action, d.Checkpoint):
-                self.system.checkpoint()
             elif isinstance(action, d.SetSync):
                 self.system.set_sync(action.value)
                 log(f"synchronous_standby_names = '{action.value}'"
@@ -122,6 +120,8 @@ class Agent:
         A failure leaves the node fenced and says why (no retry without hands)."""
         log(f"rejoining: pg_rewind from {self.cfg.db_address}")
         try:
+            if self.system.postmaster_pid():
+                self.system.fence()   # a standby that cannot follow: stopped first
             line = self.system.rewind()
         except Exception as e:
             self.counters["rejoin_failures"] += 1

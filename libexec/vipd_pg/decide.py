@@ -81,6 +81,9 @@ class Remote:
     sync_state for this node's application_name."""
     primary: bool
     sync_state_of_me: str | None = None
+    # Its last checkpoint is on its current timeline: pg_rewind reads the
+    # timeline from there, so before that it would see no divergence.
+    checkpointed: bool = True
     error: str = ""
 
 
@@ -97,7 +100,8 @@ class Memory:
     fenced: str | None = None               # why we stopped the local primary
     rewind_failed: str | None = None        # pg_rewind's error: stay fenced, hands needed
     start_tried_at: float | None = None
-    needs_checkpoint: bool = False          # promoted; CHECKPOINT so pg_rewind sees the new timeline
+    promoted: bool = False                  # we promoted it: a fresh primary
+    stuck_since: float | None = None        # standby: not streaming since
     sync_asked: tuple | None = None         # (value, t) of the last ALTER SYSTEM
 
 
@@ -106,11 +110,6 @@ class Memory:
 
 @dataclass(frozen=True)
 class Promote:
-    pass
-
-
-@dataclass(frozen=True)
-class Checkpoint:
     pass
 
 
@@ -148,7 +147,10 @@ class Decision:
 SYNC_STATES = ("sync", "quorum")
 
 
-def needs_remote(local: Local, memory: Memory) -> bool:
+STUCK_AFTER = 30.0   # a standby that cannot stream this long while a primary answers is rewound
+
+
+def needs_remote(now: float, local: Local, memory: Memory) -> bool:
     """Whether the next round should look at the DB address: a stopped
     primary waits for a primary there to rejoin it; a streaming standby
     waits for that primary to list it as synchronous before it calls itself
@@ -156,7 +158,12 @@ def needs_remote(local: Local, memory: Memory) -> bool:
     if local.role == "stopped":
         return not local.standby_signal and memory.rewind_failed is None
     if local.role == "standby":
-        return local.receiver_status == "streaming" and memory.confirmed != local.receiver_session
+        if local.receiver_status == "streaming":
+            return memory.confirmed != local.receiver_session
+        # Not streaming for long: can it follow the primary at all? Not asked
+        # sooner, so a dead primary's address never slows the rounds that
+        # matter (connecting there can take seconds).
+        return memory.stuck_since is not None and now - memory.stuck_since >= STUCK_AFTER / 2
     return False
 
 
@@ -164,9 +171,9 @@ def decide(now: float, s: Settings, vipd: Vipd, local: Local, remote: Remote | N
     m = _timers(now, vipd, local, m)
     if local.role == "primary":
         return _primary(now, s, vipd, local, m)
-    m = replace(m, primary_since=None, fresh_until=None, seen=(), sync_asked=None, needs_checkpoint=False)
+    m = replace(m, primary_since=None, fresh_until=None, seen=(), sync_asked=None, promoted=False)
     if local.role != "standby":
-        m = replace(m, confirmed=None, heard_at=None)
+        m = replace(m, confirmed=None, heard_at=None, stuck_since=None)
     if local.role == "standby":
         return _standby(now, s, vipd, local, remote, m)
     if local.role == "stopped":
@@ -204,7 +211,7 @@ def _primary(now: float, s: Settings, vipd: Vipd, local: Local, m: Memory) -> De
     if m.primary_since is None:
         # A fresh primary starts synchronous (a standby may be about to
         # connect); one already alone when we first see it stays alone.
-        fresh = now + s.alone_after if local.sync_names not in ("", None) or m.needs_checkpoint else None
+        fresh = now + s.alone_after if local.sync_names not in ("", None) or m.promoted else None
         m = replace(m, primary_since=now, fresh_until=fresh)
     reason = _fence_reason(now, s, vipd, m)
     if reason:
@@ -226,9 +233,6 @@ def _primary(now: float, s: Settings, vipd: Vipd, local: Local, m: Memory) -> De
     want = "*" if heard or fresh else ""
 
     actions = []
-    if m.needs_checkpoint:
-        actions.append(Checkpoint())
-        m = replace(m, needs_checkpoint=False)
     # ALTER SYSTEM again only when the server still shows the old value a
     # second later (the reload is asynchronous; a lost one is retried).
     if local.sync_names != want and not (m.sync_asked and m.sync_asked[0] == want and now - m.sync_asked[1] < 1.0):
@@ -241,6 +245,7 @@ def _primary(now: float, s: Settings, vipd: Vipd, local: Local, m: Memory) -> De
 def _standby(now: float, s: Settings, vipd: Vipd, local: Local, remote: Remote | None, m: Memory) -> Decision:
     session = local.receiver_session
     streaming = local.receiver_status == "streaming"
+    m = replace(m, stuck_since=None if streaming else (m.stuck_since if m.stuck_since is not None else now))
     if streaming and remote is not None and remote.primary and remote.sync_state_of_me in SYNC_STATES:
         m = replace(m, confirmed=session)
     if streaming and m.confirmed == session and local.receipt_age is not None:
@@ -255,10 +260,15 @@ def _standby(now: float, s: Settings, vipd: Vipd, local: Local, remote: Remote |
         how = "streaming" if streaming else f"receiver {local.receiver_status or 'stopped'}"
         text = f"eligible: standby {how}, heard {age:.1f} s ago"
         if vipd.is_master:
-            return Decision((Promote(),), replace(m, needs_checkpoint=True), True, text)
+            return Decision((Promote(),), replace(m, promoted=True), True, text)
         return Decision((), m, True, text)
     if not streaming:
         why = f"standby not streaming (receiver {local.receiver_status or 'not running'})"
+        if now - m.stuck_since >= STUCK_AFTER and remote is not None and remote.primary and remote.checkpointed:
+            # A primary answers but we cannot follow it (diverged history,
+            # missing WAL): the same path as an old primary's.
+            return Decision((Rejoin(),), replace(m, stuck_since=None), False,
+                            f"{why} for {now - m.stuck_since:.0f} s: rejoining the primary")
     elif m.confirmed != session:
         # Until the primary waits for us, a commit it acknowledged may be
         # missing here: the window between our connecting and its agent
@@ -279,8 +289,11 @@ def _stopped(now: float, s: Settings, local: Local, remote: Remote | None, m: Me
         if m.start_tried_at is None or now - m.start_tried_at >= s.start_retry:
             return Decision((StartStandby(),), replace(m, start_tried_at=now), False, "stopped standby: starting")
         return Decision((), m, False, "stopped standby: start did not take, retrying")
-    if remote is not None and remote.primary:
+    if remote is not None and remote.primary and remote.checkpointed:
         return Decision((Rejoin(),), m, False, "fenced: rejoining the primary at the DB address")
     why = m.fenced or "stopped"
-    seen = remote.error if remote is not None and remote.error else "no primary answers there"
+    if remote is not None and remote.primary:
+        seen = "it has not checkpointed its new timeline yet"
+    else:
+        seen = remote.error if remote is not None and remote.error else "no primary answers there"
     return Decision((), m, False, f"fenced ({why}); waiting for a primary at the DB address: {seen}")

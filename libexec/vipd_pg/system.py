@@ -173,12 +173,17 @@ class System:
                 conn.autocommit = True
                 cur = conn.cursor()
                 cur.execute("SELECT NOT pg_is_in_recovery(), (SELECT sync_state FROM pg_stat_replication"
-                            " WHERE application_name = %s ORDER BY sync_state = 'sync' DESC LIMIT 1)",
+                            " WHERE application_name = %s ORDER BY sync_state = 'sync' DESC LIMIT 1),"
+                            " (SELECT timeline_id FROM pg_control_checkpoint())",
                             (self.cfg.application_name,))
-                primary, sync_state = cur.fetchone()
+                primary, sync_state, checkpoint_tli = cur.fetchone()
+                checkpointed = True
+                if primary:
+                    cur.execute("SELECT pg_walfile_name(pg_current_wal_lsn())")
+                    checkpointed = int(cur.fetchone()[0][:8], 16) == checkpoint_tli
             finally:
                 conn.close()
-            return Remote(primary=primary, sync_state_of_me=sync_state)
+            return Remote(primary=primary, sync_state_of_me=sync_state, checkpointed=checkpointed)
         except Exception as e:
             return Remote(primary=False, error=str(e).strip().splitlines()[0] if str(e).strip() else repr(e))
 
@@ -195,10 +200,9 @@ class System:
         (done,), = self._sql("SELECT pg_promote(true, 30)", timeout_ms=35000)
         if not done:
             raise ActionError("pg_promote did not finish within 30 s")
-
-    def checkpoint(self):
         # pg_rewind on the old primary reads this server's timeline from its
-        # last checkpoint: without one it would see no divergence.
+        # last checkpoint: without one it sees no divergence ("no rewind
+        # required") and the old primary cannot follow. Its agent waits for it.
         self._sql("CHECKPOINT", timeout_ms=0)
 
     def _run(self, argv, timeout, env=None):
