@@ -24,13 +24,16 @@ promotable_within 3 s, fence_after 3 s, interval 200 ms.
 5. A stale standby (its replication cut with nftables while the primary
    lives, then the primary's node killed) is not promoted: nobody holds the
    DB address, the standby stays in recovery.
-6. bingo (the stand-in) on both nodes with the DB address as its only
+6. vipd stopped on the primary's node (SIGTERM: it hands the address over):
+   the standby is promoted, the old primary fenced (its vipd is gone) and
+   rewound from the new one while its vipd is still down.
+7. bingo (the stand-in) on both nodes with the DB address as its only
    database host: a session created through one node's bingo is read and
    deleted through the other's, before and after a switchover.
 
 Roles move from test to test (3 and 4 swap them); each test works with
 whichever node is primary at its start, so any one also runs alone (-k).
-Run `pytest -s` for the measured figures. About 3 minutes.
+Run `pytest -s` for the measured figures. About 100 s.
 """
 
 import json
@@ -209,6 +212,22 @@ def test_stale_standby_is_not_promoted(db):
     # standby streams from it again.
     db.restart_node(p)
     db.wait_settled(p, s, 60)
+
+
+def test_vipd_stopped_on_the_primarys_node_moves_the_database(db):
+    p, s = roles(db)
+    db.start_load("vipd_stop")
+    time.sleep(1)
+    db.lab.stop_vipd(p)
+    db.wait_role(s, "primary", 15)
+    t0 = time.monotonic()
+    wait_for(lambda: (db.agent_status(p) or {}).get("role") == "standby", 60, "the old primary rewound")
+    say(f"vipd stopped on the primary's node: old primary a standby again {time.monotonic() - t0:.1f} s "
+        f"after the promotion, its vipd still down ({db.agent_status(p)['reason']})")
+    load = db.stop_load("vipd_stop")
+    assert db.missing(s, "vipd_stop", load["acked"]) == []
+    db.start_vipd(p)
+    db.wait_settled(s, p, 30)
 
 
 def test_bingo_on_both_nodes_shares_one_database(db):
