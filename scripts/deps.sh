@@ -4,7 +4,8 @@
 set -euo pipefail
 
 # postgresql + python3-psycopg2: the bingo stand-in's real database
-# (Tests/standin, lab/bench_api.py); strace: its tests find bingo's log
+# (Tests/standin, lab/bench_api.py) and the PostgreSQL role agent
+# (libexec/vipd-pg, Tests/lab/test_db_replication.py); strace: its tests find bingo's log
 # directory the way an operator does; keepalived: the VRRPv3 peer of the
 # interop tests (Tests/lab/test_vrrp3_interop.py) and the bench's baseline.
 packages=(libcap-dev iproute2 iputils-ping tcpdump nginx procps psmisc curl openssl

@@ -49,7 +49,7 @@ run_pytest() {
 }
 
 run_pytest "processes on loopback" Tests/integration
-for dir in Tests/standin Tests/lab; do
+for dir in Tests/pg Tests/standin Tests/lab; do
     [ -d "$dir" ] && run_pytest "$dir" "$dir"
 done
 if [ -x conf/nginx/test-nginx-conf.sh ]; then

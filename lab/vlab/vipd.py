@@ -114,7 +114,10 @@ log_level: {self.log_level}
         wait_until(at_us)
         t0 = time.time()
         for pid in pids:
-            os.kill(pid, signal.SIGKILL)  # first: a dead process sends nothing while the link goes down
+            try:
+                os.kill(pid, signal.SIGKILL)  # first: a dead process sends nothing while the link goes down
+            except ProcessLookupError:
+                pass   # already gone (a short-lived child listed with its parent)
         link = self.link_down_async(node)
         link.wait()
         t1 = time.time()
