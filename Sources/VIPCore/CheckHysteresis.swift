@@ -13,10 +13,14 @@ public struct ProbeResult: Sendable, Equatable {
     public var passed: Bool
     /// Why it failed, or what it saw ("HTTP 200", "exit 0"), for logs and status.
     public var detail: String
+    /// The connection was refused: nothing listens (a dead process, or one
+    /// not yet started). `RestartConfig.refusedGrace` leaves that to the supervisor.
+    public var refused: Bool
 
-    public init(passed: Bool, detail: String) {
+    public init(passed: Bool, detail: String, refused: Bool = false) {
         self.passed = passed
         self.detail = detail
+        self.refused = refused
     }
 
     public static func pass(_ detail: String) -> ProbeResult { ProbeResult(passed: true, detail: detail) }

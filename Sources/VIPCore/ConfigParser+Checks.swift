@@ -7,7 +7,7 @@ import Yams
 /// run reports all of them.
 extension ConfigParser {
     static let checkKeys = ["name", "role", "http", "exec", "interval", "timeout", "rise", "fall", "weight", "restart"]
-    static let restartKeys = ["command", "backoff", "max_backoff", "reset_after", "timeout"]
+    static let restartKeys = ["command", "backoff", "max_backoff", "reset_after", "timeout", "refused_grace"]
     static let httpProbeKeys = ["url", "method", "expect_status", "body_contains"]
     static let httpMethods = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"]
     static let nginxKeys = ["upstream_file", "upstream_name", "backend_port", "keepalive",
@@ -81,7 +81,9 @@ extension ConfigParser {
         }
         let resetAfter = map.span("reset_after", Span.seconds(1)...Span.seconds(86400)) ?? ConfigDefaults.restartResetAfter
         let timeout = map.span("timeout", Span.seconds(1)...Span.seconds(3600)) ?? ConfigDefaults.restartTimeout
-        return RestartConfig(command: command, backoff: backoff, maxBackoff: maxBackoff, resetAfter: resetAfter, timeout: timeout)
+        let refusedGrace = map.span("refused_grace", Span.zero...Span.seconds(3600)) ?? ConfigDefaults.restartRefusedGrace
+        return RestartConfig(command: command, backoff: backoff, maxBackoff: maxBackoff, resetAfter: resetAfter, timeout: timeout,
+                             refusedGrace: refusedGrace)
     }
 
     static func parseProbe(_ map: MappingView, _ path: String, _ reader: YAMLReader) -> CheckConfig.Probe? {

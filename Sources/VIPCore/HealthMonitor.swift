@@ -113,7 +113,7 @@ public struct HealthMonitor: Sendable {
             transition = Transition(check: entry.config.name, role: entry.config.role, from: from, to: to,
                                     detail: result.detail)
         }
-        let restart = entry.restart?.observe(entry.hysteresis.state, now: now) == true ? entry.config.restart : nil
+        let restart = entry.restart?.observe(entry.hysteresis.state, refused: result.refused, now: now) == true ? entry.config.restart : nil
         entries[index] = entry
         let next = evaluate()
         defer { verdict = next }

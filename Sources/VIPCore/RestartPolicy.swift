@@ -16,10 +16,17 @@ public struct RestartConfig: Sendable, Equatable {
     public var resetAfter: Span
     /// A restart command still running after this is killed and counts as failed.
     public var timeout: Span
+    /// A check that fell because nothing listens (connection refused) waits
+    /// this long before the first restart: the process died, and its
+    /// supervisor (systemd's Restart=always) is already starting a new one.
+    /// Restarting it too would kill that one halfway through its start and
+    /// double the outage (seen when both bingos died at once).
+    public var refusedGrace: Span
 
     public init(command: [String], backoff: Span = ConfigDefaults.restartBackoff,
                 maxBackoff: Span = ConfigDefaults.restartMaxBackoff, resetAfter: Span = ConfigDefaults.restartResetAfter,
-                timeout: Span = ConfigDefaults.restartTimeout) {
+                timeout: Span = ConfigDefaults.restartTimeout, refusedGrace: Span = ConfigDefaults.restartRefusedGrace) {
+        self.refusedGrace = refusedGrace
         self.command = command
         self.backoff = backoff
         self.maxBackoff = maxBackoff
@@ -33,6 +40,7 @@ extension ConfigDefaults {
     public static let restartMaxBackoff = Span.seconds(300)
     public static let restartResetAfter = Span.seconds(120)
     public static let restartTimeout = Span.seconds(60)
+    public static let restartRefusedGrace = Span.seconds(10)
 }
 
 /// When one check's restart command may run. Pure: the caller reports the
@@ -52,6 +60,8 @@ public struct RestartPolicy: Sendable, Equatable {
     public private(set) var notBefore: Instant?
     /// Since when the check has been up (nil while down or unknown).
     private var upSince: Instant?
+    /// Since when it has been down (nil while up or unknown).
+    private var downSince: Instant?
     /// Every restart started, and how the last one ended.
     public private(set) var total = 0
     public private(set) var lastStarted: Instant?
@@ -59,11 +69,13 @@ public struct RestartPolicy: Sendable, Equatable {
 
     public init(config: RestartConfig) { self.config = config }
 
-    /// The check's state after a result at `now`. True: run the command now
-    /// (the caller must then report `finished`).
-    public mutating func observe(_ state: CheckState, now: Instant) -> Bool {
+    /// The check's state after a result at `now`; `refused`: that result was
+    /// a refused connection (nothing listens). True: run the command now (the
+    /// caller must then report `finished`).
+    public mutating func observe(_ state: CheckState, refused: Bool = false, now: Instant) -> Bool {
         switch state {
         case .up:
+            downSince = nil
             if upSince == nil { upSince = now }
             if let since = upSince, attempts > 0, now - since >= config.resetAfter {
                 attempts = 0
@@ -72,9 +84,14 @@ public struct RestartPolicy: Sendable, Equatable {
             return false
         case .unknown:
             upSince = nil
+            downSince = nil
             return false
         case .down:
             upSince = nil
+            if downSince == nil { downSince = now }
+            // A dead process is its supervisor's to restart; a sick or hung
+            // one (an answer that is wrong, or none in time) is only ours.
+            if refused, attempts == 0, let since = downSince, now - since < config.refusedGrace { return false }
             guard !running, notBefore.map({ now >= $0 }) ?? true else { return false }
             running = true
             attempts += 1

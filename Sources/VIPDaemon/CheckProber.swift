@@ -72,7 +72,8 @@ public final class LiveCheckProber: CheckProbing {
             guard status == http.expectStatus else { return .fail("HTTP \(status) (expected \(http.expectStatus))") }
             return .pass("HTTP \(status)")
         } catch {
-            return .fail(Self.describe(error, timeout: timeout))
+            let reason = Self.describe(error, timeout: timeout)
+            return ProbeResult(passed: false, detail: reason, refused: reason == Self.refusedText)
         }
     }
 
@@ -83,6 +84,8 @@ public final class LiveCheckProber: CheckProbing {
     }
 
     /// A short reason for a failed request: "connection refused", "timed out after 400ms".
+    static let refusedText = String(cString: strerror(ECONNREFUSED)).lowercased()
+
     static func describe(_ error: any Error, timeout: Span) -> String {
         if let error = error as? HTTPClientError {
             switch error {
@@ -92,14 +95,14 @@ public final class LiveCheckProber: CheckProbing {
             }
         }
         if let error = error as? IOError {
-            return String(cString: strerror(error.errnoCode))
+            return String(cString: strerror(error.errnoCode)).lowercased()
         }
         if let error = error as? NIOConnectionError, let first = error.connectionErrors.first {
             return describe(first.error, timeout: timeout)
         }
         let text = "\(error)"
         if text.contains("connectTimeout") || text.contains("deadlineExceeded") { return "timed out after \(timeout)" }
-        if text.localizedCaseInsensitiveContainsConnectionRefused { return "connection refused" }
+        if text.localizedCaseInsensitiveContainsConnectionRefused { return refusedText }
         return text
     }
 }

@@ -20,6 +20,24 @@ import VIPCore
         #expect(policy.lastOutcome == "exit 0")
     }
 
+    /// Nothing listens: the process died and systemd is starting a new one.
+    /// Restarting it as well would kill that start halfway; wait the grace.
+    @Test func aRefusedConnectionLeavesTheRestartToTheSupervisor() {
+        var policy = RestartPolicy(config: config)  // refusedGrace: the default 10 s
+        func observe(_ state: CheckState, refused: Bool, _ second: Int64) -> Bool {
+            policy.observe(state, refused: refused, now: at(second))
+        }
+        #expect(!observe(.up, refused: false, 0))
+        #expect(!observe(.down, refused: true, 1))
+        #expect(!observe(.down, refused: true, 10))
+        // Still nothing listens after the grace: the supervisor gave up; restart.
+        #expect(observe(.down, refused: true, 11))
+        // A wrong answer (sick) or none in time (hung) restarts at once.
+        var sick = RestartPolicy(config: config)
+        do { let started = sick.observe(.down, refused: true, now: at(0)); #expect(!started) }
+        do { let started = sick.observe(.down, refused: false, now: at(1)); #expect(started) }
+    }
+
     /// Down for good (the database is gone): 10, 20, 40, then 60 s apart.
     @Test func restartsWhileDownBackOffToTheCeiling() {
         var policy = RestartPolicy(config: config)

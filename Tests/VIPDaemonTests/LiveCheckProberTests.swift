@@ -61,7 +61,7 @@ import VIPCore
                     .fail("timed out after 300ms"))
             #expect(ContinuousClock.now - start < .seconds(2))
         }
-        #expect(await prober.probe(check("http://127.0.0.1:\(closedPort())/ping")) == .fail("Connection refused"))
+        #expect(await prober.probe(check("http://127.0.0.1:\(closedPort())/ping")) == ProbeResult(passed: false, detail: "connection refused", refused: true))
         await prober.shutdown()
     }
 
