@@ -198,8 +198,22 @@ def test_a_standby_that_cannot_stream_is_rewound_once_a_primary_answers():
     assert not needs_remote(5.0, standby(status="waiting"), run.m)   # a dead primary's address: not asked soon
     run(5.0, BACKUP_OF_B, standby(status="waiting"))
     assert needs_remote(5.0 + STUCK_AFTER, standby(status="waiting"), run.m)
-    assert run(5.0 + STUCK_AFTER - 1, BACKUP_OF_B, standby(status="waiting"), Remote(True)).actions == ()
-    assert run(5.0 + STUCK_AFTER, BACKUP_OF_B, standby(status="waiting"), Remote(True)).actions == (Rejoin(),)
+    # A primary answers from t=20 on: rewound once it has for STUCK_AFTER / 2.
+    for t in (20.0, 30.0, 34.9):
+        assert run(t, BACKUP_OF_B, standby(status="waiting"), Remote(True)).actions == ()
+    assert run(35.0, BACKUP_OF_B, standby(status="waiting"), Remote(True)).actions == (Rejoin(),)
+
+
+def test_a_standby_cut_off_for_long_is_not_rewound_when_the_link_returns():
+    # The lab's 30 s cut: no primary answers during it; at the heal one does,
+    # and the receiver reconnects by itself within seconds.
+    run = confirmed_run()
+    for t in (5.0, 20.0, 34.0):
+        run(t, BACKUP_OF_B, standby(status="waiting"), Remote(False, error="no route to host"))
+    assert run(36.0, BACKUP_OF_B, standby(status="waiting"), Remote(True)).actions == ()
+    assert run(40.0, BACKUP_OF_B, standby(status="waiting"), Remote(True)).actions == ()
+    assert run(41.0, BACKUP_OF_B, standby(), Remote(True, sync_state_of_me="sync")).actions == ()
+    assert run.m.stuck_since is None and run.m.answered_since is None
 
 
 def test_a_standby_is_never_fenced():

@@ -51,8 +51,12 @@ def conninfo_standby(node):
 
 
 class PgCluster:
-    def __init__(self, lab, alone_after="5s", promotable_within="3s", fence_after="3s", interval="200ms"):
+    def __init__(self, lab, alone_after="5s", promotable_within="3s", fence_after="3s", interval="200ms",
+                 witness=None):
+        """WITNESS: a third lab node running vipd as a witness (node.witness) and the
+        db instance with quorum: true on every node (docs/protocol.md, "Quorum")."""
         self.lab = lab
+        self.witness = witness
         self.timing = dict(alone_after=alone_after, promotable_within=promotable_within, fence_after=fence_after)
         self.interval = interval
         self.pg = {}
@@ -82,6 +86,9 @@ class PgCluster:
         self._watcher.start()
         for n in (primary, standby):
             self.start_agent(n)
+        if self.witness:
+            # First: with quorum a node alone hears 1 of 3 and holds nothing.
+            self.lab.start_vipd(self.witness, election=self.instance_yaml(track=False), front=False, witness=True)
         # The primary's vipd first, so it is master before the standby's runs.
         self.start_vipd(primary)
         wait_for(lambda: self.db_holders() == [primary], 15, f"{primary} holding {DB_VIP}")
@@ -165,13 +172,16 @@ state_file = {d}/vipd-pg/state.json
     timeout: 150ms
     rise: 1
     fall: 2
-instances:
+""" + self.instance_yaml()
+
+    def instance_yaml(self, track=True):
+        """The db instance (TRACK: following the pg check; the witness has none)."""
+        return f"""instances:
   - name: db
     vrid: {DB_VRID}
     vips: [{{address: {DB_VIP}/{PREFIXLEN}}}]
-    track_checks: [pg]
-    timing: {{preempt: false}}
-"""
+{"    track_checks: [pg]" + chr(10) if track else ""}    timing: {{preempt: false}}
+{"    quorum: true" + chr(10) if self.witness else ""}"""
 
     def start_vipd(self, node):
         self.lab.start_vipd(node, election=self.vipd_yaml(), front=False)
@@ -217,6 +227,19 @@ instances:
     chain out {{ type filter hook egress device "eth0" priority 0; tcp sport {PORT} drop; tcp dport {PORT} drop; }}
 }}""")
 
+    def cut_link(self, x, y, on=True):
+        """Every IP packet between X and Y dropped, both ways, on their own eth0s
+        (netdev tables pglink): heartbeats and replication alike; the others
+        (the witness, the client) still reach both."""
+        for me, other in ((x, y), (y, x)):
+            self.lab.nsexec(me, "nft", "delete", "table", "netdev", "pglink", check=False)
+            if on:
+                addr = self.lab.addr(other)
+                self.lab.nsexec(me, "nft", "-f", "-", stdin=f"""table netdev pglink {{
+    chain in {{ type filter hook ingress device "eth0" priority 0; ip saddr {addr} drop; }}
+    chain out {{ type filter hook egress device "eth0" priority 0; ip daddr {addr} drop; }}
+}}""")
+
     # --- bingo on the pair ------------------------------------------------------------------
 
     def bingo_hosts(self):
@@ -238,13 +261,16 @@ instances:
 
     # --- a write load through the DB address (lab/pgload.py in the client namespace) -----------
 
-    def start_load(self, table, rate=50, via="a"):
+    def start_load(self, table, rate=50, via="a", host=None):
         """TABLE made on the primary (through the DB address, from VIA's
-        namespace), then pgload.py writing to it from the client namespace."""
+        namespace), then pgload.py writing to it from the client namespace
+        (to HOST: default the DB address; a node's own address to write to
+        that node's server whatever its role)."""
         self.psql_db(f"CREATE TABLE {table} (id bigint PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())", via)
         out = os.path.join(self.lab.dir, f"load-{table}.json")
         self.lab.spawn(f"load-{table}", self.lab.clients[0], ["/usr/bin/python3", LOAD, "--table", table,
-                                                              "--rate", str(rate)], stdout=out)
+                                                              "--rate", str(rate), "--host", host or DB_VIP],
+                       stdout=out)
         return out
 
     def stop_load(self, table):

@@ -102,6 +102,7 @@ class Memory:
     start_tried_at: float | None = None
     promoted: bool = False                  # we promoted it: a fresh primary
     stuck_since: float | None = None        # standby: not streaming since
+    answered_since: float | None = None     # standby, not streaming: a primary answers there since
     sync_asked: tuple | None = None         # (value, t) of the last ALTER SYSTEM
 
 
@@ -147,7 +148,11 @@ class Decision:
 SYNC_STATES = ("sync", "quorum")
 
 
-STUCK_AFTER = 30.0   # a standby that cannot stream this long while a primary answers is rewound
+# A standby that cannot stream for this long, the last half of it while a
+# primary answers at the DB address, is rewound. Only the time a primary
+# answers counts: after a cut the receiver reconnects by itself within
+# seconds of the heal, and a running standby needs no rewind.
+STUCK_AFTER = 30.0
 
 
 def needs_remote(now: float, local: Local, memory: Memory) -> bool:
@@ -246,6 +251,8 @@ def _standby(now: float, s: Settings, vipd: Vipd, local: Local, remote: Remote |
     session = local.receiver_session
     streaming = local.receiver_status == "streaming"
     m = replace(m, stuck_since=None if streaming else (m.stuck_since if m.stuck_since is not None else now))
+    answering = not streaming and remote is not None and remote.primary
+    m = replace(m, answered_since=(m.answered_since if m.answered_since is not None else now) if answering else None)
     if streaming and remote is not None and remote.primary and remote.sync_state_of_me in SYNC_STATES:
         m = replace(m, confirmed=session)
     if streaming and m.confirmed == session and local.receipt_age is not None:
@@ -264,10 +271,11 @@ def _standby(now: float, s: Settings, vipd: Vipd, local: Local, remote: Remote |
         return Decision((), m, True, text)
     if not streaming:
         why = f"standby not streaming (receiver {local.receiver_status or 'not running'})"
-        if now - m.stuck_since >= STUCK_AFTER and remote is not None and remote.primary and remote.checkpointed:
+        if (now - m.stuck_since >= STUCK_AFTER and m.answered_since is not None
+                and now - m.answered_since >= STUCK_AFTER / 2 and remote.checkpointed):
             # A primary answers but we cannot follow it (diverged history,
             # missing WAL): the same path as an old primary's.
-            return Decision((Rejoin(),), replace(m, stuck_since=None), False,
+            return Decision((Rejoin(),), replace(m, stuck_since=None, answered_since=None), False,
                             f"{why} for {now - m.stuck_since:.0f} s: rejoining the primary")
     elif m.confirmed != session:
         # Until the primary waits for us, a commit it acknowledged may be

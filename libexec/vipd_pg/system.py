@@ -6,6 +6,7 @@ for real."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -251,6 +252,12 @@ class System:
         cfg = self.cfg
         source = conninfo(host=cfg.db_address, port=cfg.port, user=cfg.rewind_user, dbname="postgres",
                           connect_timeout=5)
+        # pg_rewind first finishes crash recovery of a target stopped with -m
+        # immediate in single-user mode, which refuses to run in standby mode;
+        # make_standby puts the file back afterwards.
+        for name in ("standby.signal", "recovery.signal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(cfg.data_directory, name))
         env = dict(os.environ, PGPASSWORD=read_secret(cfg.rewind_password_file), PGCONNECT_TIMEOUT="5")
         if not env["PGPASSWORD"]:
             del env["PGPASSWORD"]
