@@ -147,7 +147,7 @@ def test_primary_node_killed_standby_promoted_nothing_acknowledged_lost(db):
     db.wait_role(s, "primary", 15)
     wait_for(lambda: s in db.db_holders(), 10, "the DB address on the standby")   # the dead node keeps its copy
     t_promoted = time.time()
-    time.sleep(ALONE_AFTER + 3)   # the fresh primary waits alone_after for a standby, then commits alone
+    time.sleep(ALONE_AFTER + 3)   # writes on the new primary, which commits alone at once
     load = db.stop_load("primary_kill")
     after = [t for t in load["ack_times"] if t > t_kill]
     say(f"primary killed: promoted {t_promoted - t_kill:.2f} s after the kill; {len(load['acked'])} acknowledged, "

@@ -184,13 +184,15 @@ def test_standby_not_streaming_is_eligible_only_within_promotable_within():
     assert not dec.eligible and dec.actions == () and "not streaming (receiver waiting)" in dec.reason
 
 
-def test_vipd_master_promotes_an_eligible_standby_which_starts_synchronous():
+def test_vipd_master_promotes_an_eligible_standby_which_commits_alone_at_once():
     run = confirmed_run()
     b_master = replace(MASTER, node="node-b", master="node-b")
     dec = run(1.0, b_master, standby())
     assert dec.actions == (Promote(),) and dec.eligible
-    assert run(1.2, b_master, primary(sync="*")).actions == ()            # waits for a standby...
-    assert run(6.2, b_master, primary(sync="*")).actions == (SetSync(""),)   # ...alone_after at most
+    # No standby to wait for: the old primary must rejoin and be confirmed first.
+    assert run(1.2, b_master, primary(sync="*")).actions == (SetSync(""),)
+    # It comes back and streams: synchronous again.
+    assert run(9.0, b_master, primary(sync="", senders=(sender(),))).actions == (SetSync("*"),)
 
 
 def test_a_standby_that_cannot_stream_is_rewound_once_a_primary_answers():

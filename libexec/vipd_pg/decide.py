@@ -214,9 +214,13 @@ def _fence_reason(now: float, s: Settings, vipd: Vipd, m: Memory) -> str | None:
 
 def _primary(now: float, s: Settings, vipd: Vipd, local: Local, m: Memory) -> Decision:
     if m.primary_since is None:
-        # A fresh primary starts synchronous (a standby may be about to
-        # connect); one already alone when we first see it stays alone.
-        fresh = now + s.alone_after if local.sync_names not in ("", None) or m.promoted else None
+        # A primary found synchronous (the agent restarted) waits alone_after
+        # for its standby to speak; one found alone stays alone. One we just
+        # promoted commits alone at once: its standby was the old primary,
+        # which must rewind, stream and be listed as synchronous before it
+        # is eligible again (_standby), so waiting for it protects nothing
+        # and only stalled every write for alone_after after each failover.
+        fresh = now + s.alone_after if local.sync_names not in ("", None) and not m.promoted else None
         m = replace(m, primary_since=now, fresh_until=fresh)
     reason = _fence_reason(now, s, vipd, m)
     if reason:
