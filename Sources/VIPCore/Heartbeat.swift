@@ -62,8 +62,11 @@ public struct HeartbeatFlags: OptionSet, Sendable, Hashable {
     /// A `quorum` instance: followed on the wire by the master the sender
     /// follows (itself while master; empty: none), after the target field.
     public static let vote = HeartbeatFlags(rawValue: 1 << 4)
+    /// The sender is a witness (`node.witness`): it votes and runs no
+    /// backend, so the nginx upstream leaves it out.
+    public static let witness = HeartbeatFlags(rawValue: 1 << 5)
     /// Bits a receiver understands; others are ignored so later versions can add flags.
-    public static let known: HeartbeatFlags = [.backendHealthy, .handover, .handoverRequest, .releasedVIPs, .vote]
+    public static let known: HeartbeatFlags = [.backendHealthy, .handover, .handoverRequest, .releasedVIPs, .vote, .witness]
     /// Flags followed on the wire by the target field.
     public static let carriesTarget: HeartbeatFlags = [.handover, .handoverRequest]
 }

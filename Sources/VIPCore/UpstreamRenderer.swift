@@ -36,7 +36,8 @@ public struct BackendHealthView: Sendable, Equatable {
 extension PeerTable {
     /// The peers' part of a `BackendHealthView`.
     public func backendView(localHealthy: Bool) -> BackendHealthView {
-        BackendHealthView(localHealthy: localHealthy, peers: entries.map {
+        // A witness runs no backend: out of the upstream once it is heard.
+        BackendHealthView(localHealthy: localHealthy, peers: entries.filter { !$0.flags.contains(.witness) }.map {
             .init(id: $0.id, address: $0.address, alive: $0.alive, heard: $0.lastHeard != nil,
                   reportsHealthy: $0.flags.contains(.backendHealthy))
         })

@@ -297,7 +297,8 @@ public struct VirtualRouter: Sendable {
     private mutating func heartbeat(priority: UInt8, state: NodeState, now: Instant) -> Action {
         let signal = election.handoverSignal
         var flags = signal.flags
-        if backendHealthy { flags.insert(.backendHealthy) }
+        if backendHealthy && !election.settings.witness { flags.insert(.backendHealthy) }
+        if election.settings.witness { flags.insert(.witness) }
         if election.takeReleasedVIPsFlag(sentAs: state) { flags.insert(.releasedVIPs) }
         var vote: String?
         if election.settings.quorum {

@@ -32,6 +32,14 @@ import VIPTestSupport
         #expect(cluster.members[1].router?.quorumVerdict(now: cluster.now)?.held == true)
     }
 
+    @Test func theWitnessIsLeftOutOfTheNginxUpstream() {
+        let cluster = cluster()
+        let view = cluster.members[0].router!.peers.backendView(localHealthy: true)
+        #expect(view.peers.map(\.id) == ["n1"])
+        #expect(cluster.members[0].router!.peers["n2"]?.flags.contains(.witness) == true)
+        #expect(cluster.members[0].router!.peers["n2"]?.flags.contains(.backendHealthy) == false)
+    }
+
     @Test func aCutBetweenTheTwoNodesLeavesOneHolder() {
         var cluster = cluster()
         cluster.cut(0, 1)

@@ -22,12 +22,13 @@ sys.path.insert(0, LAB)
 
 from vlab import LabError, say  # noqa: E402
 
-from . import items_api, items_cache, items_faults, items_http, items_start  # noqa: E402
+from . import items_api, items_cache, items_db, items_faults, items_http, items_start  # noqa: E402
 from .install import Installation  # noqa: E402
 from .measure import item, not_available  # noqa: E402
 
 REPO = os.path.dirname(LAB)
-ITEMS = {**items_start.ITEMS, **items_cache.ITEMS, **items_api.ITEMS, **items_http.ITEMS, **items_faults.ITEMS}
+ITEMS = {**items_start.ITEMS, **items_cache.ITEMS, **items_api.ITEMS, **items_http.ITEMS, **items_faults.ITEMS,
+         **items_db.ITEMS}
 
 
 def run_meta(a):

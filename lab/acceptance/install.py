@@ -1,9 +1,14 @@
 """The two-node installation in the lab, built the way the shipped one is by
-default: on each of nodes a and b a PostgreSQL of its own (postgresql_mode:
-local) loaded by the stand-in's prepare_db and given the installation's
-indexes, the bingo stand-in under lab/vlab/supervise.py (standing in for
-systemd's bingo.service), the project's nginx front, and vipd with its checks
-(its bingo check restarts bingo through the supervisor) and nginx manager."""
+default (postgresql_mode: replicated): the replicated database of
+lab/vlab/pgcluster.py (a primary on a, a synchronous hot standby on b, the
+agent vipd-pg on each, the DB address 198.18.0.200 as vipd's instance `db`
+with quorum, and a witness vipd on node d), loaded once by the stand-in's
+prepare_db and given the installation's indexes; on a and b the bingo
+stand-in under lab/vlab/supervise.py (standing in for systemd's
+bingo.service) with the DB address as its only database host, the project's
+nginx front, and vipd with the instances `web` (the VIP, tracking nginx and
+bingo) and `db`, its checks (the bingo check restarts bingo through the
+supervisor) and nginx manager."""
 
 import json
 import os
@@ -12,6 +17,7 @@ import time
 
 from vlab import VIP, Lab, LabError, say
 from vlab.bingo import PYTHON, listening_ports, shipped_check, shipped_restart_sec
+from vlab.pgcluster import DB_VIP, PgCluster
 from vlab.web import REPO, as_vipd
 
 from .measure import wait_true
@@ -19,6 +25,11 @@ from .measure import wait_true
 SUPERVISE = os.path.join(REPO, "lab", "vlab", "supervise.py")
 INDEXES_SQL = os.path.join(REPO, "deploy", "ansible", "roles", "postgresql", "files", "bingo-indexes.sql")
 NODES = ("a", "b")
+WITNESS = "d"
+DB_PRIMARY = "b"
+# Over the spec's server settings: the acceptance's load (bingo's pools, the
+# checks, the suite's own psql) and bingo.md's work_mem for the session list.
+DB_SETTINGS = {"max_connections": "100", "shared_buffers": "128MB", "work_mem": "32MB", "wal_keep_size": "1GB"}
 
 
 def trixie_nginx():
@@ -34,8 +45,9 @@ class Installation:
     def __init__(self, scale, email, http3=True):
         self.scale, self.email = scale, email
         self.nginx, self.nginx_why = trixie_nginx() if http3 else (None, "not asked for (--no-http3)")
-        self.lab = Lab(nodes=NODES, clients=("c",), nginx_binary=self.nginx or "/usr/sbin/nginx",
+        self.lab = Lab(nodes=(*NODES, WITNESS), clients=("c",), nginx_binary=self.nginx or "/usr/sbin/nginx",
                        check_timing={name: shipped_check(name) for name in ("nginx", "bingo")})
+        self.db = PgCluster(self.lab, witness=WITNESS, settings=DB_SETTINGS)
         self.pg, self.start_s, self.timings = {}, {}, {}
 
     # --- paths of the stand-in for systemd ----------------------------------------------
@@ -73,26 +85,41 @@ class Installation:
         for n in NODES:
             # As bingo-blackhole.service does on every node (the 8.8.8.8 start-up wait).
             lab.nsexec(n, "ip", "route", "replace", "blackhole", "8.8.8.8/32")
-            self.pg[n] = lab.start_postgres(n, settings={"fsync": "on", "max_connections": "100"})
-            db = [(lab.addr(n), self.pg[n].port)]   # local mode: each bingo its own node's database
-            # bingo found as the installation finds it (its log directory, then its
-            # port); prepare_db then loads the data and the installation's indexes follow.
+        for n in NODES:
+            lab.start_front(n)
+        # The database pair, its address held by vipd before anything writes
+        # (the standby streams, synchronously, while prepare_db loads). vipd
+        # right after the agents: an agent fences a primary whose vipd does
+        # not answer for a second.
+        # The primary on b, the node that does not hold the VIP: one node's
+        # death then costs either the VIP's move or the database's, never both
+        # at once (docs/deploying-bingo.md). preempt is off for db, so it stays.
+        self.db.up(primary=DB_PRIMARY, standby="a", vipd=False)
+        self.pg = self.db.pg
+        lab.extra_checks = self.db.pg_check_yaml()
+        self.db.start_vipds(DB_PRIMARY, "a", start=self.start_vipd)
+        db = self.db.bingo_hosts()   # the DB address only, on both nodes
+        for n in NODES:
+            # bingo found as the installation finds it (its log directory, then its port).
             t1 = time.monotonic()
             lab.start_bingo(n, email=self.email, db=db, discover=True)
             self.start_s[n] = round(time.monotonic() - t1, 2)
             lab.stop(f"bingo-{n}")        # from now on under the supervisor
-            lab.nsexec(n, *as_vipd(), *lab.bingo_argv[n][:-1], "--scale", self.scale, "--seed", 1, "prepare_db",
-                       timeout=3600)
-            self.pg[n].psql(INDEXES_SQL, timeout=3600)
+        # vipd runs as user vipd once started: a reload reads the key as vipd
+        # (in production /etc/vipd/auth.key is the vipd user's, mode 0600).
+        vipd = pwd.getpwnam("vipd")
+        os.chown(lab.key, vipd.pw_uid, vipd.pw_gid)
+        for n in NODES:
+            self.reload_vipd(n)
+        # One database: loaded once, through the DB address; the indexes on the primary.
+        lab.nsexec("a", *as_vipd(), *lab.bingo_argv["a"][:-1], "--scale", self.scale, "--seed", 1, "prepare_db",
+                   timeout=3600)
+        self.pg[DB_PRIMARY].psql(INDEXES_SQL, timeout=3600)
         self.timings["database_s"] = round(time.monotonic() - t0, 1)
-        say(f"databases loaded (scale {self.scale}) and indexed in {self.timings['database_s']} s")
+        say(f"database loaded (scale {self.scale}), replicated and indexed in {self.timings['database_s']} s")
         for n in NODES:
             self.start_supervised(n)
-        for n in NODES:
-            lab.start_front(n)
-        for n in NODES:
-            self.start_vipd(n)
-        lab.wait_for(lambda: lab.holders() == ["a"] and lab.state("b") == "backup", 20, "a to hold the VIP")
+        lab.wait_for(lambda: lab.holders() == ["a"] and lab.state("b") == "backup", 30, "a to hold the VIP")
         self.settle()
         return self
 
@@ -109,15 +136,34 @@ class Installation:
         self.lab.wait_for(lambda: self.serving(node), 60, f"bingo on {node} under the supervisor")
 
     def start_vipd(self, node):
-        """vipd with the bingo check's restart: SIGHUP to this node's supervisor
-        (in production: systemctl restart bingo.service)."""
+        """vipd with the instances web and db."""
+        self.lab.start_vipd(node, election=self.election(node))
+
+    def reload_vipd(self, node):
+        """NODE's vipd.yaml written again (bingo's discovered port in the bingo
+        check and the nginx section) and reloaded, as the playbook does once
+        it has discovered the port."""
+        with open(os.path.join(self.lab.dir, node, "vipd.yaml"), "w") as f:
+            f.write(self.lab.vipd_config(node, election=self.election(node)))
+        self.lab.vipctl(node, "reload")
+
+    def election(self, node):
+        """The instances, and the bingo check's restart: SIGHUP to this node's
+        supervisor (in production: systemctl restart bingo.service)."""
         cmd = ["/bin/sh", "-c", f"kill -HUP $(cat {self.sup_file(node, 'supervise.pid')})"]
         self.lab.check_extra["bingo"] = f"\n    restart:\n      command: {json.dumps(cmd)}"
-        self.lab.start_vipd(node)
+        other = next(o for o in NODES if o != node)
+        return f"""instances:
+  - name: web
+    vrid: 51
+    peers: [node-{other}]
+    track_checks: [nginx, bingo]
+    vips:
+      - address: {VIP}/24
+""" + self.db.instance_yaml(head=False)
 
     def close(self, failed=False):
-        for pg in self.pg.values():
-            pg.stop()
+        self.db.close()
         self.lab.close(keep=failed)
 
     # --- observation --------------------------------------------------------------------

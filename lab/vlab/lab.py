@@ -49,6 +49,7 @@ class Lab(Topology, Faults, VipdNodes, KeepalivedNodes, Web, BingoNodes):
         self.check_interval_ms, self.rise, self.fall, self.debounce_ms = check_interval_ms, rise, fall, debounce_ms
         self.check_extra = check_extra or {}   # check name -> extra yaml lines of that check
         self.check_timing = check_timing or {}  # check name -> (interval_ms, timeout_ms, rise, fall)
+        self.extra_checks = ""   # more `checks:` entries after nginx and bingo (the database's pg check)
         self.backend_port = backend_port       # bingo's port (discover=True finds it)
         self.nginx_binary = nginx_binary
         self.fronts = set()

@@ -52,11 +52,12 @@ def conninfo_standby(node):
 
 class PgCluster:
     def __init__(self, lab, alone_after="5s", promotable_within="3s", fence_after="3s", interval="200ms",
-                 witness=None):
+                 witness=None, settings=None):
         """WITNESS: a third lab node running vipd as a witness (node.witness) and the
         db instance with quorum: true on every node (docs/protocol.md, "Quorum")."""
         self.lab = lab
         self.witness = witness
+        self.settings = {**SHARED, **(settings or {})}   # SETTINGS: server settings over the spec's
         self.timing = dict(alone_after=alone_after, promotable_within=promotable_within, fence_after=fence_after)
         self.interval = interval
         self.pg = {}
@@ -65,7 +66,10 @@ class PgCluster:
 
     # --- bring-up -------------------------------------------------------------------------
 
-    def up(self, primary="a", standby="b"):
+    def up(self, primary="a", standby="b", vipd=True):
+        """VIPD=False: the servers only; the caller starts vipd with the db
+        instance in its own config (pg_check_yaml, instance_yaml) and calls
+        start_vipds, which starts the agents too (the acceptance does)."""
         lab = self.lab
         base = os.path.join(lab.dir, "pg")
         os.makedirs(base, exist_ok=True)
@@ -75,7 +79,7 @@ class PgCluster:
                                   listen="*", parent=base)
             self.pg[n].settings = {}   # all in postgresql.conf (SHARED): nothing overrides it
         hba = (f"host replication {REPL_USER} 198.18.0.0/24 scram-sha-256",)
-        p = self.pg[primary].start(shared=SHARED, hba=hba)
+        p = self.pg[primary].start(shared=self.settings, hba=hba)
         lab.registry.record(p.pid, f"postgres-{primary}")
         p.psql(f"CREATE ROLE {REPL_USER} WITH REPLICATION LOGIN PASSWORD '{REPL_PASSWORD}'")
         # The standby is copied from the primary's own address (the DB address
@@ -84,18 +88,26 @@ class PgCluster:
         lab.registry.record(s.pid, f"postgres-{standby}")
         self._watcher = threading.Thread(target=self._watch, daemon=True)
         self._watcher.start()
-        for n in (primary, standby):
-            self.start_agent(n)
+        if vipd:
+            self.start_vipds(primary, standby)
+        say(f"database pair up: {primary} primary, {standby} standby, {DB_VIP} on {primary}")
+        return self
+
+    def start_vipds(self, primary, standby, start=None):
+        """The witness (if any), the primary's vipd, then the standby's; START(node)
+        starts one (default: self.start_vipd); until the pair has settled."""
+        start = start or self.start_vipd
         if self.witness:
             # First: with quorum a node alone hears 1 of 3 and holds nothing.
             self.lab.start_vipd(self.witness, election=self.instance_yaml(track=False), front=False, witness=True)
-        # The primary's vipd first, so it is master before the standby's runs.
-        self.start_vipd(primary)
+        # Each agent after its vipd, as vipd-pg.service is ordered After=vipd.service:
+        # an agent whose vipd does not answer for a second fences its primary.
+        start(primary)
+        self.start_agent(primary)
         wait_for(lambda: self.db_holders() == [primary], 15, f"{primary} holding {DB_VIP}")
-        self.start_vipd(standby)
+        start(standby)
+        self.start_agent(standby)
         self.wait_settled(primary, standby, 30)
-        say(f"database pair up: {primary} primary, {standby} standby, {DB_VIP} on {primary}")
-        return self
 
     def wait_settled(self, primary, standby, timeout):
         """Until PRIMARY holds the DB address as a synchronous primary and
@@ -164,20 +176,23 @@ state_file = {d}/vipd-pg/state.json
 
     def vipd_yaml(self):
         """vipd's instance and check, as in the spec (and preempt off: see docs)."""
-        return f"""checks:
+        return "checks:" + self.pg_check_yaml() + "\n" + self.instance_yaml()
+
+    def pg_check_yaml(self):
+        """The pg check, as one more entry of a `checks:` list."""
+        return f"""
   - name: pg
     role: front
     http: {{url: "http://127.0.0.1:{AGENT_PORT}/eligible", body_contains: "eligible"}}
     interval: 200ms
     timeout: 150ms
     rise: 1
-    fall: 2
-""" + self.instance_yaml()
+    fall: 2"""
 
-    def instance_yaml(self, track=True):
-        """The db instance (TRACK: following the pg check; the witness has none)."""
-        return f"""instances:
-  - name: db
+    def instance_yaml(self, track=True, head=True):
+        """The db instance (TRACK: following the pg check; the witness has none;
+        HEAD: with the `instances:` line)."""
+        return ("instances:\n" if head else "") + f"""  - name: db
     vrid: {DB_VRID}
     vips: [{{address: {DB_VIP}/{PREFIXLEN}}}]
 {"    track_checks: [pg]" + chr(10) if track else ""}    timing: {{preempt: false}}

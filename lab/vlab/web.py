@@ -124,7 +124,7 @@ http {{
     rise: {timing(name)[2]}
     fall: {timing(name)[3]}{self.check_extra.get(name, "")}""" for name, role, url, text in (
             ("nginx", "front", "http://127.0.0.1:8081/vipd-health", "ok"),
-            ("bingo", "backend", f"http://127.0.0.1:{self.backend_port}/ping", "pong")))
+            ("bingo", "backend", f"http://127.0.0.1:{self.backend_port}/ping", "pong"))) + self.extra_checks
         return f"""checks:{checks}
 nginx:
   upstream_file: {self.upstream_file(node)}
