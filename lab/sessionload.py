@@ -5,8 +5,10 @@ body) and DELETE /api/session/{id} of a session this client created earlier
 and saw acknowledged. Every request is recorded; the ids whose POST was
 answered 200 ("created") and whose DELETE was answered 200 ("deleted") are
 what the database must show afterwards: each created id present unless it
-was deleted, each deleted id absent.
-Writes {"t0_epoch", "created": [...], "deleted": [...], "records": [...]} to --out.
+was deleted, each deleted id absent. A DELETE that failed (timeout, 5xx) may
+still have been committed after the answer was given up on: its id is in
+"delete_unknown", and its absence is no loss.
+Writes {"t0_epoch", "created", "deleted", "delete_unknown", "records"} to --out.
 Only 198.18.0.0/15 targets."""
 
 import argparse
@@ -35,7 +37,7 @@ def main(argv=None):
     if ipaddress.ip_address(a.host) not in LAB_NET:
         sys.exit(f"{a.host} is outside {LAB_NET}")
     lock = threading.Lock()
-    created, deleted, pending, records = [], [], [], []
+    created, deleted, unknown, pending, records = [], [], [], [], []
     body = json.dumps({"start_time": "2021-12-09T16:12:52.059188Z", "customer_id": a.customer, "movie_id": a.movie})
     t0, t0_epoch = time.monotonic(), time.time()
 
@@ -64,9 +66,9 @@ def main(argv=None):
                 pending.append(sid)
 
     def delete(sid):
-        if send("DELETE", f"/api/session/{sid}", None)[0] == 200:
-            with lock:
-                deleted.append(sid)
+        status = send("DELETE", f"/api/session/{sid}", None)[0]
+        with lock:
+            (deleted if status == 200 else unknown).append(sid)
 
     with ThreadPoolExecutor(max_workers=64) as pool:
         i = 0
@@ -79,7 +81,7 @@ def main(argv=None):
             pool.submit(delete, sid) if sid is not None else pool.submit(post)
             i += 1
     with open(a.out + ".tmp", "w") as f:
-        json.dump({"t0_epoch": t0_epoch, "created": created, "deleted": deleted,
+        json.dump({"t0_epoch": t0_epoch, "created": created, "deleted": deleted, "delete_unknown": unknown,
                    "records": sorted(records, key=lambda r: r["t"])}, f)
     os.replace(a.out + ".tmp", a.out)
 

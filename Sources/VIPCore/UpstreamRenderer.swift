@@ -60,9 +60,20 @@ extension PeerTable {
 ///   until vipd's checks rise and the next rendering reloads nginx. With
 ///   `max_fails=0` the first request after a backend listens again reaches
 ///   it (lab/bench_both_die.py measures the difference).
+/// - Otherwise every server up has `fail_timeout=1s` (nginx's default is
+///   10 s). A database failover or switchover makes both bingos answer 500
+///   for about a second; each 500 (listed in proxy_next_upstream) counts as
+///   a failure, and with the default both servers then rested for 10 s and
+///   nginx answered 502 to everything meanwhile (the acceptance's db items:
+///   ~1000 502s for a 0.5 s database pause). vipd's own checks are what
+///   take a broken backend out; nginx's passive check need only bridge the
+///   moment until they do.
 /// - No timestamps: the same health gives byte-identical text, which is how
 ///   the manager knows nothing changed.
 public enum UpstreamRenderer {
+    /// How long nginx rests a server after a failed request (see above).
+    public static let passiveRest = "1s"
+
     /// One `server` line before rendering.
     public struct Server: Sendable, Equatable {
         public var node: String
@@ -104,7 +115,7 @@ public enum UpstreamRenderer {
         }
         for server in servers {
             let host = server.address.isIPv4 ? "\(server.address)" : "[\(server.address)]"
-            let down = allDown ? " max_fails=0" : server.healthy ? "" : " down"
+            let down = allDown ? " max_fails=0" : server.healthy ? " fail_timeout=\(passiveRest)" : " down"
             lines.append("    server \(host):\(nginx.backendPort)\(down);  # \(server.node) (\(server.note))")
         }
         if nginx.keepalive > 0 { lines.append("    keepalive \(nginx.keepalive);") }

@@ -23,8 +23,8 @@ import VIPCore
             # Rendered by vipd on node-a. Do not edit: vipd rewrites this file
             # whenever a backend's health changes (docs/nginx.md).
             upstream bingo {
-                server 198.18.0.1:30164;  # node-a (this node: backend checks pass)
-                server 198.18.0.2:30164;  # node-b (reports its backend healthy)
+                server 198.18.0.1:30164 fail_timeout=1s;  # node-a (this node: backend checks pass)
+                server 198.18.0.2:30164 fail_timeout=1s;  # node-b (reports its backend healthy)
                 keepalive 32;
             }
 
@@ -35,14 +35,14 @@ import VIPCore
         for (view, note) in [(peer(false), "heartbeats stopped"), (peer(false, heard: false), "no heartbeat yet"),
                              (peer(healthy: false), "reports its backend unhealthy")] {
             let text = UpstreamRenderer.render(nginx, node: node, view: .init(localHealthy: true, peers: [view]))
-            #expect(serverLines(text) == ["    server 198.18.0.1:30164;", "    server 198.18.0.2:30164 down;"])
+            #expect(serverLines(text) == ["    server 198.18.0.1:30164 fail_timeout=1s;", "    server 198.18.0.2:30164 down;"])
             #expect(text.contains("# node-b (\(note))"))
         }
     }
 
     @Test func localBackendIsDownWhenItsChecksFail() {
         let text = UpstreamRenderer.render(nginx, node: node, view: .init(localHealthy: false, peers: [peer()]))
-        #expect(serverLines(text) == ["    server 198.18.0.1:30164 down;", "    server 198.18.0.2:30164;"])
+        #expect(serverLines(text) == ["    server 198.18.0.1:30164 down;", "    server 198.18.0.2:30164 fail_timeout=1s;"])
         #expect(text.contains("# node-a (this node: backend checks fail)"))
     }
 
@@ -59,8 +59,8 @@ import VIPCore
         let peers = [peer(healthy: false), peer(id: "node-c", address: "198.18.0.3"),
                      peer(false, id: "node-d", address: "198.18.0.4")]
         let text = UpstreamRenderer.render(nginx, node: node, view: .init(localHealthy: true, peers: peers))
-        #expect(serverLines(text) == ["    server 198.18.0.1:30164;", "    server 198.18.0.2:30164 down;",
-                                      "    server 198.18.0.3:30164;", "    server 198.18.0.4:30164 down;"])
+        #expect(serverLines(text) == ["    server 198.18.0.1:30164 fail_timeout=1s;", "    server 198.18.0.2:30164 down;",
+                                      "    server 198.18.0.3:30164 fail_timeout=1s;", "    server 198.18.0.4:30164 down;"])
         #expect(!text.contains("Every backend"))
     }
 
@@ -74,7 +74,7 @@ import VIPCore
                                            view: .init(localHealthy: true, peers: [peer(address: "2001:db8::2")]))
         #expect(text.contains("upstream api {"))
         #expect(!text.contains("keepalive"))
-        #expect(serverLines(text) == ["    server [2001:db8::1]:8080;", "    server [2001:db8::2]:8080;"])
+        #expect(serverLines(text) == ["    server [2001:db8::1]:8080 fail_timeout=1s;", "    server [2001:db8::2]:8080 fail_timeout=1s;"])
     }
 
     @Test func sameHealthSameText() {

@@ -27,6 +27,8 @@ INDEXES_SQL = os.path.join(REPO, "deploy", "ansible", "roles", "postgresql", "fi
 NODES = ("a", "b")
 WITNESS = "d"
 DB_PRIMARY = "b"
+MEMORY_CHECK = os.path.join(REPO, "libexec", "vipd-memory-check")
+MEMORY_LIMIT_MB = 128   # the shipped limit (roles/vipd defaults): a few times bingo's normal use
 # Over the spec's server settings: the acceptance's load (bingo's pools, the
 # checks, the suite's own psql) and bingo.md's work_mem for the session list.
 DB_SETTINGS = {"max_connections": "100", "shared_buffers": "128MB", "work_mem": "32MB", "wal_keep_size": "1GB"}
@@ -96,7 +98,6 @@ class Installation:
         # at once (docs/deploying-bingo.md). preempt is off for db, so it stays.
         self.db.up(primary=DB_PRIMARY, standby="a", vipd=False)
         self.pg = self.db.pg
-        lab.extra_checks = self.db.pg_check_yaml()
         self.db.start_vipds(DB_PRIMARY, "a", start=self.start_vipd)
         db = self.db.bingo_hosts()   # the DB address only, on both nodes
         for n in NODES:
@@ -152,12 +153,25 @@ class Installation:
         supervisor (in production: systemctl restart bingo.service)."""
         cmd = ["/bin/sh", "-c", f"kill -HUP $(cat {self.sup_file(node, 'supervise.pid')})"]
         self.lab.check_extra["bingo"] = f"\n    restart:\n      command: {json.dumps(cmd)}"
+        # The shipped memory check (a leak is drained and restarted long before
+        # MemoryMax), on the supervised PID instead of systemd's MemoryCurrent.
+        memory = [MEMORY_CHECK, "--pidfile", self.sup_file(node, "child.pid"), "--limit-mb", str(MEMORY_LIMIT_MB)]
+        self.lab.extra_checks = self.db.pg_check_yaml() + f"""
+  - name: bingo-memory
+    role: backend
+    exec: {{command: {json.dumps(memory)}}}
+    interval: 2s
+    timeout: 1s
+    rise: 1
+    fall: 2
+    restart:
+      command: {json.dumps(cmd)}"""
         other = next(o for o in NODES if o != node)
         return f"""instances:
   - name: web
     vrid: 51
     peers: [node-{other}]
-    track_checks: [nginx, bingo]
+    track_checks: [nginx, bingo, bingo-memory]
     vips:
       - address: {VIP}/24
 """ + self.db.instance_yaml(head=False)

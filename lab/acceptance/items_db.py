@@ -31,15 +31,17 @@ def _writes(inst, seconds):
 
 
 def _lost(inst, data):
-    """(created but missing, deleted but present) on the server at the DB address."""
+    """(created but missing, deleted but present) on the server at the DB address;
+    a session whose DELETE failed may be gone (the DELETE may have committed)."""
     created, deleted = set(data["created"]), set(data["deleted"])
+    unknown = set(data.get("delete_unknown", []))
     ids = sorted(created | deleted)
     present = set()
     for i in range(0, len(ids), 500):
         chunk = ",".join(map(str, ids[i:i + 500]))
         text = inst.db.psql_db(f"SELECT id FROM sessions WHERE id IN ({chunk})", via=_up_node(inst))
         present |= {int(x) for x in text.split()}
-    return sorted((created - deleted) - present), sorted(deleted & present)
+    return sorted((created - deleted - unknown) - present), sorted(deleted & present)
 
 
 def _up_node(inst):
@@ -86,7 +88,8 @@ def _fault(name, action, what):
               and (victim is None or (back is not None and back < BACK_S)))
         return item(name, verdict(ok),
                     f"{pct} % errors ({failed}/{total}), p90 {s['p90_ms']} ms; {len(data['created'])} POSTs and "
-                    f"{len(data['deleted'])} DELETEs acknowledged: {len(missing)} missing, {len(resurrected)} back; "
+                    f"{len(data['deleted'])} DELETEs acknowledged: {len(missing)} missing, {len(resurrected)} back "
+                    f"({len(data.get('delete_unknown', []))} DELETEs of unknown outcome); "
                     + (f"{victim} back as {back_role} after {back} s" if victim else "no node down"),
                     f"{what} at {seconds / 6:.0f} s of {seconds} s, {120 - SESSION_RPS} RPS of the latency endpoints + "
                     f"{SESSION_RPS} RPS of POST/DELETE /api/session through the VIP; load failures {s['reasons']}, "
