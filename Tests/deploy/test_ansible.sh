@@ -71,8 +71,9 @@ PY
     f=$tmp/first/$host
     sed -e "s#/etc/vipd/auth.key#$tmp/auth.key#" -e "s#/etc/vipd/control.token#$tmp/token#" "$f/vipd.yaml" >"$f/vipd-check.yaml"
     out=$("$bin/vipd" check-config "$f/vipd-check.yaml" 2>&1)
-    check "$host: first pass (port unknown) - valid, db ready, no bingo check or nginx section yet" bash -c \
-        "grep -q ': OK (node $host, 1 peer(s), 2 instance(s), 2 VIP(s))' <<<'$out' && ! grep -qE 'name: bingo|^nginx:' '$f/vipd.yaml' && grep -q 'track_checks: \[nginx\]' '$f/vipd.yaml'"
+    check "$host: first pass (port unknown) - valid, db ready, no bingo check, nginx manager writing nowhere nginx reads" bash -c \
+        "grep -q ': OK (node $host, 1 peer(s), 2 instance(s), 2 VIP(s))' <<<'$out' && ! grep -q -- '- name: bingo' '$f/vipd.yaml' &&
+         grep -q 'track_checks: \[nginx\]' '$f/vipd.yaml' && grep -qx '  upstream_file: /etc/nginx/vipd/pending-discovery/bingo-upstream.conf' '$f/vipd.yaml'"
     out=$(python3 libexec/vipd-pg --config "$r/pg.conf" check-config 2>&1)
     check "$host: vipd-pg check-config accepts the rendered pg.conf" grep -qF ": OK (instance db, node $host, DB address 198.18.0.200, listen 127.0.0.1:8009)" <<<"$out"
     grep -q ": OK" <<<"$out" || echo "$out"

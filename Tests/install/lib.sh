@@ -99,7 +99,7 @@ systemd_sandbox_start() {
     can_sandbox || { sandbox_error="needs unshare and overlayfs"; return 1; }
     for base in /sys/fs/cgroup/unified /sys/fs/cgroup; do
         if [ -f "$base/cgroup.procs" ] && grep -q "$base cgroup2" /proc/mounts; then
-            sandbox_cg=$base/vipd-test-$$; break
+            sandbox_cg=$base/vipd-test-$$${SANDBOX_TAG:+-$SANDBOX_TAG}; break
         fi
     done
     [ -n "$sandbox_cg" ] || { sandbox_error="no writable cgroup2 hierarchy"; return 1; }
