@@ -20,10 +20,13 @@
 #
 # What it does (idempotent: a second run changes nothing):
 #   $PREFIX/bin/vipd, vipctl                     0755
-#   $UNIT_DIR/vipd.service, vipd-nginx-test.service,
+#   $PREFIX/libexec/vipd/vipd-pg                 0755, the PostgreSQL role agent
+#       (libexec/vipd-pg; its package libexec/vipd_pg/ beside it, if any, 0644)
+#   $UNIT_DIR/vipd.service, vipd-nginx-test.service, vipd-pg.service,
 #       bingo.service, bingo-blackhole.service   0644, not enabled
 #   nginx.service.d/vipd-restart.conf            nginx restarts on failure
 #   sysctl.d/99-vipd.conf, tmpfiles.d/bingo.conf, polkit rules.d/50-vipd-nginx.rules
+#       and 50-vipd-pg.rules (vipd-pg starts and fences postgresql@*.service)
 #   /etc/vipd/ (0750 root:vipd)
 #       vipd.yaml.example, vipd.yaml             0640, only if absent: never overwritten
 #       auth.key, control.token                  0600 vipd:vipd, random, only if absent
@@ -95,17 +98,30 @@ mkdir_owned() {  # DIR MODE OWNER
     if [ $live = 1 ] && [ "$(stat -c %U:%G "$dir")" != "$3" ]; then chown "$3" "$dir"; changed=1; fi
 }
 
-# Units name /usr/local/...; rewrite for another PREFIX.
+# Units name /usr/local/... (the agent /usr/local/libexec/vipd/ or
+# /usr/libexec/vipd/); rewrite for another PREFIX.
 render_unit() {  # SRC -> stdout
-    sed -e "s#/usr/local/bin/#$PREFIX/bin/#g" -e "s#/usr/local/share/doc/vipd/#$PREFIX/share/doc/vipd/#g" "$1"
+    sed -e "s#/usr/local/bin/#$PREFIX/bin/#g" -e "s#/usr/local/share/doc/vipd/#$PREFIX/share/doc/vipd/#g" \
+        -e "s#/usr/\(local/\)\{0,1\}libexec/vipd/#$PREFIX/libexec/vipd/#g" "$1"
 }
 
-unit_files=(vipd.service vipd-nginx-test.service bingo.service bingo-blackhole.service)
+unit_files=(vipd.service vipd-nginx-test.service vipd-pg.service bingo.service bingo-blackhole.service)
+# The PostgreSQL role agent (docs/deploying-bingo.md, "PostgreSQL"): the
+# executable and, if it has grown one, its Python package beside it (the
+# script finds it on sys.path[0], its own directory).
+agent_files() {  # relative to libexec/
+    echo vipd-pg
+    if [ -d "$here/libexec/vipd_pg" ]; then
+        (cd "$here/libexec" && find vipd_pg -name '*.py' | sort)
+    fi
+}
 dest_files() {  # every path this script installs (for uninstall and the tests)
     echo "$PREFIX/bin/vipd" "$PREFIX/bin/vipctl"
+    echo "$PREFIX/libexec/vipd"
     for unit in "${unit_files[@]}"; do echo "$UNIT_DIR/$unit"; done
     echo "$UNIT_DIR/nginx.service.d/vipd-restart.conf"
     echo "$lib_etc/sysctl.d/99-vipd.conf" "$lib_etc/tmpfiles.d/bingo.conf" "$polkit_dir/50-vipd-nginx.rules"
+    echo "$polkit_dir/50-vipd-pg.rules"
     echo "$PREFIX/share/bash-completion/completions/vipctl"
     echo "$zsh_dir/_vipctl"
     echo "$PREFIX/share/fish/vendor_completions.d/vipctl.fish"
@@ -139,6 +155,15 @@ do_install() {
 
     put "$BIN_DIR/vipd"   "$PREFIX/bin/vipd"   755
     put "$BIN_DIR/vipctl" "$PREFIX/bin/vipctl" 755
+    local file
+    for file in $(agent_files); do
+        [ -f "$here/libexec/$file" ] || { echo "install: libexec/$file not found" >&2; exit 1; }
+        if [ "$file" = vipd-pg ]; then
+            put "$here/libexec/$file" "$PREFIX/libexec/vipd/$file" 755
+        else
+            put "$here/libexec/$file" "$PREFIX/libexec/vipd/$file" 644
+        fi
+    done
 
     local tmp; tmp=$(mktemp -d); trap 'rm -rf "$tmp"' RETURN
     for unit in "${unit_files[@]}"; do
@@ -149,6 +174,7 @@ do_install() {
     put "$here/systemd/99-vipd.conf"         "$lib_etc/sysctl.d/99-vipd.conf" 644
     put "$here/systemd/bingo.tmpfiles.conf"  "$lib_etc/tmpfiles.d/bingo.conf" 644
     put "$here/systemd/vipd-nginx.rules"     "$polkit_dir/50-vipd-nginx.rules" 644
+    put "$here/systemd/vipd-pg.rules"        "$polkit_dir/50-vipd-pg.rules" 644
 
     # Completions come from the binary itself (swift-argument-parser).
     "$BIN_DIR/vipctl" --generate-completion-script bash >"$tmp/bash"
@@ -190,7 +216,7 @@ EOF
 do_uninstall() {
     local path unit
     if systemd_running; then
-        for unit in vipd.service bingo.service bingo-blackhole.service; do
+        for unit in vipd.service vipd-pg.service bingo.service bingo-blackhole.service; do
             if systemctl is-active --quiet "$unit"; then
                 echo "uninstall: $unit is running; stop it first (systemctl disable --now $unit)" >&2
                 exit 1

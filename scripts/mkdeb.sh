@@ -14,7 +14,8 @@
 #   DIST           output directory (default dist/)
 #   DEB_COMPRESS   dpkg-deb compressor (default xz; the CI test uses gzip)
 #
-# Layout (Debian paths, PREFIX=/usr): /usr/bin/vipd, /usr/bin/vipctl, units in
+# Layout (Debian paths, PREFIX=/usr): /usr/bin/vipd, /usr/bin/vipctl, the
+# PostgreSQL role agent /usr/libexec/vipd/vipd-pg, units in
 # /lib/systemd/system (none enabled), nginx drop-in in
 # /lib/systemd/system/nginx.service.d, /usr/lib/sysctl.d/99-vipd.conf,
 # /usr/lib/tmpfiles.d/bingo.conf, /usr/share/polkit-1/rules.d, completions,
@@ -62,8 +63,9 @@ lib_packages=$(grep -E '^/(usr/)?lib' <<<"$libs" | while read -r lib; do
     real=$(readlink -f "$lib")
     dpkg -S "$lib" 2>/dev/null || dpkg -S "$real" 2>/dev/null || dpkg -S "/usr$lib" 2>/dev/null || true
 done | cut -d: -f1 | grep -v -- '-dev$' || true)
+# The agent (/usr/libexec/vipd/vipd-pg) is Python 3 with psycopg2.
 # shellcheck disable=SC2086  # one package name per word
-depends=$(printf '%s\n' $lib_packages passwd iproute2 curl | sort -u | paste -sd, | sed 's/,/, /g')
+depends=$(printf '%s\n' $lib_packages passwd iproute2 curl python3 python3-psycopg2 | sort -u | paste -sd, | sed 's/,/, /g')
 size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
 
 cat >"$root/DEBIAN/control" <<EOF
@@ -83,7 +85,9 @@ Description: virtual-IP failover daemon (keepalived-class, VRRP-like)
  gratuitous ARP / unsolicited neighbour advertisements. vipctl operates it.
  .
  Also ships the systemd units of the two-node bingo installation (bingo,
- its blackhole route, nginx restart drop-in, sysctl and tmpfiles settings).
+ its blackhole route, nginx restart drop-in, sysctl and tmpfiles settings)
+ and vipd-pg, the agent that keeps the PostgreSQL primary where vipd's db
+ instance is master (promotion, fencing, rejoin with pg_rewind).
  Nothing is enabled or started on installation.
 EOF
 

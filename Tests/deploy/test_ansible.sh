@@ -2,7 +2,11 @@
 # deploy/ansible: `ansible-playbook --syntax-check`, `ansible-lint` (production
 # profile), and every template rendered for both hosts of the example
 # inventory, then checked by the real consumers: `vipd check-config` (this
-# build's vipd), `promtool check config`, YAML parsing of bingo's config.
+# build's vipd), `promtool check config`, YAML parsing of bingo's config,
+# `vipd-pg check-config` (libexec/vipd-pg) for pg.conf, PostgreSQL's own list
+# of settings for the replication settings. The replicated layout (the
+# default), vipd's first pass before bingo's port is known, and the local
+# layout.
 # Needs scripts/deploy-deps.sh and a vipd build (BIN_DIR, default the debug
 # build). Closes with "N passed, M failed".
 set -uo pipefail
@@ -24,10 +28,19 @@ out=$(cd deploy/ansible && ansible-lint --nocolor --profile production 2>&1); rc
 check "ansible-lint (production profile) passes" test "$rc" = 0
 [ "$rc" = 0 ] || grep -vE "WARNING .*display.py" <<<"$out" | tail -40
 
-# A password on the command line, so the render does not create credentials/.
-out=$(ansible-playbook -i "$inventory" Tests/deploy/render.yml -e out="$tmp/r" -e bingo_db_password=render-test 2>&1); rc=$?
-check "every template renders for both hosts" test "$rc" = 0
-[ "$rc" = 0 ] || tail -30 <<<"$out"
+# Passwords on the command line, so the render does not create credentials/.
+render() {  # DIR [ansible-playbook args]: render into DIR, one check
+    local dir=$1; shift
+    out=$(ansible-playbook -i "$inventory" Tests/deploy/render.yml -e out="$dir" -e bingo_db_password=render-test \
+          -e postgresql_replication_password=render-test "$@" 2>&1); rc=$?
+    check "every template renders for both hosts ($(basename "$dir")${*:+: $*})" test "$rc" = 0
+    [ "$rc" = 0 ] || tail -30 <<<"$out"
+}
+render "$tmp/r"
+render "$tmp/local" -e postgresql_mode=local
+# vipd's first pass in the replicated layout, before the bingo role has
+# discovered the port on a fresh host.
+render "$tmp/first" -e bingo_port=""
 
 head -c 32 /dev/urandom | base64 >"$tmp/auth.key"; chmod 600 "$tmp/auth.key"
 head -c 32 /dev/urandom | base64 >"$tmp/token"; chmod 600 "$tmp/token"
@@ -35,8 +48,50 @@ for host in node-a node-b; do
     r=$tmp/r/$host
     sed -e "s#/etc/vipd/auth.key#$tmp/auth.key#" -e "s#/etc/vipd/control.token#$tmp/token#" "$r/vipd.yaml" >"$r/vipd-check.yaml"
     out=$("$bin/vipd" check-config "$r/vipd-check.yaml" 2>&1)
-    check "$host: vipd check-config accepts the rendered vipd.yaml" grep -q ": OK (node $host, 1 peer(s), 1 instance(s), 1 VIP(s))" <<<"$out"
+    check "$host: vipd check-config accepts the rendered vipd.yaml (web and db)" grep -q ": OK (node $host, 1 peer(s), 2 instance(s), 2 VIP(s))" <<<"$out"
     grep -q ": OK" <<<"$out" || echo "$out"
+    out=$("$bin/vipctl" check-config "$r/vipd-check.yaml" 2>&1)
+    check "$host: the instances are web (vrid 51) and db (vrid 52)" grep -qF "instances web (vrid 51), db (vrid 52)" <<<"$out"
+    check "$host: db follows only the pg check (vipd-pg's /eligible), never preempts, holds 198.18.0.200" python3 - "$r/vipd.yaml" <<'PY'
+import sys, yaml
+c = yaml.safe_load(open(sys.argv[1]))
+web, db = c["instances"]
+assert web["track_checks"] == ["nginx", "bingo"] and web["vips"] == [{"address": "198.18.0.100/24"}], web
+assert db["track_checks"] == ["pg"] and db["timing"] == {"preempt": False}, db
+assert db["vips"] == [{"address": "198.18.0.200/24"}] and "quorum" not in db, db
+pg = [k for k in c["checks"] if k["name"] == "pg"][0]
+assert pg["role"] == "front" and pg["http"]["url"] == "http://127.0.0.1:8009/eligible", pg
+assert pg["http"]["body_contains"] == "eligible" and (pg["interval"], pg["timeout"], pg["rise"], pg["fall"]) == ("200ms", "150ms", 1, 2), pg
+PY
+    l=$tmp/local/$host
+    sed -e "s#/etc/vipd/auth.key#$tmp/auth.key#" -e "s#/etc/vipd/control.token#$tmp/token#" "$l/vipd.yaml" >"$l/vipd-check.yaml"
+    out=$("$bin/vipd" check-config "$l/vipd-check.yaml" 2>&1)
+    check "$host: local layout - one router, no pg check" bash -c \
+        "grep -q ': OK (node $host, 1 peer(s), 1 instance(s), 1 VIP(s))' <<<'$out' && ! grep -q 'name: pg' '$l/vipd.yaml'"
+    f=$tmp/first/$host
+    sed -e "s#/etc/vipd/auth.key#$tmp/auth.key#" -e "s#/etc/vipd/control.token#$tmp/token#" "$f/vipd.yaml" >"$f/vipd-check.yaml"
+    out=$("$bin/vipd" check-config "$f/vipd-check.yaml" 2>&1)
+    check "$host: first pass (port unknown) - valid, db ready, no bingo check, nginx manager writing nowhere nginx reads" bash -c \
+        "grep -q ': OK (node $host, 1 peer(s), 2 instance(s), 2 VIP(s))' <<<'$out' && ! grep -q -- '- name: bingo' '$f/vipd.yaml' &&
+         grep -q 'track_checks: \[nginx\]' '$f/vipd.yaml' && grep -qx '  upstream_file: /etc/nginx/vipd/pending-discovery/bingo-upstream.conf' '$f/vipd.yaml'"
+    out=$(python3 libexec/vipd-pg --config "$r/pg.conf" check-config 2>&1)
+    check "$host: vipd-pg check-config accepts the rendered pg.conf" grep -qF ": OK (instance db, node $host, DB address 198.18.0.200, listen 127.0.0.1:8009)" <<<"$out"
+    grep -q ": OK" <<<"$out" || echo "$out"
+    check "$host: pg.conf - the replication role rewinds too, systemd starts and fences the cluster" bash -c "
+        grep -qx 'rewind_user = replicator' '$r/pg.conf' &&
+        grep -qx 'start = systemctl --no-ask-password start postgresql@15-main.service' '$r/pg.conf' &&
+        grep -qx 'stop_immediate = systemctl --no-ask-password kill --signal=SIGQUIT postgresql@15-main.service' '$r/pg.conf'"
+    addr=198.18.0.1; [ "$host" = node-b ] && addr=198.18.0.2   # inventory.example.yml
+    check "$host: replication settings - listen on $addr and the DB address, wal_keep_size 1GB, pg_rewind's wal_log_hints" bash -c "
+        grep -qx \"listen_addresses = 'localhost,$addr,198.18.0.200'\" '$r/vipd-replication.conf' &&
+        grep -qx 'wal_keep_size = 1GB' '$r/vipd-replication.conf' && grep -qx 'wal_log_hints = on' '$r/vipd-replication.conf' &&
+        grep -qx 'wal_level = replica' '$r/vipd-replication.conf' && grep -qx 'synchronous_commit = on' '$r/vipd-replication.conf' &&
+        ! grep -q '^synchronous_standby_names' '$r/vipd-replication.conf'"
+    if [ -x /usr/lib/postgresql/15/bin/postgres ]; then
+        known=$(runuser -u nobody -- /usr/lib/postgresql/15/bin/postgres --describe-config 2>/dev/null | cut -f1)
+        unknown=$(grep -oE '^[a-z_]+' "$r/vipd-replication.conf" | grep -vxF -f <(echo "$known") || true)
+        check "$host: every replication setting is one PostgreSQL 15 knows (${unknown:-all known})" test -z "$unknown"
+    fi
     out=$(promtool check config --syntax-only "$r/prometheus.yml" 2>&1)
     check "$host: promtool accepts the rendered prometheus.yml" grep -q SUCCESS <<<"$out"
     grep -q SUCCESS <<<"$out" || echo "$out"
@@ -45,7 +100,7 @@ import sys, yaml
 c = yaml.safe_load(open(sys.argv[1]))
 assert c["student_email"] == "you@example.com", c
 pg = c["postgres_cluster"]
-assert pg["hosts"][0]["address"] == "127.0.0.1" and pg["hosts"][0]["port"] == 5432, pg
+assert pg["hosts"] == [{"address": "198.18.0.200", "port": 5432}], pg  # the DB address only
 assert pg["user"] == "bingo" and pg["password"] == "render-test" and pg["db_name"] == "bingo", pg
 PY
     check "$host: starting upstream lists both backends" \

@@ -71,13 +71,15 @@ can_sandbox() {
 # output (warnings included) counts as a failure: verify exits 0 on warnings.
 verify_units() {
     local root=$1 unit_dir=${2:-/etc/systemd/system} bin=${3:-/usr/local/bin}
+    # The whole prefix (bin/, libexec/vipd/ for vipd-pg.service), not only bin/.
+    local prefix=${bin%/bin}
     unshare --mount --propagation private bash -c "
         set -e
-        mount --bind '$root$bin' '$bin'
+        mount --bind '$root$prefix' '$prefix'
         mount --bind '$root$unit_dir' '$unit_dir'
         mount -t tmpfs tmpfs /opt
         mkdir -p /opt/bingo && printf '#!/bin/sh\n' >/opt/bingo/bingo && chmod 755 /opt/bingo/bingo
-        systemd-analyze verify vipd.service vipd-nginx-test.service bingo.service bingo-blackhole.service \
+        systemd-analyze verify vipd.service vipd-nginx-test.service vipd-pg.service bingo.service bingo-blackhole.service \
             \$(test -f /lib/systemd/system/nginx.service && echo nginx.service) 2>&1
     "
 }
@@ -99,7 +101,7 @@ systemd_sandbox_start() {
     can_sandbox || { sandbox_error="needs unshare and overlayfs"; return 1; }
     for base in /sys/fs/cgroup/unified /sys/fs/cgroup; do
         if [ -f "$base/cgroup.procs" ] && grep -q "$base cgroup2" /proc/mounts; then
-            sandbox_cg=$base/vipd-test-$$; break
+            sandbox_cg=$base/vipd-test-$$${SANDBOX_TAG:+-$SANDBOX_TAG}; break
         fi
     done
     [ -n "$sandbox_cg" ] || { sandbox_error="no writable cgroup2 hierarchy"; return 1; }

@@ -25,17 +25,23 @@ check "package named vipd_${version}_$(dpkg --print-architecture).deb" \
 field() { dpkg-deb -f "$deb" "$1"; }
 check "control: Package vipd, Version from vipd --version" test "$(field Package) $(field Version)" = "vipd $version"
 check "control: Depends on libcap2 (and the other shared libraries)" grep -q libcap2 <<<"$(field Depends)"
+check "control: Depends on python3 and python3-psycopg2 (the agent vipd-pg)" \
+    bash -c "grep -qw python3 <<<'$(field Depends)' && grep -qw python3-psycopg2 <<<'$(field Depends)'"
 check "control: nginx only recommended" grep -q nginx <<<"$(field Recommends)"
 check "conffiles: /etc/vipd/vipd.yaml" test "$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)" = /etc/vipd/vipd.yaml
 contents=$(dpkg-deb -c "$deb" | awk '{print $1, $2, $NF}')
 for path in ./usr/bin/vipd ./usr/bin/vipctl ./lib/systemd/system/vipd.service ./lib/systemd/system/bingo.service \
             ./lib/systemd/system/nginx.service.d/vipd-restart.conf ./usr/lib/sysctl.d/99-vipd.conf \
-            ./usr/lib/tmpfiles.d/bingo.conf ./usr/share/bash-completion/completions/vipctl; do
+            ./usr/lib/tmpfiles.d/bingo.conf ./usr/share/bash-completion/completions/vipctl \
+            ./usr/libexec/vipd/vipd-pg ./usr/libexec/vipd/vipd_pg/cli.py ./lib/systemd/system/vipd-pg.service \
+            ./usr/share/polkit-1/rules.d/50-vipd-pg.rules; do
     check "contains $path (root/root)" grep -qE "^[-drwx]+ root/root $path\$" <<<"$contents"
 done
 check "no key in the package (generated per host by postinst)" bash -c "! grep -qE 'auth.key|control.token' <<<'$contents'"
 check "unit runs /usr/bin/vipd (Debian path, not /usr/local)" \
     bash -c "dpkg-deb --fsys-tarfile '$deb' | tar -xO ./lib/systemd/system/vipd.service | grep -q '^ExecStart=/usr/bin/vipd '"
+check "vipd-pg.service runs /usr/libexec/vipd/vipd-pg" \
+    bash -c "dpkg-deb --fsys-tarfile '$deb' | tar -xO ./lib/systemd/system/vipd-pg.service | grep -q '^ExecStart=/usr/libexec/vipd/vipd-pg '"
 check "maintainer scripts pass sh -n" bash -c "
     for s in postinst prerm postrm; do dpkg-deb --ctrl-tarfile '$deb' | tar -xO ./\$s | sh -n || exit 1; done"
 
@@ -60,7 +66,7 @@ out=$(in_sandbox bash -c "
     echo enabled: \$(ls /etc/systemd/system/*.wants/ 2>/dev/null | grep -cE 'vipd|bingo')
     setpriv --reuid=vipd --regid=vipd --clear-groups /usr/bin/vipd check-config /etc/vipd/vipd.yaml >/dev/null 2>&1 && echo check-config-as-vipd: ok
     mkdir -p /opt/bingo && printf '#!/bin/sh\n' >/opt/bingo/bingo && chmod 755 /opt/bingo/bingo
-    echo verify: \$(systemd-analyze verify vipd.service vipd-nginx-test.service bingo.service bingo-blackhole.service 2>&1 | wc -l)
+    echo verify: \$(systemd-analyze verify vipd.service vipd-nginx-test.service vipd-pg.service bingo.service bingo-blackhole.service 2>&1 | wc -l)
     key=\$(sha256sum </etc/vipd/auth.key)
     dpkg -i '$deb' >/dev/null 2>&1 && [ \"\$(sha256sum </etc/vipd/auth.key)\" = \"\$key\" ] && echo reinstall-keeps-key: yes
     echo '# local edit' >>/etc/vipd/vipd.yaml

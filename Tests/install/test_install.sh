@@ -27,13 +27,18 @@ expect() {
 }
 expect /usr/local/bin/vipd 755
 expect /usr/local/bin/vipctl 755
-for unit in vipd.service vipd-nginx-test.service bingo.service bingo-blackhole.service; do
+expect /usr/local/libexec/vipd/vipd-pg 755
+for file in libexec/vipd_pg/*.py; do
+    expect "/usr/local/libexec/vipd/vipd_pg/$(basename "$file")" 644
+done
+for unit in vipd.service vipd-nginx-test.service vipd-pg.service bingo.service bingo-blackhole.service; do
     expect /etc/systemd/system/$unit 644
 done
 expect /etc/systemd/system/nginx.service.d/vipd-restart.conf 644
 expect /etc/sysctl.d/99-vipd.conf 644
 expect /etc/tmpfiles.d/bingo.conf 644
 expect /etc/polkit-1/rules.d/50-vipd-nginx.rules 644
+expect /etc/polkit-1/rules.d/50-vipd-pg.rules 644
 expect /etc/vipd 750
 expect /etc/vipd/vipd.yaml 640
 expect /etc/vipd/vipd.yaml.example 640
@@ -52,6 +57,10 @@ check "auth.key and control.token differ" \
     bash -c "! cmp -s '$d/etc/vipd/auth.key' '$d/etc/vipd/control.token'"
 check "units name the installed binary (ExecStart=/usr/local/bin/vipd)" \
     grep -q '^ExecStart=/usr/local/bin/vipd --config /etc/vipd/vipd.yaml$' "$d/etc/systemd/system/vipd.service"
+check "vipd-pg.service names the installed agent (/usr/local/libexec/vipd/vipd-pg)" \
+    grep -q '^ExecStart=/usr/local/libexec/vipd/vipd-pg --config /etc/vipd/pg.conf run$' "$d/etc/systemd/system/vipd-pg.service"
+check "the installed agent runs, with its package beside it (vipd-pg --help)" \
+    bash -c "'$d/usr/local/libexec/vipd/vipd-pg' --help | grep -q check-config"
 check "no user was created and nothing chown'ed with DESTDIR (no vipd-owned files)" \
     test -z "$(find "$d" ! -user "$(id -u)")"
 
@@ -95,6 +104,8 @@ make -s install DESTDIR="$p" PREFIX=/opt/vipd BIN_DIR="$bin" >/dev/null 2>&1
 check "PREFIX=/opt/vipd: binary in /opt/vipd/bin" test -x "$p/opt/vipd/bin/vipd"
 check "PREFIX=/opt/vipd: ExecStart follows" grep -q '^ExecStart=/opt/vipd/bin/vipd ' "$p/etc/systemd/system/vipd.service"
 check "PREFIX=/opt/vipd: ExecStartPre follows" grep -q '^ExecStartPre=/opt/vipd/bin/vipd check-config' "$p/etc/systemd/system/vipd.service"
+check "PREFIX=/opt/vipd: the agent in /opt/vipd/libexec/vipd, and vipd-pg.service follows" bash -c "
+    test -x '$p/opt/vipd/libexec/vipd/vipd-pg' && grep -q '^ExecStart=/opt/vipd/libexec/vipd/vipd-pg ' '$p/etc/systemd/system/vipd-pg.service'"
 
 # Uninstall: everything but /etc/vipd goes; a second uninstall is a no-op.
 make -s uninstall DESTDIR="$d" >"$tmp/un.txt" 2>&1
