@@ -111,6 +111,7 @@ unit_files=(vipd.service vipd-nginx-test.service vipd-pg.service bingo.service b
 # script finds it on sys.path[0], its own directory).
 agent_files() {  # relative to libexec/
     echo vipd-pg
+    echo vipd-memory-check   # the bingo-memory check (docs/operations.md, "Self-healing backends")
     if [ -d "$here/libexec/vipd_pg" ]; then
         (cd "$here/libexec" && find vipd_pg -name '*.py' | sort)
     fi
@@ -158,7 +159,7 @@ do_install() {
     local file
     for file in $(agent_files); do
         [ -f "$here/libexec/$file" ] || { echo "install: libexec/$file not found" >&2; exit 1; }
-        if [ "$file" = vipd-pg ]; then
+        if [ "$file" = vipd-pg ] || [ "$file" = vipd-memory-check ]; then
             put "$here/libexec/$file" "$PREFIX/libexec/vipd/$file" 755
         else
             put "$here/libexec/$file" "$PREFIX/libexec/vipd/$file" 644

@@ -56,7 +56,7 @@ for host in node-a node-b; do
 import sys, yaml
 c = yaml.safe_load(open(sys.argv[1]))
 web, db = c["instances"]
-assert web["track_checks"] == ["nginx", "bingo"] and web["vips"] == [{"address": "198.18.0.100/24"}], web
+assert web["track_checks"] == ["nginx", "bingo", "bingo-memory"] and web["vips"] == [{"address": "198.18.0.100/24"}], web
 assert db["track_checks"] == ["pg"] and db["timing"] == {"preempt": False}, db
 assert db["vips"] == [{"address": "198.18.0.200/24"}] and "quorum" not in db, db
 pg = [k for k in c["checks"] if k["name"] == "pg"][0]

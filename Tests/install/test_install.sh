@@ -28,6 +28,7 @@ expect() {
 expect /usr/local/bin/vipd 755
 expect /usr/local/bin/vipctl 755
 expect /usr/local/libexec/vipd/vipd-pg 755
+expect /usr/local/libexec/vipd/vipd-memory-check 755
 for file in libexec/vipd_pg/*.py; do
     expect "/usr/local/libexec/vipd/vipd_pg/$(basename "$file")" 644
 done

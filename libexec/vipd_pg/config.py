@@ -18,6 +18,9 @@ FIELDS = {
     ("vipd", "control_socket"): "/run/vipd/control.sock",
     ("postgresql", "data_directory"): "/var/lib/postgresql/15/main",
     ("postgresql", "bin_directory"): "/usr/lib/postgresql/15/bin",
+    # postgresql.conf when it is not in the data directory (Debian:
+    # /etc/postgresql/15/main/postgresql.conf): pg_rewind's crash recovery needs it.
+    ("postgresql", "config_file"): "",
     ("postgresql", "host"): "/var/run/postgresql",
     ("postgresql", "port"): "5432",
     ("postgresql", "user"): "postgres",
@@ -52,6 +55,7 @@ class Config:
     control_socket: str
     data_directory: str
     bin_directory: str
+    config_file: str
     host: str
     port: int
     user: str
@@ -162,6 +166,7 @@ def load(path: str = DEFAULT_PATH) -> Config:
         control_socket=field("vipd", "control_socket", absolute),
         data_directory=field("postgresql", "data_directory", absolute),
         bin_directory=field("postgresql", "bin_directory", absolute),
+        config_file=field("postgresql", "config_file", optional_path),
         host=field("postgresql", "host", nonempty),
         port=field("postgresql", "port", port, "a port number, 1-65535"),
         user=field("postgresql", "user", name),

@@ -263,8 +263,12 @@ class System:
         env = dict(os.environ, PGPASSWORD=read_secret(cfg.rewind_password_file), PGCONNECT_TIMEOUT="5")
         if not env["PGPASSWORD"]:
             del env["PGPASSWORD"]
-        text = self._run([os.path.join(cfg.bin_directory, "pg_rewind"), f"--target-pgdata={cfg.data_directory}",
-                          f"--source-server={source}"], timeout=1800, env=env)
+        argv = [os.path.join(cfg.bin_directory, "pg_rewind"), f"--target-pgdata={cfg.data_directory}",
+                f"--source-server={source}"]
+        if cfg.config_file:
+            # Its single-user crash recovery reads postgresql.conf, which Debian keeps in /etc.
+            argv.append(f"--config-file={cfg.config_file}")
+        text = self._run(argv, timeout=1800, env=env)
         self.make_standby()
         return " / ".join(text.splitlines()[-4:]) if text else "done"
 
