@@ -3,7 +3,7 @@ SWIFT ?= swift
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all build release deps test unit demo bench soak fuzz clean acceptance
+.PHONY: all build release deps test unit demo bench soak fuzz clean acceptance deploy-test
 
 all: build
 
@@ -33,6 +33,10 @@ demo: build
 
 ## acceptance: bingo.md's acceptance list against the two-node lab installation (root; full data, ~25 min);
 ## table + bench/acceptance.json. ACCEPTANCE_ARGS=--quick for the CI-sized run (docs/acceptance.md)
+## deploy-test: the playbook on two systemd sandboxes in the replicated layout (root; ~13 min; not in CI yet)
+deploy-test: build
+	bash Tests/deploy/replicated_playbook.sh
+
 acceptance: build
 	python3 -m lab.acceptance $(ACCEPTANCE_ARGS)
 

@@ -61,7 +61,7 @@ assert db["track_checks"] == ["pg"] and db["timing"] == {"preempt": False}, db
 assert db["vips"] == [{"address": "198.18.0.200/24"}] and "quorum" not in db, db
 pg = [k for k in c["checks"] if k["name"] == "pg"][0]
 assert pg["role"] == "front" and pg["http"]["url"] == "http://127.0.0.1:8009/eligible", pg
-assert pg["http"]["body_contains"] == "eligible" and (pg["interval"], pg["timeout"], pg["rise"], pg["fall"]) == ("200ms", "150ms", 1, 2), pg
+assert pg["http"]["body_contains"] == "eligible" and (pg["interval"], pg["timeout"], pg["rise"], pg["fall"]) == ("500ms", "400ms", 1, 3), pg
 PY
     l=$tmp/local/$host
     sed -e "s#/etc/vipd/auth.key#$tmp/auth.key#" -e "s#/etc/vipd/control.token#$tmp/token#" "$l/vipd.yaml" >"$l/vipd-check.yaml"

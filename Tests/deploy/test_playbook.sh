@@ -1,26 +1,17 @@
 #!/usr/bin/env bash
-# deploy/ansible/site.yml for real, in the replicated layout (the default):
-# two throwaway sandboxes of this machine with systemd booted as PID 1
-# (Tests/install/lib.sh: overlayfs over /, own mount/PID/network/cgroup
-# namespaces), node-a and node-b, joined by a veth pair carrying 198.18.0.1,
-# 198.18.0.2, the VIP 198.18.0.100 and the database address 198.18.0.200.
-# The playbook runs (connection local) inside each sandbox with --limit on
-# its own node: first node-a, a fresh installation, which becomes the
-# PostgreSQL primary, vipd-pg running and vipd's db instance master holding
-# the database address, bingo using it; then node-b (in parallel with
-# node-a's second run), which the play makes a streaming hot standby of it
-# (pg_basebackup from the database address), synchronous.
-# bingo is a wrapper around the stand-in whose prepare_db creates the three
-# tables. The sandboxes have no network, so the Debian packages the roles
-# install must be in apt's cache: the script downloads them first
-# (apt-get --download-only; the machine itself is not changed). Then: a
-# second run changes nothing on either node (no new standby); vipd is master,
-# nginx serves bingo through the VIP over HTTP and HTTPS, the indexes exist,
-# Prometheus scrapes vipd and mtail counts requests; a write through the
-# database address is read on the standby; another student_email is
-# discovered again. Last, a failover (vipd stopped on node-a: node-b's
-# standby is promoted) and a run on each node after it: the promoted node
-# stays the primary, node-a is not made one again. Closes with "N passed, M failed".
+# deploy/ansible/site.yml for real, on node-a of a two-node inventory, in
+# the local database layout (postgresql_mode: local): the
+# playbook runs (connection local) inside a throwaway sandbox of this machine
+# with systemd booted as PID 1 (Tests/install/lib.sh: overlayfs over /, own
+# mount/PID/network/cgroup namespaces, a veth carrying 198.18.0.1 and the
+# VIP). node-b is in the inventory but never reached (--limit node-a): it is
+# the peer vipd hears nothing from. bingo is a wrapper around the stand-in
+# whose prepare_db creates the three tables. The sandbox has no network, so
+# the Debian packages the roles install must be in apt's cache: the script
+# downloads them first (apt-get --download-only; the machine itself is not
+# changed). Then: a second run changes nothing; vipd is master, nginx serves
+# bingo through the VIP over HTTP and HTTPS, the indexes exist, Prometheus
+# scrapes vipd and mtail counts requests. Closes with "N passed, M failed".
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=../install/lib.sh
 source "$(dirname "$0")/../install/lib.sh"
@@ -43,16 +34,7 @@ case "$repo" in
         tar -C "$repo" --exclude='./.build' --exclude='./.build-*' --exclude='./.git' -cf - . | tar -C "$play_repo" -xf -
         ;;
 esac
-# Two sandboxes: lib.sh keeps one in $sd, $boot_pid, $sandbox_cg; these
-# switch between them.
-sd_a=""; boot_a=""; cg_a=""; sd_b=""; boot_b=""; cg_b=""
-use_a() { sd=$sd_a; boot_pid=$boot_a; sandbox_cg=$cg_a; }
-use_b() { sd=$sd_b; boot_pid=$boot_b; sandbox_cg=$cg_b; }
-stop_both() {
-    if [ -n "$boot_b" ]; then use_b; systemd_sandbox_stop; fi
-    use_a; systemd_sandbox_stop
-}
-trap 'stop_both; [ "${KEEP_SANDBOX:-0}" = 1 ] || rm -rf "$tmp"; [ "$play_repo" = "$repo" ] || rm -rf "$play_repo"' EXIT
+trap 'systemd_sandbox_stop; [ "${KEEP_SANDBOX:-0}" = 1 ] || rm -rf "$tmp"; [ "$play_repo" = "$repo" ] || rm -rf "$play_repo"' EXIT
 
 # Everything the roles apt-install, in the cache (plus what they pull in).
 packages=(chrony acl sudo strace python3-psycopg2 postgresql postgresql-client nginx polkitd dbus curl
@@ -87,59 +69,44 @@ chmod 755 "$tmp/bingo"
 # An email whose port and log directory are not the operator's 30164 and
 # 416265556f (the stand-in's hash gives neither for any email).
 email=ops@example.org
-# One inventory per sandbox: each reaches its own node locally; the other
-# node is only named (--limit). The heartbeat key is set, so neither run
-# reads the other node's key.
-auth_key=$(head -c 32 /dev/urandom | base64)
-for node in node-a node-b; do
-    local_a="ansible_host: 198.18.0.1"; local_b="ansible_host: 198.18.0.2"
-    [ $node = node-a ] && local_a="ansible_connection: local"
-    [ $node = node-b ] && local_b="ansible_connection: local"
-    cat >"$tmp/inventory-$node.yml" <<INVENTORY
+cat >"$tmp/inventory.yml" <<INVENTORY
 all:
   children:
     bingo_nodes:
       hosts:
         node-a:
-          $local_a
+          ansible_connection: local
           ansible_python_interpreter: /usr/bin/python3
           node_address: 198.18.0.1
           vipd_priority: 150
         node-b:
-          $local_b
-          ansible_python_interpreter: /usr/bin/python3
+          ansible_host: 198.18.0.2
           node_address: 198.18.0.2
           vipd_priority: 100
       vars:
         interface: vipd0
         vip: 198.18.0.100/24
-        db_vip: 198.18.0.200/24
         student_email: $email
         bingo_domain: bingo.test
         bingo_binary_src: $tmp/bingo
         vipd_deb_src: $deb
         bingo_db_password: playbook-test
-        postgresql_replication_password: 'replication:test\pass'
-        vipd_auth_key: "$auth_key"
         common_apt_cache_valid_time: 315360000
+        # One node, so the local layout (the replicated default needs both
+        # nodes: Tests/deploy/replicated_playbook.sh, make deploy-test).
+        postgresql_mode: local
 INVENTORY
-done
 
 cat >"$tmp/setup.sh" <<'SETUP'
 set -e
 ip link set lo up
+ip link add vipd0 type veth peer name vipd1
+ip link set vipd1 up
+ip addr add 198.18.0.1/24 dev vipd0
+ip link set vipd0 up
 # A fresh host: nothing of ours installed yet.
 if dpkg -s vipd >/dev/null 2>&1; then dpkg -P vipd >/dev/null; fi
-rm -rf /etc/vipd /opt/bingo /etc/nginx/vipd /var/lib/vipd-pg /var/lib/postgresql/.pgpass
-# ...and, if this machine has PostgreSQL, a cluster of its own, as the
-# package makes it on a fresh host (its own system identifier: two sandboxes
-# must not start from one copy of this machine's data directory).
-if command -v pg_lsclusters >/dev/null; then
-    pg_lsclusters --no-header | while read -r version cluster _; do
-        pg_dropcluster "$version" "$cluster"
-        pg_createcluster "$version" "$cluster" >/dev/null
-    done
-fi
+rm -rf /etc/vipd /opt/bingo /etc/nginx/vipd
 # This machine's apt deletes downloaded packages after every dpkg run (a
 # container image's docker-clean); offline, the roles need them to stay.
 rm -f /etc/apt/apt.conf.d/docker-clean
@@ -150,47 +117,21 @@ printf '[Service]\nPrivateUsers=false\n' >/etc/systemd/system/prometheus.service
 SETUP
 
 systemd_sandbox_start "$tmp" "$tmp/setup.sh" || skip "$sandbox_error"
-sd_a=$sd boot_a=$boot_pid cg_a=$sandbox_cg
-mkdir "$tmp/b" && chmod 755 "$tmp/b"
-SANDBOX_TAG=b systemd_sandbox_start "$tmp/b" "$tmp/setup.sh" || skip "node-b: $sandbox_error"
-sd_b=$sd boot_b=$boot_pid cg_b=$sandbox_cg
-use_a
-sbb() { nsenter -t "$sd_b" -m -p -n -C -u -r -w "$@"; }
-# The link between the nodes: one veth pair, an end in each sandbox.
-if ! ip link add vipd0 netns "$sd_a" type veth peer name vipd0 netns "$sd_b"; then
-    fail "a veth pair between the sandboxes"; finish; exit 1
-fi
-sb ip addr add 198.18.0.1/24 dev vipd0 && sb ip link set vipd0 up
-sbb ip addr add 198.18.0.2/24 dev vipd0 && sbb ip link set vipd0 up
 
-# play NODE [args]: site.yml inside NODE's sandbox, on NODE only.
 play() {
-    local node=$1 enter=sb; shift
-    [ "$node" = node-b ] && enter=sbb
-    $enter env ANSIBLE_CONFIG="$play_repo/deploy/ansible/ansible.cfg" ANSIBLE_NOCOLOR=1 ANSIBLE_HOME="$tmp/ansible-home-$node" \
-        ANSIBLE_LOCAL_TEMP="$tmp/ansible-tmp-$node" DEBIAN_FRONTEND=noninteractive \
-        ansible-playbook -i "$tmp/inventory-$node.yml" "$play_repo/deploy/ansible/site.yml" --limit "$node" "$@"
+    sb env ANSIBLE_CONFIG="$play_repo/deploy/ansible/ansible.cfg" ANSIBLE_NOCOLOR=1 ANSIBLE_HOME="$tmp/ansible-home" \
+        ANSIBLE_LOCAL_TEMP="$tmp/ansible-tmp" DEBIAN_FRONTEND=noninteractive \
+        ansible-playbook -i "$tmp/inventory.yml" "$play_repo/deploy/ansible/site.yml" --limit node-a "$@"
 }
-recap() { grep -E "^${2:-node-a} +:" "$1" | tail -1 | tr -s ' '; }
-show_failure() { grep -E -B2 -A12 "^fatal|FAILED" "$1" | head -80; echo "--- last lines of the run:"; tail -n 30 "$1"; }
-started=$SECONDS
+recap() { grep -E "^node-a +:" "$1" | tail -1 | tr -s ' '; }
 
-# ok RECAP RC: the run exited 0 and its recap names the node without failures.
-ran_ok() { [ "$2" = 0 ] && grep -qE 'ok=[1-9].* failed=0' <<<"$1"; }
-play node-a >"$tmp/run1.log" 2>&1; rc=$?
-check "node-a: first run of site.yml succeeds ($(recap "$tmp/run1.log"), $((SECONDS - started)) s)" ran_ok "$(recap "$tmp/run1.log")" "$rc"
-ran_ok "$(recap "$tmp/run1.log")" "$rc" || rc=1
-if [ "$rc" != 0 ]; then show_failure "$tmp/run1.log"; finish; exit 1; fi
+play >"$tmp/run1.log" 2>&1; rc=$?
+check "first run of site.yml succeeds ($(recap "$tmp/run1.log"))" test "$rc" = 0
+if [ "$rc" != 0 ]; then grep -E -B2 -A12 "^fatal|FAILED" "$tmp/run1.log" | head -80; echo "--- last lines of the run:"; tail -n 30 "$tmp/run1.log"; finish; exit 1; fi
 
-# node-b's first run (it makes node-b a standby of node-a) in parallel with
-# node-a's second run: the sandboxes are separate, and nothing node-b's
-# joining changes on node-a is the play's (vipd-pg sets synchronous_standby_names).
-t=$SECONDS
-play node-b >"$tmp/runb1.log" 2>&1 &
-runb1=$!
-play node-a >"$tmp/run2.log" 2>&1; rc=$?
+play >"$tmp/run2.log" 2>&1; rc=$?
 second=$(recap "$tmp/run2.log")
-check "node-a: second run succeeds and changes nothing ($second, $((SECONDS - t)) s)" \
+check "second run succeeds and changes nothing ($second)" \
     bash -c "[ $rc = 0 ] && grep -qE 'changed=0 .*failed=0' <<<'$second'"
 grep -E "^changed:" -B1 "$tmp/run2.log" | head -20
 
@@ -227,7 +168,7 @@ check "the second run did not discover again (no change in the bingo role)" \
     bash -c "! grep -A1 -E '^TASK \[bingo' '$tmp/run2.log' | grep -q '^changed:'"
 check "no installed bingo file names 30164 or 416265556f" \
     bash -c "$(declare -f sb); sd=$sd; ! sb grep -lE '30164|416265556f' /etc/systemd/system/bingo.service /etc/systemd/system/bingo.service.d/discovered.conf /etc/tmpfiles.d/bingo.conf /etc/tmpfiles.d/bingo-logdir.conf /etc/logrotate.d/bingo /etc/vipd/vipd.yaml /etc/nginx/vipd/bingo-upstream.conf"
-for unit in vipd vipd-pg bingo nginx postgresql chrony bingo-blackhole prometheus prometheus-node-exporter \
+for unit in vipd bingo nginx postgresql chrony bingo-blackhole prometheus prometheus-node-exporter \
             prometheus-nginx-exporter mtail; do
     check "$unit.service enabled and active" \
         test "$(prop "$unit.service" UnitFileState) $(prop "$unit.service" ActiveState)" = "enabled active"
@@ -258,82 +199,12 @@ check "mtail counts requests per endpoint from nginx's JSON log" wait_for 10 cou
 check "chrony configured (NTP is a bingo requirement)" sb test -f /etc/chrony/conf.d/bingo.conf
 check "sysctl applied: ip_nonlocal_bind=1" test "$(sb sysctl -n net.ipv4.ip_nonlocal_bind)" = 1
 
-# ------------------------------------------------------------ the database, node-a alone
-# inst ENTER NAME: the state of vipd's instance NAME in that sandbox.
-inst() {
-    "$1" vipctl status --json 2>/dev/null | python3 -c 'import json, sys
-d = json.load(sys.stdin)
-print(next((i.get("state") for i in d.get("instances", []) if i.get("instance") == sys.argv[1]), "absent"))' "$2"
-}
-psql_a() { sb runuser -u postgres -- psql -XAtq -d postgres -c "$1" 2>&1; }
-psql_b() { sbb runuser -u postgres -- psql -XAtq -d postgres -c "$1" 2>&1; }
-holds_db() { [ "$(inst "$1" db)" = master ] && "$1" ip -4 addr show vipd0 | grep -q 198.18.0.200/24; }
-check "node-a: vipd's db instance is master and holds the database address 198.18.0.200" wait_for 10 holds_db sb
-check "node-a: vipd's front instance is web" test "$(inst sb web)" = master
-check "node-a: vipd-pg says eligible: primary" bash -c "$(declare -f sb); sd=$sd; sb curl -s http://127.0.0.1:8009/eligible | grep -q '^eligible: primary'"
-check "node-a: PostgreSQL is a primary with the replication settings" \
-    test "$(psql_a "SELECT pg_is_in_recovery(), current_setting('wal_level'), current_setting('wal_log_hints'),
-                    current_setting('wal_keep_size'), current_setting('listen_addresses')")" = "f|replica|on|1GB|localhost,198.18.0.1,198.18.0.200"
-check "node-a: PostgreSQL listens on the database address" bash -c "$(declare -f sb); sd=$sd; sb ss -Hltn | grep -q '198.18.0.200:5432 '"
-check "node-a: pg_hba lets replication, pg_rewind and bingo in from both nodes and the database address" \
-    test "$(sb grep -cE '^host (replication|postgres) replicator 198\.18\.0\.(1|2|200)/32 scram-sha-256$|^host bingo bingo 198\.18\.0\.(1|2|200)/32 scram-sha-256$' \
-            "/etc/postgresql/15/main/pg_hba.conf")" = 9
-check "node-a: the replication role has REPLICATION and pg_rewind's functions" \
-    test "$(psql_a "SELECT rolreplication, has_function_privilege('replicator', 'pg_read_binary_file(text, bigint, bigint, boolean)', 'EXECUTE')
-                    FROM pg_roles WHERE rolname = 'replicator'")" = "t|t"
-check "node-a: ~postgres/.pgpass 0600 postgres; pg.conf and the password file 0640 root:postgres" bash -c "$(declare -f sb); sd=$sd;
-    [ \"\$(sb stat -c '%a %U' /var/lib/postgresql/.pgpass)\" = '600 postgres' ] &&
-    [ \"\$(sb stat -c '%a %U:%G' /etc/vipd/pg.conf /etc/vipd/pg-replication.password | sort -u)\" = '640 root:postgres' ]"
-check "node-a: bingo's config.yaml names the database address only" \
-    test "$(sb python3 -c 'import yaml; print(yaml.safe_load(open("/opt/bingo/config.yaml"))["postgres_cluster"]["hosts"])')" = \
-         "[{'address': '198.18.0.200', 'port': 5432}]"
-
-# ------------------------------------------------------------ node-b, the standby
-wait "$runb1"; rc=$?
-check "node-b: first run (--limit node-b) succeeds ($(recap "$tmp/runb1.log" node-b), $((SECONDS - t)) s)" ran_ok "$(recap "$tmp/runb1.log" node-b)" "$rc"
-ran_ok "$(recap "$tmp/runb1.log" node-b)" "$rc" || { show_failure "$tmp/runb1.log"; finish; exit 1; }
-grep -F '"msg": "primary:' "$tmp/runb1.log" | head -1
-check "node-b: a hot standby streaming from the database address as node-b" \
-    test "$(psql_b "SELECT pg_is_in_recovery(), status, sender_host, conninfo LIKE '%application_name=node-b%' FROM pg_stat_wal_receiver")" = "t|streaming|198.18.0.200|t"
-check "node-b: the same system identifier as node-a's" \
-    test "$(psql_b "SELECT system_identifier FROM pg_control_system()")" = "$(psql_a "SELECT system_identifier FROM pg_control_system()")"
-sync_b() { [ "$(psql_a "SELECT state, sync_state FROM pg_stat_replication WHERE application_name = 'node-b'")" = "streaming|sync" ]; }
-check "node-a: node-b is its synchronous standby (vipd-pg turned it on)" wait_for 20 sync_b
-check "node-b: the package's empty cluster was replaced, not kept (it held no database)" \
-    bash -c "$(declare -f sbb); sd_b=$sd_b; ! sbb sh -c 'ls -d /var/lib/postgresql/15/main.replaced-*' 2>/dev/null"
-eligible_b() { sbb curl -s http://127.0.0.1:8009/eligible | grep -q '^eligible: standby streaming'; }
-check "node-b: vipd-pg says eligible: standby streaming" wait_for 20 eligible_b
-check "node-b: vipd's db instance is backup, node-a keeps the address" \
-    bash -c "$(declare -f sb sbb inst holds_db); sd=$sd; sd_b=$sd_b; [ \"\$(inst sbb db)\" = backup ] && holds_db sb"
-check "node-b: bingo's config.yaml names the database address only" \
-    sbb grep -qxF "  - address: 198.18.0.200" /opt/bingo/config.yaml
-for unit in vipd vipd-pg bingo nginx postgresql; do
-    check "node-b: $unit.service enabled and active" \
-        test "$(sbb systemctl show "$unit.service" -p UnitFileState --value) $(sbb systemctl show "$unit.service" -p ActiveState --value)" = "enabled active"
-done
-check "node-a: bingo's user writes a session through the database address (synchronous commit)" \
-    sb env PGPASSWORD=playbook-test psql -XAtq "host=198.18.0.200 user=bingo dbname=bingo connect_timeout=3" \
-        -c "INSERT INTO public.sessions VALUES (4242, 1, 1)"
-replicated() { [ "$(sbb runuser -u postgres -- psql -XAtq -d bingo -c "SELECT count(*) FROM public.sessions WHERE id = 4242")" = 1 ]; }
-check "a session written through the database address is read on node-b's standby" wait_for 10 replicated
-standby_id() { psql_b "SELECT pg_postmaster_start_time(), system_identifier FROM pg_control_system()"; }
-b_before=$(standby_id)
-
-# ------------------------------------------------------------ another email, and node-b again
+# ------------------------------------------------------------ another email
 # A changed student_email: discovered again, and every consumer follows.
-# Meanwhile (in parallel: the sandboxes are separate) node-b's second run,
-# which must change nothing and leave its standby alone.
 email2=ops2@example.org
-play node-b >"$tmp/runb2.log" 2>&1 &
-runb2=$!
-play node-a -e student_email=$email2 >"$tmp/run3.log" 2>&1; rc=$?
-check "node-a: a run with student_email=$email2 succeeds ($(recap "$tmp/run3.log"))" ran_ok "$(recap "$tmp/run3.log")" "$rc"
+play -e student_email=$email2 >"$tmp/run3.log" 2>&1; rc=$?
+check "a run with student_email=$email2 succeeds ($(recap "$tmp/run3.log"))" test "$rc" = 0
 [ "$rc" = 0 ] || grep -E -B2 -A12 "^fatal|FAILED" "$tmp/run3.log" | head -40
-wait "$runb2"; rc=$?
-second=$(recap "$tmp/runb2.log" node-b)
-check "node-b: second run succeeds and changes nothing ($second)" bash -c "[ $rc = 0 ] && grep -qE 'changed=0 .*failed=0' <<<'$second'"
-grep -E "^changed:" -B1 "$tmp/runb2.log" | head -20
-check "node-b: ...its standby not rebuilt nor restarted" test "$(standby_id)" = "$b_before"
 # vipd's checks still probe the old port until the play's last handler reloads
 # vipd, and its self-healing may restart bingo meanwhile (seen in CI: "check
 # bingo is down: restarting (attempt 3)" just before the reload): wait until
@@ -359,42 +230,5 @@ check "...and vipd re-rendered the nginx upstream on the new port" \
 check "GET /ping through the VIP -> pong (bingo on the new port)" \
     wait_for 20 bash -c "$(declare -f sb); sd=$sd; [ \"\$(sb curl -s --max-time 3 http://198.18.0.100/ping)\" = pong ]"
 
-# ------------------------------------------------------------ after a failover
-# vipd stopped on node-a: it resigns, node-b's vipd takes the database
-# address, node-b's vipd-pg promotes its standby, node-a's fences its primary
-# (vipd gone) and rejoins it as a standby of node-b (pg_rewind). Then a run on
-# each node: the promoted node-b stays the primary, node-a (postgresql_primary
-# in the inventory) is not made one again, nothing is rebuilt.
-sb systemctl stop vipd.service
-promoted() { holds_db sbb && [ "$(psql_b "SELECT pg_is_in_recovery()")" = f ]; }
-check "failover: node-b holds the database address and its PostgreSQL is the primary" wait_for 30 promoted
-rejoined() { [ "$(psql_a "SELECT pg_is_in_recovery(), status FROM pg_stat_wal_receiver")" = "t|streaming" ]; }
-check "failover: node-a's old primary was fenced and rejoined node-b as a standby (vipd-pg, pg_rewind)" wait_for 60 rejoined
-sb systemctl start vipd.service
-check "failover: node-a's vipd back, db backup (no preemption), node-b keeps the address" \
-    wait_for 20 bash -c "$(declare -f sb sbb inst holds_db); sd=$sd; sd_b=$sd_b; [ \"\$(inst sb db)\" = backup ] && holds_db sbb"
-b_primary=$(psql_b "SELECT pg_postmaster_start_time()")
-play node-b >"$tmp/runb3.log" 2>&1 &
-runb3=$!
-play node-a -e student_email=$email2 >"$tmp/run4.log" 2>&1; rc=$?
-after=$(recap "$tmp/run4.log")
-check "after the failover: node-a's run succeeds and changes nothing ($after)" bash -c "[ $rc = 0 ] && grep -qE 'changed=0 .*failed=0' <<<'$after'"
-[ "$rc" = 0 ] || show_failure "$tmp/run4.log"
-grep -E "^changed:" -B1 "$tmp/run4.log" | head -20
-wait "$runb3"; rc=$?
-after=$(recap "$tmp/runb3.log" node-b)
-check "after the failover: node-b's run succeeds and changes nothing ($after)" bash -c "[ $rc = 0 ] && grep -qE 'changed=0 .*failed=0' <<<'$after'"
-[ "$rc" = 0 ] || show_failure "$tmp/runb3.log"
-grep -E "^changed:" -B1 "$tmp/runb3.log" | head -20
-check "after the failover: node-b is still the primary, not restarted; node-a still its standby" bash -c "$(declare -f sb sbb psql_a psql_b); sd=$sd; sd_b=$sd_b;
-    [ \"\$(psql_b 'SELECT pg_is_in_recovery(), pg_postmaster_start_time()')\" = 'f|$b_primary' ] &&
-    [ \"\$(psql_a 'SELECT pg_is_in_recovery()')\" = t ]"
-check "after the failover: the session written before it is there" \
-    test "$(sbb runuser -u postgres -- psql -XAtq -d bingo -c "SELECT count(*) FROM public.sessions WHERE id = 4242")" = 1
-echo "     (playbook runs and checks: $((SECONDS - started)) s)"
-
-if [ "$failures" != 0 ]; then
-    echo "--- node-a:"; sb journalctl --no-pager -o cat -n 40 -u vipd -u vipd-pg -u 'postgresql*' | grep -v 'thread priority' | tail -40
-    echo "--- node-b:"; sbb journalctl --no-pager -o cat -n 40 -u vipd -u vipd-pg -u 'postgresql*' | grep -v 'thread priority' | tail -40
-fi
+[ "$failures" = 0 ] || sb journalctl --no-pager -o cat -n 40 | tail -40
 finish

@@ -184,10 +184,10 @@ state_file = {d}/vipd-pg/state.json
   - name: pg
     role: front
     http: {{url: "http://127.0.0.1:{AGENT_PORT}/eligible", body_contains: "eligible"}}
-    interval: 200ms
-    timeout: 150ms
+    interval: 500ms
+    timeout: 400ms
     rise: 1
-    fall: 2"""
+    fall: 3"""
 
     def instance_yaml(self, track=True, head=True):
         """The db instance (TRACK: following the pg check; the witness has none;
