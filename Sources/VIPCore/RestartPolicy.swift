@@ -60,8 +60,11 @@ public struct RestartPolicy: Sendable, Equatable {
     public private(set) var notBefore: Instant?
     /// Since when the check has been up (nil while down or unknown).
     private var upSince: Instant?
-    /// Since when it has been down (nil while up or unknown).
+    /// Since when it has been down (nil while up or unknown), and whether it
+    /// fell on a refused connection: then the whole grace is the supervisor's,
+    /// even when the process it starts answers wrongly while initialising.
     private var downSince: Instant?
+    private var fellRefused = false
     /// Every restart started, and how the last one ended.
     public private(set) var total = 0
     public private(set) var lastStarted: Instant?
@@ -88,10 +91,13 @@ public struct RestartPolicy: Sendable, Equatable {
             return false
         case .down:
             upSince = nil
-            if downSince == nil { downSince = now }
+            if downSince == nil {
+                downSince = now
+                fellRefused = refused
+            }
             // A dead process is its supervisor's to restart; a sick or hung
             // one (an answer that is wrong, or none in time) is only ours.
-            if refused, attempts == 0, let since = downSince, now - since < config.refusedGrace { return false }
+            if fellRefused, attempts == 0, let since = downSince, now - since < config.refusedGrace { return false }
             guard !running, notBefore.map({ now >= $0 }) ?? true else { return false }
             running = true
             attempts += 1
