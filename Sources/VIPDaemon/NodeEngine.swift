@@ -366,37 +366,12 @@ public final class NodeEngine: HeartbeatReceiving, @unchecked Sendable {
     /// when this node's backend verdict, a peer's liveness or a peer's
     /// backend flag changes.
     public var onBackendsChanged: [(BackendHealthView) -> Void] = []
-    private var reportedBackends: BackendHealthView?
+    var reportedBackends: BackendHealthView?
 
     /// What the nginx upstream is rendered from, now: a peer is alive when
     /// any instance hears it, and its backend flag is the latest heard.
     public func backendView() -> BackendHealthView {
         loop.preconditionInEventLoop()
         return mergedBackendView()
-    }
-
-    func mergedBackendView() -> BackendHealthView {
-        guard instances.count > 1 else { return primary.router.peers.backendView(localHealthy: backendHealthy) }
-        // Per peer, the freshest entry of any instance that runs with it.
-        return BackendHealthView(localHealthy: backendHealthy, peers: config.peers.compactMap { peer in
-            var freshest: PeerTable.Entry?
-            for runner in instances {
-                guard let entry = runner.router.peers[peer.id] else { continue }
-                if let best = freshest,
-                   (best.alive ? 1 : 0, best.lastHeard ?? .zero) >= (entry.alive ? 1 : 0, entry.lastHeard ?? .zero) { continue }
-                freshest = entry
-            }
-            // A witness runs no backend: out of the upstream once it is heard.
-            if freshest?.flags.contains(.witness) == true { return nil }
-            return .init(id: peer.id, address: peer.address, alive: freshest?.alive ?? false,
-                         heard: freshest?.lastHeard != nil, reportsHealthy: freshest?.flags.contains(.backendHealthy) ?? false)
-        })
-    }
-
-    func reportBackendsIfChanged() {
-        let view = mergedBackendView()
-        guard view != reportedBackends else { return }
-        reportedBackends = view
-        for observer in onBackendsChanged { observer(view) }
     }
 }
