@@ -42,3 +42,12 @@ public protocol RouteManaging: Sendable {
     func add(_ rule: RuleSpec) throws
     func remove(_ rule: RuleSpec) throws
 }
+
+/// Ends the local TCP connections that a VIP move has left dead, so their
+/// owners get an error and reconnect at once instead of waiting minutes for
+/// TCP to give up (docs/architecture.md, "Connections a move leaves dead").
+public protocol ConnectionEnding: Sendable {
+    /// `acquired`: the VIP just became local; else it was just removed.
+    /// - Returns: how many connections were ended.
+    func endStaleConnections(to address: IPAddress, acquired: Bool) throws -> Int
+}

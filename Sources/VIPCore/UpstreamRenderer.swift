@@ -68,6 +68,13 @@ extension PeerTable {
 ///   ~1000 502s for a 0.5 s database pause). vipd's own checks are what
 ///   take a broken backend out; nginx's passive check need only bridge the
 ///   moment until they do.
+/// - Each server up is listed a second time as `backup max_fails=0`. A
+///   failure common to every backend (the database moving: both bingos
+///   answer 500 for a fraction of a second) rests all of them at once, and
+///   nginx then answered 502 ("no live upstreams") to every request for the
+///   whole second of `fail_timeout`, long after the database was back. With
+///   the backups it sends those requests to the same healthy backends
+///   instead; a dead one costs one connect timeout per second, as before.
 /// - No timestamps: the same health gives byte-identical text, which is how
 ///   the manager knows nothing changed.
 public enum UpstreamRenderer {
@@ -113,10 +120,18 @@ public enum UpstreamRenderer {
                 "    # each for fail_timeout after a failure, so one coming back is used at once.",
             ]
         }
+        func endpoint(_ server: Server) -> String {
+            (server.address.isIPv4 ? "\(server.address)" : "[\(server.address)]") + ":\(nginx.backendPort)"
+        }
         for server in servers {
-            let host = server.address.isIPv4 ? "\(server.address)" : "[\(server.address)]"
             let down = allDown ? " max_fails=0" : server.healthy ? " fail_timeout=\(passiveRest)" : " down"
-            lines.append("    server \(host):\(nginx.backendPort)\(down);  # \(server.node) (\(server.note))")
+            lines.append("    server \(endpoint(server))\(down);  # \(server.node) (\(server.note))")
+        }
+        if !allDown {
+            lines.append("    # The healthy ones again, for when nginx rests all of the above at once.")
+            for server in servers where server.healthy {
+                lines.append("    server \(endpoint(server)) backup max_fails=0;  # \(server.node)")
+            }
         }
         if nginx.keepalive > 0 { lines.append("    keepalive \(nginx.keepalive);") }
         lines.append("}")

@@ -14,11 +14,12 @@ public enum Daemon {
     /// `epoch`: this start's boot epoch (`BootEpoch.next`, taken before
     /// root is dropped so the state directory is writable).
     public static func run(loaded: LoadedConfig, epoch: UInt64, addresses: (any AddressManaging)?,
-                           routes: (any RouteManaging)? = nil, announcer: (any Announcing)?, logger: Logger) async throws {
+                           routes: (any RouteManaging)? = nil, announcer: (any Announcing)?,
+                           connections: (any ConnectionEnding)? = nil, logger: Logger) async throws {
         let config = loaded.config
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let engine = NodeEngine(config: config, keys: loaded.keys, epoch: epoch, loop: loop, logger: logger,
-                                addresses: addresses, routes: routes, announcer: announcer)
+                                addresses: addresses, routes: routes, announcer: announcer, connections: connections)
         // One rtnetlink listener for deleted VIPs, tracked links, and deleted
         // routes and rules; it runs whenever vipd manages addresses, so a
         // reload that adds the first VIPs, tracked interfaces or routes is

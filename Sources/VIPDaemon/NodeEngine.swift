@@ -60,18 +60,22 @@ public final class NodeEngine: HeartbeatReceiving, @unchecked Sendable {
     /// Reads whether an interface is up and running (`NetworkInterfaces.isRunning`);
     /// nil where interfaces cannot be read (tests).
     public var linkReader: (@Sendable (String) -> Bool)?
+    /// Ends the connections a VIP move leaves dead; nil in tests.
+    let connections: (any ConnectionEnding)?
     /// The checks' last verdict, re-applied per instance after a reload.
     var lastVerdict: HealthVerdict?
 
     public convenience init(config: VIPConfig, key: HeartbeatKey, epoch: UInt64, loop: any EventLoop, logger: Logger,
                             addresses: (any AddressManaging)?, routes: (any RouteManaging)? = nil,
-                            announcer: (any Announcing)?) {
+                            announcer: (any Announcing)?, connections: (any ConnectionEnding)? = nil) {
         self.init(config: config, keys: HeartbeatKeyring(signing: key), epoch: epoch, loop: loop, logger: logger,
-                  addresses: addresses, routes: routes, announcer: announcer)
+                  addresses: addresses, routes: routes, announcer: announcer, connections: connections)
     }
 
     public init(config: VIPConfig, keys: HeartbeatKeyring, epoch: UInt64, loop: any EventLoop, logger: Logger,
-                addresses: (any AddressManaging)?, routes: (any RouteManaging)? = nil, announcer: (any Announcing)?) {
+                addresses: (any AddressManaging)?, routes: (any RouteManaging)? = nil, announcer: (any Announcing)?,
+                connections: (any ConnectionEnding)? = nil) {
+        self.connections = connections
         self.routeManager = routes
         self.config = config
         self.keys = keys
@@ -103,7 +107,8 @@ public final class NodeEngine: HeartbeatReceiving, @unchecked Sendable {
         var instanceLogger = logger
         instanceLogger[metadataKey: "instance"] = "\(instance.name)"
         let holder = VIPHolder(vips: instance.vips, routes: instance.routes, rules: instance.rules, addresses: addresses,
-                               routeManager: routeManager, announcer: announcer, loop: loop, logger: instanceLogger)
+                               routeManager: routeManager, announcer: announcer, connections: connections, loop: loop,
+                               logger: instanceLogger)
         let runner = InstanceRunner(config: instance, router: router, vips: holder, now: now, logger: instanceLogger)
         if let notify { runner.scripts = NotifyScripts(config: notify.config, instance: instance.name, metrics: notify.metrics, logger: logger) }
         instances.append(runner)

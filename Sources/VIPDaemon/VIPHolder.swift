@@ -1,6 +1,10 @@
 import Logging
 import NIOCore
 import VIPCore
+import VIPLinux
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Adds, announces and removes the VIPs when the election says so.
 ///
@@ -18,13 +22,17 @@ final class VIPHolder: @unchecked Sendable {  // confined to `loop`
     let routing: RoutingHolder
     let addresses: (any AddressManaging)?
     let announcer: (any Announcing)?
+    /// Cleared after the first "not supported" (a kernel without sock_diag destroy).
+    private(set) var connections: (any ConnectionEnding)?
     let loop: any EventLoop
     let logger: Logger
     private(set) var held = false
     private(set) var failures = 0
 
     init(vips: [VIPSpec], routes: [RouteSpec] = [], rules: [RuleSpec] = [], addresses: (any AddressManaging)?,
-         routeManager: (any RouteManaging)? = nil, announcer: (any Announcing)?, loop: any EventLoop, logger: Logger) {
+         routeManager: (any RouteManaging)? = nil, announcer: (any Announcing)?,
+         connections: (any ConnectionEnding)? = nil, loop: any EventLoop, logger: Logger) {
+        self.connections = connections
         self.vips = vips
         self.routing = RoutingHolder(routes: routes, rules: rules, manager: routeManager, logger: logger)
         self.addresses = addresses
@@ -68,6 +76,31 @@ final class VIPHolder: @unchecked Sendable {  // confined to `loop`
         }
         routing.install()
         announceAll()
+        endStaleConnections(acquired: true)
+    }
+
+    /// The local connections the move left dead (`SockDiagMessage.isStale`):
+    /// acquired, a local client of the VIP whose peer was the old holder,
+    /// whose answers are now dropped as coming from one of our own
+    /// addresses; released, whatever had the VIP as its own address. Their
+    /// owners get ECONNABORTED and reconnect, to the right node, at once.
+    private func endStaleConnections(acquired: Bool) {
+        guard let ender = connections else { return }
+        for vip in vips {
+            do {
+                let ended = try ender.endStaleConnections(to: vip.address, acquired: acquired)
+                if ended > 0 {
+                    logger.info("ended \(ended) local connection\(ended == 1 ? "" : "s") \(acquired ? "to" : "from") \(vip.address) that the move left dead")
+                }
+            } catch let error as SystemError where [EOPNOTSUPP, ENOENT].contains(error.code) {
+                logger.warning("cannot end connections a VIP move leaves dead (\(error)); not trying again")
+                connections = nil
+                return
+            } catch {
+                failures += 1
+                logger.error("ending the connections \(vip.address)'s move left dead failed: \(error)")
+            }
+        }
     }
 
     func release() {
@@ -83,6 +116,7 @@ final class VIPHolder: @unchecked Sendable {  // confined to `loop`
                 logger.error("removing \(vip.address) failed: \(error)")
             }
         }
+        endStaleConnections(acquired: false)
     }
 
     /// A VIP deleted behind our back while master (networkd, NetworkManager, a

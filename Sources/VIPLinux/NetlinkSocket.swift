@@ -13,7 +13,8 @@ struct NetlinkSocketAddress {
     var groups: UInt32 = 0
 }
 
-/// A NETLINK_ROUTE socket doing one request/response exchange at a time.
+/// A netlink socket (NETLINK_ROUTE unless told otherwise) doing one
+/// request/response exchange at a time.
 /// Owned by exactly one holder (the address manager guards it with a mutex),
 /// closed when dropped.
 struct NetlinkSocket: ~Copyable {
@@ -28,9 +29,10 @@ struct NetlinkSocket: ~Copyable {
     /// Opens a socket, bound to `groups` if nonzero (for watching).
     /// - Parameter receiveTimeout: bounds every receive so a lost reply
     ///   cannot hang the caller forever; nil blocks.
-    init(groups: UInt32 = 0, receiveTimeout: timeval? = timeval(tv_sec: 5, tv_usec: 0)) throws {
-        let fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), Self.protocolRoute)
-        guard fd >= 0 else { throw SystemError.fromErrno("socket AF_NETLINK NETLINK_ROUTE") }
+    init(groups: UInt32 = 0, receiveTimeout: timeval? = timeval(tv_sec: 5, tv_usec: 0),
+         netlinkProtocol: Int32 = protocolRoute) throws {
+        let fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), netlinkProtocol)
+        guard fd >= 0 else { throw SystemError.fromErrno("socket AF_NETLINK protocol \(netlinkProtocol)") }
         var one: Int32 = 1
         // Both options are best effort: older kernels just give terser errors.
         _ = setsockopt(fd, SOL_NETLINK, Self.optionCapAck, &one, socklen_t(MemoryLayout<Int32>.size))

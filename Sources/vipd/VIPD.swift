@@ -64,6 +64,7 @@ struct Run: ParsableCommand {
         let addresses: NetlinkAddressManager
         let announcer: PacketAnnouncer
         let routes: NetlinkRouteManager
+        let connections: StaleConnections?
         let epoch: UInt64
         do {
             for warning in Scheduling.apply(realtimePriority: loaded.config.realtimePriority,
@@ -73,6 +74,10 @@ struct Run: ParsableCommand {
             announcer = try PacketAnnouncer()
             addresses = try NetlinkAddressManager()
             routes = try NetlinkRouteManager()
+            do { connections = try StaleConnections() } catch {
+                connections = nil
+                logger.warning("connections a VIP move leaves dead will not be ended: \(error)")
+            }
             try ControlSocketPath.prepare(loaded.config.control.socket, owner: loaded.config.user,
                                              group: loaded.config.control.group)
             // The last moment the kernel lets vipd page out its own executable
@@ -92,7 +97,7 @@ struct Run: ParsableCommand {
         }
         try blockingRun {
             try await Daemon.run(loaded: loaded, epoch: epoch, addresses: addresses, routes: routes, announcer: announcer,
-                                 logger: logger)
+                                 connections: connections, logger: logger)
         }
     }
 }

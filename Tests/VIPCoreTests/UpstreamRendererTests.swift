@@ -25,6 +25,9 @@ import VIPCore
             upstream bingo {
                 server 198.18.0.1:30164 fail_timeout=1s;  # node-a (this node: backend checks pass)
                 server 198.18.0.2:30164 fail_timeout=1s;  # node-b (reports its backend healthy)
+                # The healthy ones again, for when nginx rests all of the above at once.
+                server 198.18.0.1:30164 backup max_fails=0;  # node-a
+                server 198.18.0.2:30164 backup max_fails=0;  # node-b
                 keepalive 32;
             }
 
@@ -35,14 +38,16 @@ import VIPCore
         for (view, note) in [(peer(false), "heartbeats stopped"), (peer(false, heard: false), "no heartbeat yet"),
                              (peer(healthy: false), "reports its backend unhealthy")] {
             let text = UpstreamRenderer.render(nginx, node: node, view: .init(localHealthy: true, peers: [view]))
-            #expect(serverLines(text) == ["    server 198.18.0.1:30164 fail_timeout=1s;", "    server 198.18.0.2:30164 down;"])
+            #expect(serverLines(text) == ["    server 198.18.0.1:30164 fail_timeout=1s;", "    server 198.18.0.2:30164 down;",
+                                          "    server 198.18.0.1:30164 backup max_fails=0;"])
             #expect(text.contains("# node-b (\(note))"))
         }
     }
 
     @Test func localBackendIsDownWhenItsChecksFail() {
         let text = UpstreamRenderer.render(nginx, node: node, view: .init(localHealthy: false, peers: [peer()]))
-        #expect(serverLines(text) == ["    server 198.18.0.1:30164 down;", "    server 198.18.0.2:30164 fail_timeout=1s;"])
+        #expect(serverLines(text) == ["    server 198.18.0.1:30164 down;", "    server 198.18.0.2:30164 fail_timeout=1s;",
+                                      "    server 198.18.0.2:30164 backup max_fails=0;"])
         #expect(text.contains("# node-a (this node: backend checks fail)"))
     }
 
@@ -60,7 +65,9 @@ import VIPCore
                      peer(false, id: "node-d", address: "198.18.0.4")]
         let text = UpstreamRenderer.render(nginx, node: node, view: .init(localHealthy: true, peers: peers))
         #expect(serverLines(text) == ["    server 198.18.0.1:30164 fail_timeout=1s;", "    server 198.18.0.2:30164 down;",
-                                      "    server 198.18.0.3:30164 fail_timeout=1s;", "    server 198.18.0.4:30164 down;"])
+                                      "    server 198.18.0.3:30164 fail_timeout=1s;", "    server 198.18.0.4:30164 down;",
+                                      "    server 198.18.0.1:30164 backup max_fails=0;",
+                                      "    server 198.18.0.3:30164 backup max_fails=0;"])
         #expect(!text.contains("Every backend"))
     }
 
@@ -74,7 +81,9 @@ import VIPCore
                                            view: .init(localHealthy: true, peers: [peer(address: "2001:db8::2")]))
         #expect(text.contains("upstream api {"))
         #expect(!text.contains("keepalive"))
-        #expect(serverLines(text) == ["    server [2001:db8::1]:8080 fail_timeout=1s;", "    server [2001:db8::2]:8080 fail_timeout=1s;"])
+        #expect(serverLines(text) == ["    server [2001:db8::1]:8080 fail_timeout=1s;", "    server [2001:db8::2]:8080 fail_timeout=1s;",
+                                      "    server [2001:db8::1]:8080 backup max_fails=0;",
+                                      "    server [2001:db8::2]:8080 backup max_fails=0;"])
     }
 
     @Test func sameHealthSameText() {

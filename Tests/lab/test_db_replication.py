@@ -4,8 +4,8 @@ the agent libexec/vipd-pg on each, vipd on each holding the DB address
 198.18.0.200 (instance db, vrid 52, tracking the agent's /eligible), and a
 write load from the client namespace (lab/pgload.py: one INSERT at a time
 through the DB address, every acknowledged id recorded). lab/vlab/pgcluster.py
-builds it. The agent's timing is the spec's: alone_after 5 s,
-promotable_within 3 s, fence_after 3 s, interval 200 ms.
+builds it. The agent's timing is the shipped one: alone_after 2 s,
+promotable_within 1 s, fence_after 3 s, interval 200 ms.
 
 1. Synchronous while both are up: with the standby's replication cut, a
    COMMIT on the primary does not return until the agent stops waiting for
@@ -45,7 +45,7 @@ from conftest import running_lab
 from vlab import wait_for
 from vlab.pgcluster import PgCluster
 
-ALONE_AFTER = 5.0
+ALONE_AFTER = 2.0
 
 
 @pytest.fixture(scope="module")

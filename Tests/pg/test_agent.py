@@ -66,13 +66,13 @@ def cfg(tmp_path):
 
 def test_config_defaults_and_inline_comments(cfg):
     assert cfg.start == ("systemctl", "start", "postgresql@15-main")
-    assert (cfg.alone_after, cfg.promotable_within, cfg.fence_after, cfg.interval) == (5.0, 3.0, 3.0, 0.2)
+    assert (cfg.alone_after, cfg.promotable_within, cfg.fence_after, cfg.interval) == (2.0, 1.0, 3.0, 0.2)
     assert (cfg.listen_host, cfg.listen_port, cfg.port) == ("127.0.0.1", 8009, 5432)
 
 
 def test_config_errors_name_file_section_key_and_why(tmp_path):
     path = tmp_path / "bad.conf"
-    path.write_text("[replication]\ndb_address = db.example\nalone_after = 2s\n[agent]\ninterval = fast\nlisten = x\n"
+    path.write_text("[replication]\ndb_address = db.example\nalone_after = 1s\n[agent]\ninterval = fast\nlisten = x\n"
                     "colour = red\n")
     with pytest.raises(config.ConfigError) as e:
         config.load(str(path))

@@ -120,12 +120,41 @@ def test_master_again_resets_the_fence_clock():
     assert Fence not in kinds(run(5.0, BACKUP_NO_MASTER, primary()))
 
 
-def test_lost_quorum_counts_as_not_master():
+def test_quorum_never_held_counts_as_not_master():
+    # A cold start: vipd has not heard a majority yet; fence_after applies.
     run = Run()
     no_quorum = replace(MASTER, quorum_held=False)
-    run(0.0, no_quorum, primary())
+    assert Fence not in kinds(run(0.0, no_quorum, primary()))
+    assert Fence not in kinds(run(2.9, no_quorum, primary()))
     dec = run(3.0, no_quorum, primary())
     assert kinds(dec) == [Fence] and "quorum" in dec.actions[0].reason
+
+
+def test_a_master_that_loses_its_quorum_is_fenced_at_once():
+    # Cut off from the majority: no waiting for fence_after, so the primary
+    # is stopped long before it would commit alone (alone_after).
+    run = Run()
+    run(0.0, MASTER, primary())
+    dec = run(0.2, replace(MASTER, quorum_held=False), primary())
+    assert kinds(dec) == [Fence] and "lost the quorum" in dec.actions[0].reason
+    # Also when the resignation shows first as FAULT without quorum.
+    run = Run()
+    run(0.0, MASTER, primary())
+    dec = run(0.2, replace(MASTER, state="fault", master=None, quorum_held=False), primary())
+    assert kinds(dec) == [Fence] and "lost the quorum" in dec.actions[0].reason
+
+
+def test_alone_after_is_never_shorter_than_the_quorum_loss_plus_a_second():
+    # 1 s adverts: quorum is lost after 3 s, so the primary waits at least 4 s.
+    slow = replace(MASTER, advert_interval=1.0)
+    short = replace(S, alone_after=2.0, promotable_within=1.0)
+    m = decide(0.0, short, slow, primary(senders=[sender("t0")]), None, Memory()).memory
+    for t in (1.0, 2.5, 3.9):
+        dec = decide(t, short, slow, primary(senders=[sender("t0")]), None, m)
+        m = dec.memory
+        assert dec.synchronous is True, t
+    dec = decide(4.1, short, slow, primary(senders=[sender("t0")]), None, m)
+    assert dec.synchronous is False
 
 
 def test_a_postmaster_that_does_not_answer_is_fenced_by_the_same_rules():

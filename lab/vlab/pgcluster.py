@@ -40,8 +40,8 @@ REPL_USER, REPL_PASSWORD = "replicator", "replicator-lab"
 PORT = 5432
 # The server settings of the spec; wal_keep_size small for the lab.
 SHARED = {"listen_addresses": "*", "port": str(PORT), "wal_level": "replica", "hot_standby": "on",
-          "wal_log_hints": "on", "max_wal_senders": "4", "wal_keep_size": "256MB", "wal_sender_timeout": "2s",
-          "wal_receiver_timeout": "2s", "wal_receiver_status_interval": "1s", "synchronous_commit": "on",
+          "wal_log_hints": "on", "max_wal_senders": "4", "wal_keep_size": "256MB", "wal_sender_timeout": "1s",
+          "wal_receiver_timeout": "1s", "wal_receiver_status_interval": "1s", "synchronous_commit": "on",
           "max_connections": "60", "shared_buffers": "32MB", "fsync": "on"}
 
 
@@ -51,7 +51,7 @@ def conninfo_standby(node):
 
 
 class PgCluster:
-    def __init__(self, lab, alone_after="5s", promotable_within="3s", fence_after="3s", interval="200ms",
+    def __init__(self, lab, alone_after="2s", promotable_within="1s", fence_after="3s", interval="200ms",
                  witness=None, settings=None):
         """WITNESS: a third lab node running vipd as a witness (node.witness) and the
         db instance with quorum: true on every node (docs/protocol.md, "Quorum")."""

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field, replace
 @dataclass(frozen=True)
 class Settings:
     """The timing of pg.conf, in seconds."""
-    alone_after: float = 5.0         # standby silent this long -> the primary commits without it
-    promotable_within: float = 3.0   # a standby heard the primary this recently may be promoted
+    alone_after: float = 2.0         # standby silent this long -> the primary commits without it
+    promotable_within: float = 1.0   # a standby heard the primary this recently may be promoted
     fence_after: float = 3.0         # a primary without vipd mastership this long is fenced
     vipd_grace: float = 1.0          # vipd unanswered this long -> fenced (the spec's 1 s)
     start_retry: float = 5.0         # a stopped standby is started at most this often
@@ -34,6 +34,7 @@ class Vipd:
     state: str | None = None     # master, backup, fault, maintenance, ...
     master: str | None = None    # the node it follows (itself when master)
     quorum_held: bool = True     # instances[].quorum.held; absent field = held
+    advert_interval: float = 0.0  # the instance's advert interval, seconds (0: not reported)
     error: str = ""
 
     @property
@@ -104,6 +105,8 @@ class Memory:
     stuck_since: float | None = None        # standby: not streaming since
     answered_since: float | None = None     # standby, not streaming: a primary answers there since
     sync_asked: tuple | None = None         # (value, t) of the last ALTER SYSTEM
+    was_master: bool = False                # vipd was master with quorum last round
+    quorum_lost: bool = False               # ... and has lost the quorum since
 
 
 # --- outputs ------------------------------------------------------------------------
@@ -194,7 +197,13 @@ def decide(now: float, s: Settings, vipd: Vipd, local: Local, remote: Remote | N
 def _timers(now: float, vipd: Vipd, local: Local, m: Memory) -> Memory:
     lost = None if vipd.reachable else (m.vipd_lost_at if m.vipd_lost_at is not None else now)
     not_master = None if vipd.is_master else (m.not_master_at if m.not_master_at is not None else now)
-    m = replace(m, vipd_lost_at=lost, not_master_at=not_master)
+    # A master that stops hearing a majority is cut off (or everyone else is
+    # down): it is fenced at once, not after fence_after, so its commits,
+    # which wait for a standby it cannot reach, never outlast alone_after.
+    # Only a lost quorum it had: at a cold start quorum forms within a
+    # second or two, and fence_after covers that.
+    lost_quorum = vipd.reachable and not vipd.quorum_held and (m.was_master or m.quorum_lost)
+    m = replace(m, vipd_lost_at=lost, not_master_at=not_master, was_master=vipd.is_master, quorum_lost=lost_quorum)
     if local.role in ("primary", "standby"):
         # A running server clears a fence: it was started again (by us, or by hand).
         m = replace(m, fenced=None, rewind_failed=None if local.role == "standby" else m.rewind_failed)
@@ -204,12 +213,21 @@ def _timers(now: float, vipd: Vipd, local: Local, m: Memory) -> Memory:
 def _fence_reason(now: float, s: Settings, vipd: Vipd, m: Memory) -> str | None:
     if vipd.other_master:
         return f"{vipd.other_master} is master of the DB address"
+    if m.quorum_lost:
+        return "vipd lost the quorum it held as master (cut off from the majority)"
     if not vipd.reachable and now - m.vipd_lost_at >= s.vipd_grace:
         return f"vipd unreachable for {now - m.vipd_lost_at:.1f} s ({vipd.error})"
     if m.not_master_at is not None and now - m.not_master_at >= s.fence_after:
         why = "quorum not held" if vipd.reachable and vipd.state == "master" else f"state {vipd.state}"
         return f"vipd not master for {now - m.not_master_at:.1f} s ({why})"
     return None
+
+
+def alone_after(s: Settings, vipd: Vipd) -> float:
+    """alone_after, but never less than vipd's quorum loss (3 intervals)
+    plus a second: an isolated master must be fenced before it would
+    commit alone (docs/architecture.md, "What protects a partition")."""
+    return max(s.alone_after, 3 * vipd.advert_interval + 1.0)
 
 
 def _primary(now: float, s: Settings, vipd: Vipd, local: Local, m: Memory) -> Decision:
@@ -220,7 +238,7 @@ def _primary(now: float, s: Settings, vipd: Vipd, local: Local, m: Memory) -> De
         # which must rewind, stream and be listed as synchronous before it
         # is eligible again (_standby), so waiting for it protects nothing
         # and only stalled every write for alone_after after each failover.
-        fresh = now + s.alone_after if local.sync_names not in ("", None) and not m.promoted else None
+        fresh = now + alone_after(s, vipd) if local.sync_names not in ("", None) and not m.promoted else None
         m = replace(m, primary_since=now, fresh_until=fresh)
     reason = _fence_reason(now, s, vipd, m)
     if reason:
@@ -237,7 +255,7 @@ def _primary(now: float, s: Settings, vipd: Vipd, local: Local, m: Memory) -> De
             seen[row.application_name] = (key, now)
     m = replace(m, seen=tuple((n, k, t) for n, (k, t) in sorted(seen.items())))
     last = max((t for _, t in seen.values()), default=None)
-    heard = last is not None and now - last < s.alone_after
+    heard = last is not None and now - last < alone_after(s, vipd)
     fresh = m.fresh_until is not None and now < m.fresh_until
     want = "*" if heard or fresh else ""
 

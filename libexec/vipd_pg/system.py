@@ -83,7 +83,9 @@ class System:
             if inst.get("instance") == self.cfg.instance:
                 quorum = inst.get("quorum")
                 held = bool(quorum.get("held", True)) if isinstance(quorum, dict) else True
-                return Vipd(True, node=node, state=inst.get("state"), master=inst.get("master"), quorum_held=held)
+                interval = float(inst.get("advert_interval_ms") or 0) / 1000
+                return Vipd(True, node=node, state=inst.get("state"), master=inst.get("master"), quorum_held=held,
+                            advert_interval=interval)
         return Vipd(True, node=node, state="absent", error=f"vipd runs no instance {self.cfg.instance}")
 
     # --- the local server -----------------------------------------------------------
