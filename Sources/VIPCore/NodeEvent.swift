@@ -14,6 +14,16 @@ public struct NodeEvent: Codable, Sendable, Equatable {
         case checkDown = "check_down"
         /// A check's restart command ran (`reason`: how it ended, or "started").
         case checkRestart = "check_restart"
+        /// Reported by vipd-pg (`POST /v1/events`): it promoted the local
+        /// standby, fenced the local primary, rejoined it as a standby, or
+        /// its pg_rewind failed (hands needed).
+        case dbPromoted = "db_promoted"
+        case dbFenced = "db_fenced"
+        case dbRejoined = "db_rejoined"
+        case dbRejoinFailed = "db_rejoin_failed"
+
+        /// What a local agent may report; vipd's own events it may not.
+        public static let reportable: [Kind] = [.dbPromoted, .dbFenced, .dbRejoined, .dbRejoinFailed]
     }
 
     public var node: String

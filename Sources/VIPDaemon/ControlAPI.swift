@@ -36,6 +36,18 @@ public struct MaintenanceRequest: Codable, Sendable {
     }
 }
 
+/// Body of POST /v1/events: an event a local agent reports (vipd-pg).
+public struct ReportedEvent: Codable, Sendable {
+    public var event: String
+    public var reason: String?
+    public var instance: String?
+    public init(event: String, reason: String? = nil, instance: String? = nil) {
+        self.event = event
+        self.reason = reason
+        self.instance = instance
+    }
+}
+
 /// The answer to every POST: what happened, in a sentence, and the outcome.
 public struct ActionResult: Codable, Sendable, ResponseEncodable {
     public var ok: Bool
@@ -69,6 +81,16 @@ public enum ControlAPI {
         router.post("/v1/maintenance") { request, context -> EditedResponse<ActionResult> in
             let body = try await request.decode(as: MaintenanceRequest.self, context: context)
             return try await maintenance(engine: engine, body: body)
+        }
+        router.post("/v1/events") { request, context -> EditedResponse<ActionResult> in
+            let body = try await request.decode(as: ReportedEvent.self, context: context)
+            guard let kind = NodeEvent.Kind(rawValue: body.event), NodeEvent.Kind.reportable.contains(kind) else {
+                let known = NodeEvent.Kind.reportable.map(\.rawValue).joined(separator: ", ")
+                return refused(ControlRefusal(400, "event \(body.event) cannot be reported (only \(known))"))
+            }
+            try await engine.onLoop { engine.reported(kind, reason: body.reason.map { String($0.prefix(1000)) },
+                                                      instance: body.instance) }
+            return EditedResponse(status: .ok, response: ActionResult(ok: true, message: "\(kind.rawValue) published"))
         }
         router.post("/v1/reload") { _, _ -> EditedResponse<ActionResult> in
             try await reload(engine: engine, source: reloadSource)

@@ -190,6 +190,28 @@ final class RecordingSender: HeartbeatSending, @unchecked Sendable {
         #expect(fields == NodeEngine.reloadComparedFields)
     }
 
+    @Test func agentsReportDatabaseEventsButNotVipdsOwn() async throws {
+        let engine = try await engine()
+        try await app(engine).test(.router) { client in
+            try await client.execute(uri: "/v1/events", method: .post,
+                                     body: ByteBuffer(string: #"{"event": "db_promoted", "reason": "vipd is master", "instance": "db"}"#)) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body).contains("db_promoted published"))
+            }
+            // vipd's own kinds, and made-up ones, are refused.
+            for event in ["state_change", "db_exploded"] {
+                try await client.execute(uri: "/v1/events", method: .post,
+                                         body: ByteBuffer(string: #"{"event": "\#(event)"}"#)) { response in
+                    #expect(response.status == .badRequest)
+                    #expect(String(buffer: response.body).contains("cannot be reported (only db_promoted, db_fenced"))
+                }
+            }
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(String(buffer: response.body).contains(#"vipd_reported_events_total{event="db_promoted"} 1"#))
+            }
+        }
+    }
+
     @Test func metricsArePrometheusText() async throws {
         let engine = try await engine()
         try await app(engine).test(.router) { client in

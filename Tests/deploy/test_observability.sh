@@ -75,10 +75,18 @@ PY
 out=$(promtool check rules "$tmp/rules.yml" 2>&1)
 check "promtool: every dashboard query parses" grep -q SUCCESS <<<"$out"
 grep -q SUCCESS <<<"$out" || echo "$out"
+# vipd-pg's names: its literal gauges and the counters it builds from COUNTERS.
+PYTHONPATH=libexec python3 -c '
+import re
+from vipd_pg.agent import COUNTERS
+text = open("libexec/vipd_pg/agent.py").read()
+names = set(re.findall(r"\"(vipd_pg_[a-z_]+)\"", text)) | {f"vipd_pg_{c}_total" for c in COUNTERS} | {"vipd_pg_role"}
+print("\n".join(sorted(names)))' >"$tmp/pg_names"
 missing=""
 while read -r name; do
     base=${name%_bucket}
     case $name in
+        vipd_pg_*) grep -qx "$name" "$tmp/pg_names" || missing="$missing $name" ;;
         vipd_*) grep -rqF "\"$name\"" Sources/ || missing="$missing $name" ;;
         bingo_http_*) grep -qE "^(counter|histogram|gauge) $base\b" conf/mtail/bingo.mtail || missing="$missing $name" ;;
         nginx_*) ;;  # prometheus-nginx-exporter's own names

@@ -167,6 +167,10 @@ def test_primary_node_killed_standby_promoted_nothing_acknowledged_lost(db):
         f"rejoins {st['rejoins']}, timeline {st['timeline']})")
     assert rejoin < 60 and st["rejoins"] >= 1
     assert db.missing(p, "primary_kill", load["acked"]) == []   # the rewound node has them too
+    # The agents' events reach vipd (POST /v1/events: its log, metrics and webhooks).
+    wait_for(lambda: "db_rejoined (reported by the local agent)" in db.lab.log(p), 5, "db_rejoined in vipd's log")
+    assert "db_promoted (reported by the local agent)" in db.lab.log(s)
+    assert "db_fenced (reported by the local agent)" in db.lab.log(p)
 
 
 def test_planned_switchover_under_load(db):

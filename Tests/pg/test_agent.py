@@ -32,6 +32,10 @@ class FakeSystem:
         self.calls = []
         self.fail = {}
         self.during = None     # called inside an action (to look at /eligible meanwhile)
+        self.reports = []      # (event, reason) handed to vipd
+
+    def report(self, event, reason):
+        self.reports.append((event, reason))
 
     def vipd(self):
         return self.vipd_view
@@ -94,6 +98,7 @@ def test_promotion_runs_and_is_counted_and_eligible_meanwhile(cfg):
     assert fake.calls == ["remote", "promote"]
     assert seen == [("promote", (True, "eligible: promoting"))]
     assert agent.status()["promotions"] == 1
+    assert [e for e, _ in fake.reports] == ["db_promoted"]
     assert json.load(open(cfg.state_file))["promotions"] == 1
 
 
@@ -109,6 +114,8 @@ def test_fence_then_rejoin(cfg):
     agent.round()
     assert fake.calls == ["remote", "rewind", "start"]
     assert agent.status()["rejoins"] == 1
+    assert [e for e, _ in fake.reports] == ["db_fenced", "db_rejoined"]
+    assert "node-b is master" in fake.reports[0][1]
 
 
 def test_failed_rewind_is_kept_across_restarts_and_not_retried(cfg):
@@ -119,6 +126,7 @@ def test_failed_rewind_is_kept_across_restarts_and_not_retried(cfg):
     agent = Agent(cfg, fake)
     agent.round()
     assert agent.status()["rejoin_failures"] == 1
+    assert fake.reports[-1][0] == "db_rejoin_failed" and "common ancestor" in fake.reports[-1][1]
     again = Agent(cfg, fake)          # a restarted agent
     fake.calls.clear()
     again.round()

@@ -94,6 +94,7 @@ class Agent:
                 log("promoting the local standby (vipd is master of the DB address)")
                 self.system.promote()
                 self._count("promotions", "event promoted")
+                self.system.report("db_promoted", "vipd is master of the DB address: the local standby was promoted")
             elif isinstance(action, d.SetSync):
                 self.system.set_sync(action.value)
                 log(f"synchronous_standby_names = '{action.value}'"
@@ -103,6 +104,7 @@ class Agent:
                 log(f"fencing the local primary: {action.reason}")
                 self.system.fence()
                 self._count("fences", f"event fenced: {action.reason}")
+                self.system.report("db_fenced", f"the local primary was stopped: {action.reason}")
             elif isinstance(action, d.StartStandby):
                 log("starting the stopped standby")
                 self.system.start()
@@ -128,11 +130,13 @@ class Agent:
             self.memory = replace(self.memory, rewind_failed=str(e)[-300:])
             self._save_state()
             log(f"event rejoin_failed: {e}")
+            self.system.report("db_rejoin_failed", f"pg_rewind failed, the node stays fenced: {str(e)[-300:]}")
             raise
         log(f"pg_rewind: {line}")
         log("starting as a standby")
         self.system.start()
         self._count("rejoins", "event rejoined: started as a standby of the DB address")
+        self.system.report("db_rejoined", "rewound and started as a standby of the DB address")
 
     def _count(self, counter, text):
         self.counters[counter] += 1

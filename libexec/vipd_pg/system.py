@@ -13,6 +13,8 @@ import os
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
 
 from .config import Config, read_secret
@@ -87,6 +89,25 @@ class System:
                 return Vipd(True, node=node, state=inst.get("state"), master=inst.get("master"), quorum_held=held,
                             advert_interval=interval)
         return Vipd(True, node=node, state="absent", error=f"vipd runs no instance {self.cfg.instance}")
+
+    def report(self, event: str, reason: str):
+        """Hands an event to vipd (POST /v1/events), which logs, counts and
+        sends it to its webhooks. In a thread: the loop never waits for it,
+        and a vipd that is down only costs the event (the log has it)."""
+        def post():
+            try:
+                c = UnixHTTPConnection(self.cfg.control_socket, timeout=2)
+                c.request("POST", "/v1/events", json.dumps({"event": event, "reason": reason,
+                                                             "instance": self.cfg.instance}),
+                          {"Content-Type": "application/json"})
+                r = c.getresponse()
+                r.read()
+                c.close()
+                if r.status != 200:
+                    sys.stderr.write(f"vipd-pg: vipd refused the {event} event: HTTP {r.status}\n")
+            except (OSError, http.client.HTTPException) as e:
+                sys.stderr.write(f"vipd-pg: could not hand the {event} event to vipd: {e}\n")
+        threading.Thread(target=post, daemon=True).start()
 
     # --- the local server -----------------------------------------------------------
 
