@@ -45,7 +45,8 @@ demo-loopback: build
 	scripts/demo-loopback.sh
 
 ## bench: vipd against keepalived in the namespace lab (root; ~40 min, several instances and link loss included), then bingo's API on PostgreSQL
-## (api-120rps, ~26 min: lab/bench_api.py); table + bench/results.json; then vipd and keepalived
+## (api-120rps, ~26 min: lab/bench_api.py), then the replicated database under faults (db-failover, ~6 min:
+## lab/bench_db.py); table + bench/results.json; then vipd and keepalived
 ## in one VRRPv3 router (interop, ~2 min: lab/bench_interop.py, bench/interop.json).
 ## Measures the release binaries, as shipped. BENCH_QUICK=1 for a short smoke run;
 ## BIN_DIR, BENCH_RUNS, BENCH_INTERVALS... see lab/bench.py

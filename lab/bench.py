@@ -35,6 +35,11 @@ advert (timed from the running capture; the same phases for every daemon):
                     per endpoint of bingo.md requirements 3-5, without and
                     with the role's indexes: lab/bench_api.py (~30 min; alone:
                     BENCH_SCENARIOS=api-120rps or python3 lab/bench_api.py).
+  db-failover       (daemon-independent, once) the replicated PostgreSQL pair
+                    (vipd-pg, quorum with a witness) under 50 INSERTs/s:
+                    primary's node killed, standby's node killed, planned
+                    switchover, primary cut off; promotion time, write pause,
+                    failed and lost writes, rejoin: lab/bench_db.py (~5 min).
   idle              (100 ms only) CPU % of a core and RSS of each daemon over
                     20 s (time on CPU of every thread, in ns, from
                     /proc/PID/task/*/schedstat: /proc/PID/stat counts 10 ms
@@ -62,7 +67,7 @@ Env / options: BENCH_QUICK=1 (2 runs at 100 ms, cpu-starvation 1 x 15 s at
 20 ms, idle 5 s, load 20 s, idle-instances 1 run), BENCH_RUNS, BENCH_INTERVALS
 ("1s,100ms,20ms"), BENCH_SCENARIOS ("hard-kill,graceful-stop,planned-failover,
 cpu-starvation,idle,load-120rps-master-kill,active-active,link-down,
-idle-instances,api-120rps"), BENCH_INSTANCE_COUNTS ("1,10,100"), BENCH_IDLE_RUNS
+idle-instances,api-120rps,db-failover"), BENCH_INSTANCE_COUNTS ("1,10,100"), BENCH_IDLE_RUNS
 (3), BENCH_DAEMONS ("vipd,keepalived"), BENCH_MERGE=1 (--merge: keep the other
 scenarios' entries of BENCH_OUT), BENCH_STARVE_SECONDS (60), BENCH_LOAD_SECONDS
 (60), BENCH_IDLE_SECONDS (20), BENCH_OUT (bench/results.json), BIN_DIR (vipd and
@@ -93,6 +98,7 @@ import benchinstances  # noqa: E402
 from benchreport import machine, merged, table  # noqa: E402
 from benchscenarios import fault_run, load_run, open_lab, starvation_run  # noqa: E402
 import bench_api  # noqa: E402
+import bench_db  # noqa: E402
 
 LAB_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(LAB_DIR)
@@ -170,7 +176,11 @@ def main():
         with open(a.render) as f:
             results = json.load(f)
         api = [e for e in results["scenarios"] if e["name"] == "api-120rps"]
-        print(table({**results, "scenarios": [e for e in results["scenarios"] if e["name"] != "api-120rps"]}))
+        dbs = [e for e in results["scenarios"] if e["name"] in bench_db.SCENARIOS]
+        print(table({**results, "scenarios": [e for e in results["scenarios"]
+                                              if e["name"] != "api-120rps" and e["name"] not in bench_db.SCENARIOS]}))
+        if dbs:
+            print(bench_db.table(dbs))
         if api:
             print("\n" + bench_api.table(api))
         return 0
@@ -322,6 +332,12 @@ def main():
             except LabError as e:
                 say(f"api-120rps FAILED: {e}")
                 details["errors"].append({"scenario": "api-120rps", "error": str(e)[:2000]})
+        if "db-failover" in scenarios:
+            say("db-failover: the replicated database pair under faults (lab/bench_db.py)")
+            entries, d = bench_db.run(2 if a.quick else runs)
+            results["scenarios"].extend(entries)
+            details["runs"].append({"scenario": "db-failover", **d})
+            details["errors"] += d["errors"]
     finally:
         subprocess.run(["rm", "-rf", snap])
         details["elapsed_s"] = round(time.time() - t_start, 1)
@@ -336,9 +352,13 @@ def main():
         with open(os.path.join(os.path.dirname(a.out), "details.json"), "w") as f:
             json.dump(details, f, indent=1)
         api = [e for e in results["scenarios"] if e["name"] == "api-120rps"]
-        text = table({**results, "scenarios": [e for e in results["scenarios"] if e["name"] != "api-120rps"]})
+        dbs = [e for e in results["scenarios"] if e["name"] in bench_db.SCENARIOS]
+        text = table({**results, "scenarios": [e for e in results["scenarios"]
+                                               if e["name"] != "api-120rps" and e["name"] not in bench_db.SCENARIOS]})
         if api:
             text += "\n\n" + bench_api.table(api)
+        if dbs:
+            text += "\n\n" + bench_db.table(dbs)
         with open(os.path.join(os.path.dirname(a.out), "table.md"), "w") as f:
             f.write(text + "\n")
         print(text, flush=True)

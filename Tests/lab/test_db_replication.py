@@ -65,20 +65,7 @@ def db(request):
 
 
 def roles(db):
-    """(primary, standby) now, once the pair has settled: the holder of the
-    DB address a synchronous primary, the other an eligible standby."""
-    def settled():
-        holders = db.db_holders()
-        if len(holders) != 1:
-            return None
-        p = holders[0]
-        s = "b" if p == "a" else "a"
-        try:
-            db.wait_settled(p, s, 0.1)
-        except Exception:
-            return None
-        return p, s
-    return wait_for(settled, 60, f"the pair to settle ({db.agent_status('a')}, {db.agent_status('b')})", 0.2)
+    return db.roles(60)
 
 
 def say(text):

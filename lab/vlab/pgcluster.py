@@ -41,7 +41,7 @@ PORT = 5432
 # The server settings of the spec; wal_keep_size small for the lab.
 SHARED = {"listen_addresses": "*", "port": str(PORT), "wal_level": "replica", "hot_standby": "on",
           "wal_log_hints": "on", "max_wal_senders": "4", "wal_keep_size": "256MB", "wal_sender_timeout": "1s",
-          "wal_receiver_timeout": "1s", "wal_receiver_status_interval": "1s", "synchronous_commit": "on",
+          "wal_receiver_timeout": "1s", "wal_receiver_status_interval": "1s", "wal_retrieve_retry_interval": "200ms", "synchronous_commit": "on",
           "max_connections": "60", "shared_buffers": "32MB", "fsync": "on"}
 
 
@@ -118,6 +118,23 @@ class PgCluster:
                     and s["eligible"] and self.db_holders() == [primary])
         wait_for(settled, timeout, f"{primary} synchronous primary, {standby} eligible standby "
                  f"({self.agent_status(primary)}, {self.agent_status(standby)})", interval=0.1)
+
+    def roles(self, timeout=60):
+        """(primary, standby) once the pair has settled: the holder of the DB
+        address a synchronous primary, the other an eligible standby."""
+        def settled():
+            holders = self.db_holders()
+            if len(holders) != 1:
+                return None
+            p = holders[0]
+            s = "b" if p == "a" else "a"
+            try:
+                self.wait_settled(p, s, 0.1)
+            except Exception:
+                return None
+            return p, s
+        return wait_for(settled, timeout, f"the pair to settle ({self.agent_status('a')}, {self.agent_status('b')})",
+                        0.2)
 
     def pg_conf(self, node):
         pg, d = self.pg[node], os.path.join(self.lab.dir, node)
