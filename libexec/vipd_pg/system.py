@@ -52,6 +52,16 @@ def _quote_conninfo(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def conf_string(value: str) -> str:
+    """VALUE as a postgresql.conf string literal. The file's parser undoes
+    backslash escapes too, so a conninfo's own escaping (a backslash in a
+    password) needs its backslashes doubled once more: with only the quotes
+    doubled, 'a\\b' reached libpq as 'a\b', which it reads as "ab" (the
+    playbook test's password has a backslash: the rejoined standby could
+    not log in, and was rewound every 30 s)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
 def conninfo(**params) -> str:
     return " ".join(f"{k}={_quote_conninfo(str(v))}" for k, v in params.items() if v not in (None, ""))
 
@@ -313,7 +323,7 @@ class System:
         info = conninfo(host=cfg.db_address, port=cfg.port, user=cfg.repl_user,
                         password=read_secret(cfg.repl_password_file), application_name=cfg.application_name,
                         connect_timeout=2, keepalives_idle=1, keepalives_interval=1, keepalives_count=2)
-        keep.append("primary_conninfo = '" + info.replace("'", "''") + "'\n")
+        keep.append(f"primary_conninfo = {conf_string(info)}\n")
         tmp = auto + ".vipd-pg"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
