@@ -47,7 +47,8 @@ demo-loopback: build
 ## bench: vipd against keepalived in the namespace lab (root; ~40 min, several instances and link loss included), then bingo's API on PostgreSQL
 ## (api-120rps, ~26 min: lab/bench_api.py), then the replicated database under faults (db-failover, ~6 min:
 ## lab/bench_db.py); table + bench/results.json; then vipd and keepalived
-## in one VRRPv3 router (interop, ~2 min: lab/bench_interop.py, bench/interop.json).
+## in one VRRPv3 router, unsigned with Debian's 2.2.7 and with auth_hmac against 2.4.3 built from
+## ../shared/third_party (interop, interop-auth, ~4 min: lab/bench_interop.py, bench/interop.json).
 ## Measures the release binaries, as shipped. BENCH_QUICK=1 for a short smoke run;
 ## BIN_DIR, BENCH_RUNS, BENCH_INTERVALS... see lab/bench.py
 bench: release

@@ -17,10 +17,19 @@ stopped (it resigns, B's keepalived takes over), vipd started (it preempts B);
 then the same on the backup B. Measured: the longest client gap over
 the whole migration, and the moments (5 ms samples) with two holders of the VIP.
 
-Usage (root):  python3 lab/bench_interop.py [--runs 5] [--out bench/interop.json]
+Then "auth" (interop-auth): the same four pairings with auth_hmac on both
+sides, against keepalived 2.4.3 built from ../shared/third_party
+(lab/vlab/keepalived_source.py; cached between runs), and the three attacks
+of Tests/lab/test_vrrp3_hmac.py (a replayed capture, a forgery with the wrong
+key, an unsigned advert, from A's address) sent to each daemon as backup:
+how many each counted (vipd's drop counters, keepalived's log lines), and
+whether either believed one (a takeover). --no-auth skips it.
+
+Usage (root):  python3 lab/bench_interop.py [--runs 5] [--no-auth] [--out bench/interop.json]
 Prints every outage and the medians on stderr; writes
 {"name": "interop", "advert_interval_ms": 100, "pairs": [{"master", "backup", "outage_ms": [...], "median_ms"}],
- "migration": {"max_gap_ms", "two_holder_samples", "two_holder_ms", "steps": [...]}}.
+ "migration": {"max_gap_ms", "two_holder_samples", "two_holder_ms", "steps": [...]},
+ "auth": {"keepalived": "2.4.3", "pairs": [...], "attacks": {"vipd": {...}, "keepalived": {...}}}}.
 """
 
 import argparse
@@ -37,7 +46,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vlab import Lab, LabError  # noqa: E402
 from vlab.util import say as lab_say, sh  # noqa: E402
-from vlab.vrrp3 import INTERVAL_MS, VIP, election, ka_pids, start_keepalived  # noqa: E402
+from vlab import vrrp3_auth as auth  # noqa: E402
+from vlab.vrrp3 import INTERVAL_MS, VIP, election, ka_log, ka_pids, start_keepalived  # noqa: E402
 
 PRIORITY = {"a": 150, "b": 100}
 # The master first: its keepalived resigns (B's keepalived takes over after
@@ -52,9 +62,12 @@ def say(text):
     lab_say(text, "bench")
 
 
-def start(lab, node, daemon):
+def start(lab, node, daemon, signed=None):
+    """SIGNED: keepalived 2.4.3's binary, for auth_hmac on both daemons."""
     if daemon == "vipd":
-        lab.start_vipd(node, election=election(PRIORITY[node], False))
+        lab.start_vipd(node, election=auth.election(lab, PRIORITY[node]) if signed else election(PRIORITY[node], False))
+    elif signed:
+        auth.start_keepalived(lab, signed, node, PRIORITY[node])
     else:
         start_keepalived(lab, node, PRIORITY[node], False)
 
@@ -84,8 +97,8 @@ def a_is_master(lab, master):
     return lab.state("a") == "master" if master == "vipd" else True
 
 
-def one_run(lab, index, master, backup):
-    start(lab, "a", master)
+def one_run(lab, index, master, backup, signed=None):
+    start(lab, "a", master, signed)
     lab.wait_for(lambda: a_is_master(lab, master), 10, what="A sole master", interval=0.05)
     name = f"probe-{master}-{backup}-{index}"
     stopfile, out, ready = (os.path.join(lab.dir, f"{name}.{x}") for x in ("stop", "json", "ready"))
@@ -177,6 +190,74 @@ def migration(lab):
             "two_holder_samples": doubles[0], "sample_period_ms": round(period_ms, 1), "steps": steps}
 
 
+def pairs_run(lab, runs, signed=None):
+    pairs = []
+    for master, backup in PAIRS:
+        start(lab, "b", backup, signed)
+        outages = []
+        for i in range(1, runs + 1):
+            outage = one_run(lab, i, master, backup, signed)
+            outages.append(outage)
+            say(f"{master} -> {backup}{' (auth_hmac)' if signed else ''} run {i}: outage {outage:.1f} ms")
+        stop(lab, "b", backup)
+        median = statistics.median(outages)
+        say(f"{master} -> {backup}: outages {outages} ms, median {median:.1f} ms")
+        pairs.append({"master": master, "backup": backup, "outage_ms": outages, "median_ms": median})
+    reference = pairs[0]["median_ms"]
+    for pair in pairs[1:]:
+        pair["minus_keepalived_ms"] = round(pair["median_ms"] - reference, 1)
+        pair["within_one_interval"] = abs(pair["median_ms"] - reference) <= INTERVAL_MS
+    return pairs
+
+
+def attacked(lab, signed, backup):
+    """A master (the other daemon) on A, BACKUP on B; A's advert captured on B
+    and sent back with the forgery and the unsigned one, claiming a priority
+    that would make B act (255 to vipd: take over; 0 to keepalived: resign)."""
+    master = "keepalived" if backup == "vipd" else "vipd"
+    start(lab, "a", master, signed)
+    start(lab, "b", backup, signed)
+    lab.wait_for(lambda: a_is_master(lab, master) and (backup != "vipd" or lab.status("b").get("master") == "node-a"),
+                 10, what=f"{master} on A master, {backup} on B following it", interval=0.05)
+    time.sleep(0.5)
+    captured = auth.raw(lab, "b", "capture", lab.addr("a"), "3")
+    before = dict(lab.status("b")["counters"]["dropped"]) if backup == "vipd" else None
+    log_from = len(ka_log(lab, "b"))   # ka-b.log holds every earlier start too
+    auth.raw(lab, "a", "send", *auth.attacks(lab, 255 if backup == "vipd" else 0, captured))
+    time.sleep(1.0)
+    if backup == "vipd":
+        now = lab.status("b")["counters"]["dropped"]
+        counted = {k: now[k] - before[k] for k in auth.VIPD_DROPS}
+        believed = lab.state("b") != "backup" or lab.status("b").get("master") != "node-a"
+    else:
+        text = ka_log(lab, "b")[log_from:]
+        counted = {line.split(" from")[0]: text.count(line.format(a=lab.addr("a")))
+                   for line in auth.KEEPALIVED_REFUSALS}
+        believed = "Entering MASTER STATE" in text
+    believed = believed or lab.holders(VIP) != ["a"]
+    stop(lab, "a", master)
+    stop(lab, "b", backup)
+    lab.link_up("a")
+    return {"master": master, "counted": counted, "all_counted": all(v >= 1 for v in counted.values()),
+            "believed_one": believed}
+
+
+def auth_run(runs):
+    from vlab.keepalived_source import build
+    signed = build()
+    lab = Lab(interval_ms=INTERVAL_MS)
+    try:
+        lab.up()
+        auth.key_file(lab)
+        pairs = pairs_run(lab, runs, signed)
+        attacks = {backup: attacked(lab, signed, backup) for backup in ("vipd", "keepalived")}
+        for backup, a in attacks.items():
+            say(f"attacks on {backup} as backup: counted {a['counted']}, believed one: {a['believed_one']}")
+        return {"keepalived": "2.4.3", "pairs": pairs, "attacks": attacks}
+    finally:
+        lab.close(keep=os.environ.get("LAB_KEEP") == "1")
+
+
 def ka_pids_alive(lab, node):
     alive = []
     for pid in ka_pids(lab, node):
@@ -196,6 +277,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--out", help="write the JSON object here (default: stdout)")
+    p.add_argument("--no-auth", action="store_true", help="skip the auth_hmac pairs (keepalived 2.4.3 build)")
     args = p.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("needs root (network namespaces)")
@@ -204,22 +286,7 @@ def main():
     ok = False
     try:
         lab.up()
-        pairs = []
-        for master, backup in PAIRS:
-            start(lab, "b", backup)
-            outages = []
-            for i in range(1, args.runs + 1):
-                outage = one_run(lab, i, master, backup)
-                outages.append(outage)
-                say(f"{master} -> {backup} run {i}: outage {outage:.1f} ms")
-            stop(lab, "b", backup)
-            median = statistics.median(outages)
-            say(f"{master} -> {backup}: outages {outages} ms, median {median:.1f} ms")
-            pairs.append({"master": master, "backup": backup, "outage_ms": outages, "median_ms": median})
-        reference = pairs[0]["median_ms"]
-        for pair in pairs[1:]:
-            pair["minus_keepalived_ms"] = round(pair["median_ms"] - reference, 1)
-            pair["within_one_interval"] = abs(pair["median_ms"] - reference) <= INTERVAL_MS
+        pairs = pairs_run(lab, args.runs)
         lab.close()
         lab = Lab(interval_ms=INTERVAL_MS)
         lab.up()
@@ -228,6 +295,9 @@ def main():
             f"{moved['holder_samples']} samples (one per {moved['sample_period_ms']} ms) with two holders; gaps over 20 ms: {moved['gaps_over_20ms']}")
         doc = {"name": "interop", "advert_interval_ms": INTERVAL_MS, "runs": args.runs, "pairs": pairs,
                "migration": moved}
+        if not args.no_auth:
+            lab.close()
+            doc["auth"] = auth_run(args.runs)
         text = json.dumps(doc, indent=1)
         if args.out:
             with open(args.out, "w") as f:

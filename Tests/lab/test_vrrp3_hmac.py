@@ -9,17 +9,12 @@ mode, time window 5 s. The first run on a machine builds keepalived (minutes);
 later runs reuse /var/cache/vipd-lab/keepalived-2.4.3/<sha256>.
 """
 
-import os
-import sys
 import time
 
 import pytest
 
-import vlab.vrrp3 as interop
-from vlab.vrrp3 import VIP, INTERVAL_MS, ka_log, ka_pids, master_down_ms, takeover_ms
-
-KEY_HEX = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
-
+import vlab.vrrp3_auth as auth
+from vlab.vrrp3 import VIP, diag, ka_log, ka_pids, master_down_ms, takeover_ms
 
 @pytest.fixture(scope="module")
 def keepalived243():
@@ -31,57 +26,11 @@ def keepalived243():
 def pair(request):
     from conftest import running_lab
     with running_lab(request, start=False) as lab:
-        path = os.path.join(lab.dir, "vrrp51.key")
-        with open(path, "w") as f:
-            f.write(f"hex:{KEY_HEX}\n")
-        os.chmod(path, 0o600)
-        lab.hmac_key = path
+        auth.key_file(lab)
         yield lab
 
 
-def election(lab, priority):
-    return interop.election(priority, False, vrrp3="{multicast: false, auth_hmac: "
-                            f"{{key_file: {lab.hmac_key}, key_id: 1, time_window: 5s, mode: enforce}}}}")
-
-
-def start_keepalived(lab, binary, node, priority):
-    """keepalived 2.4.3 in NODE's namespace, unicast, auth_hmac with vipd's key file."""
-    interop.start_keepalived(lab, node, priority, False, binary=binary, extra=f"""    auth_hmac {{
-        key 1 file:{lab.hmac_key}
-        active_key 1
-        anti_replay time
-        time_window 5
-        mode enforce
-    }}
-""")
-    assert not config_errors(lab, node), ka_log(lab, node)
-
-
-def config_errors(lab, node):
-    return "\n".join(line for line in ka_log(lab, node).splitlines() if "auth_hmac" in line)
-
-
-def raw(lab, node, *args):
-    """lab/vrrp_raw.py in NODE's namespace; its output."""
-    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(sys.modules["vlab"].__file__))),
-                          "vrrp_raw.py")
-    return lab.nsexec(node, sys.executable, script, *args).strip()
-
-
-def attacks(lab, priority, captured):
-    """The replayed capture, a forged advert (wrong key) and an unsigned one, all
-    claiming to come from A, to B, as hex."""
-    import vrrp_raw
-    a, b = lab.addr("a"), lab.addr("b")
-    forged = vrrp_raw.advert(a, b, 51, priority, [VIP], key=b"not the key, but 32 bytes long!!")
-    unsigned = vrrp_raw.advert(a, b, 51, priority, [VIP])
-    return [captured, forged.hex(), unsigned.hex()]
-
-
-def diag(lab):
-    return (f"holders {lab.holders(VIP)}\n--- vipd a\n" + "\n".join(lab.log("a").splitlines()[-15:])
-            + "\n--- vipd b\n" + "\n".join(lab.log("b").splitlines()[-15:])
-            + "".join(f"\n--- keepalived {n}\n" + "\n".join(ka_log(lab, n).splitlines()[-15:]) for n in ("a", "b")))
+election, start_keepalived, raw, attacks = auth.election, auth.start_keepalived, auth.raw, auth.attacks
 
 
 def test_vipd_follows_a_signing_keepalived_and_drops_forgeries_and_replays(pair, keepalived243):
