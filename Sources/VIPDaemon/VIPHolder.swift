@@ -82,7 +82,7 @@ final class VIPHolder: @unchecked Sendable {  // confined to `loop`
     /// The local connections the move left dead (`SockDiagMessage.isStale`):
     /// acquired, a local client of the VIP whose peer was the old holder,
     /// whose answers are now dropped as coming from one of our own
-    /// addresses; released, whatever had the VIP as its own address. Their
+    /// addresses; released, whatever had the VIP at either end. Their
     /// owners get ECONNABORTED and reconnect, to the right node, at once.
     private func endStaleConnections(acquired: Bool) {
         guard let ender = connections else { return }
