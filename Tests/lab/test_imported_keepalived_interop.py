@@ -5,13 +5,12 @@ keepalived on node B, with its own keepalived.conf, is its backup; when vipd die
 keepalived takes over. The migration the importer is for, one node at a time;
 also with keepalived 2.4's auth_hmac (built from source, as test_vrrp3_hmac.py)."""
 
-import os
 import re
 import subprocess
 import time
 
-import test_vrrp3_hmac as hmac
-from test_vrrp3_hmac import KEY_HEX, keepalived243  # noqa: F401
+import vlab.vrrp3_auth as hmac
+from test_vrrp3_hmac import keepalived243  # noqa: F401  (the fixture)
 from vlab.vrrp3 import VIP, diag, ka_log, master_down_ms, start_keepalived, takeover_ms  # noqa: F401
 from test_vrrp3_interop import pair  # noqa: F401  (the fixture)
 
@@ -73,10 +72,7 @@ def test_the_imported_node_is_master_next_to_keepalived_and_keepalived_takes_ove
 def test_an_imported_auth_hmac_instance_signs_as_keepalived_243_checks(pair, keepalived243, tmp_path):  # noqa: F811
     """keepalived on B in enforce mode stays backup only if vipd's adverts carry a valid trailer."""
     lab = pair
-    lab.hmac_key = os.path.join(lab.dir, "vrrp51.key")
-    with open(lab.hmac_key, "w") as f:
-        f.write(f"hex:{KEY_HEX}\n")
-    os.chmod(lab.hmac_key, 0o600)
+    hmac.key_file(lab)
     conf = NODE_A_KEEPALIVED.replace("    virtual_ipaddress {", f"""    auth_hmac {{
         key 1 file:{lab.hmac_key}
         active_key 1
