@@ -35,6 +35,12 @@ advert (timed from the running capture; the same phases for every daemon):
                     per endpoint of bingo.md requirements 3-5, without and
                     with the role's indexes: lab/bench_api.py (~30 min; alone:
                     BENCH_SCENARIOS=api-120rps or python3 lab/bench_api.py).
+  loss              three nodes (A 150, B 100, D 50), 10 % and 30 % random
+                    loss on A's link for 60 s at 20 ms and 100 ms, vipd with the
+                    RFC rule, vipd-adaptive and keepalived, 3 runs (quick: 1 run
+                    of 20 s, 30 % at 20 ms): spurious takeovers, the client's
+                    longest gap, time with two holders: lab/bench_loss.py
+                    (~60 min; alone: BENCH_SCENARIOS=loss).
   db-failover       (daemon-independent, once) the replicated PostgreSQL pair
                     (vipd-pg, quorum with a witness) under 50 INSERTs/s:
                     primary's node killed, standby's node killed, planned
@@ -67,8 +73,9 @@ Env / options: BENCH_QUICK=1 (2 runs at 100 ms, cpu-starvation 1 x 15 s at
 20 ms, idle 5 s, load 20 s, idle-instances 1 run), BENCH_RUNS, BENCH_INTERVALS
 ("1s,100ms,20ms"), BENCH_SCENARIOS ("hard-kill,graceful-stop,planned-failover,
 cpu-starvation,idle,load-120rps-master-kill,active-active,link-down,
-idle-instances,api-120rps,db-failover"), BENCH_INSTANCE_COUNTS ("1,10,100"), BENCH_IDLE_RUNS
-(3), BENCH_DAEMONS ("vipd,keepalived"), BENCH_MERGE=1 (--merge: keep the other
+idle-instances,api-120rps,db-failover,loss"), BENCH_INSTANCE_COUNTS ("1,10,100"), BENCH_IDLE_RUNS
+(3), BENCH_DAEMONS ("vipd,keepalived"; vipd-adaptive adds vipd with
+timing.detection: adaptive to hard-kill, after B has learned a clean link), BENCH_MERGE=1 (--merge: keep the other
 scenarios' entries of BENCH_OUT), BENCH_STARVE_SECONDS (60), BENCH_LOAD_SECONDS
 (60), BENCH_IDLE_SECONDS (20), BENCH_OUT (bench/results.json), BIN_DIR (vipd and
 vipctl; default .build/debug, what `make build` makes; copied once at start),
@@ -91,7 +98,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vlab import LabError, interval_ms, ms_to_interval  # noqa: E402
 from vlab.util import need_packages, need_tools, say as lab_say  # noqa: E402
-from benchdaemons import Keepalived, Vipd  # noqa: E402
+from benchdaemons import Keepalived, Vipd, daemon_for  # noqa: E402
 from benchmeasure import idle_measure  # noqa: E402
 from benchnames import SCENARIOS  # noqa: E402
 import benchinstances  # noqa: E402
@@ -99,6 +106,7 @@ from benchreport import machine, merged, table  # noqa: E402
 from benchscenarios import fault_run, load_run, open_lab, starvation_run  # noqa: E402
 import bench_api  # noqa: E402
 import bench_db  # noqa: E402
+import bench_loss  # noqa: E402
 
 LAB_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(LAB_DIR)
@@ -154,6 +162,18 @@ def _sigterm(_signum, _frame):
     raise KeyboardInterrupt("SIGTERM")
 
 
+def tables(results):
+    """Every table of a results file: the failover scenarios', then those
+    that have tables of their own (API, database, loss)."""
+    own = {"api-120rps": bench_api.table, **{n: bench_db.table for n in bench_db.SCENARIOS}, "loss": bench_loss.table}
+    text = table({**results, "scenarios": [e for e in results["scenarios"] if e["name"] not in own]})
+    for render in dict.fromkeys(own.values()):
+        mine = [e for e in results["scenarios"] if own.get(e["name"]) is render]
+        if mine:
+            text += "\n\n" + render(mine)
+    return text
+
+
 def main():
     quick = os.environ.get("BENCH_QUICK", "0") not in ("", "0")
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -175,14 +195,7 @@ def main():
     if a.render:
         with open(a.render) as f:
             results = json.load(f)
-        api = [e for e in results["scenarios"] if e["name"] == "api-120rps"]
-        dbs = [e for e in results["scenarios"] if e["name"] in bench_db.SCENARIOS]
-        print(table({**results, "scenarios": [e for e in results["scenarios"]
-                                              if e["name"] != "api-120rps" and e["name"] not in bench_db.SCENARIOS]}))
-        if dbs:
-            print(bench_db.table(dbs))
-        if api:
-            print("\n" + bench_api.table(api))
+        print(tables(results))
         return 0
     if os.geteuid() != 0:
         raise SystemExit("needs root (network namespaces)")
@@ -229,7 +242,7 @@ def main():
                "runs": [], "errors": [], "versions": {}}
     t_start = time.time()
     for name in daemons_wanted:
-        details["versions"][name] = (Vipd() if name == "vipd" else Keepalived()).version()
+        details["versions"][name] = daemon_for(name).version()
     try:
         for daemon_name in daemons_wanted:
             for iv in intervals:
@@ -239,10 +252,12 @@ def main():
                         or (s in ("idle", "load-120rps-master-kill") and iv == 100)]
                 if quick_default_intervals and iv == 20:
                     want = [s for s in want if s == "cpu-starvation"]  # quick: the rest at 100 ms only
+                if daemon_name == "vipd-adaptive":
+                    want = [s for s in want if s == "hard-kill"]  # what adaptive detection changes
                 if not want:
                     continue
-                base_daemon = Vipd() if daemon_name == "vipd" else Keepalived()
-                lab = None
+                base_daemon = daemon_for(daemon_name)
+                lab, learned = None, None
                 try:
                     for scen in want:
                         daemon = base_daemon
@@ -253,8 +268,11 @@ def main():
                                 lab = None
                         if lab is None and scen != "load-120rps-master-kill":
                             say(f"lab for {daemon_name} at {ms_to_interval(iv)}")
-                            lab = open_lab(daemon, iv)
+                            lab = open_lab(daemon, iv, **daemon.lab_options)
+                            learned = daemon.warm(lab, say)
                         entry = {"name": scen, "daemon": daemon_name, "advert_interval_ms": iv}
+                        if learned:
+                            entry["learned_s"], entry["master_down_ms"] = learned
                         if scen == "load-120rps-master-kill":
                             if lab is not None:
                                 lab.close(keep=os.environ.get("LAB_KEEP") == "1")
@@ -304,7 +322,8 @@ def main():
                                                           "lab": lab.dir if lab else None})
                                 lab.close(keep=True)
                                 lab = None
-                                lab = open_lab(daemon, iv)
+                                lab = open_lab(daemon, iv, **daemon.lab_options)
+                                daemon.warm(lab, say)
                                 continue
                             for k in keys:
                                 entry[k].append(d[k])
@@ -332,6 +351,17 @@ def main():
             except LabError as e:
                 say(f"api-120rps FAILED: {e}")
                 details["errors"].append({"scenario": "api-120rps", "error": str(e)[:2000]})
+        if "loss" in scenarios:
+            loss_daemons = [d for d in ("vipd", "vipd-adaptive", "keepalived")
+                            if d in daemons_wanted or (d == "vipd-adaptive" and "vipd" in daemons_wanted)]
+            say(f"loss: three nodes, random loss on the master's link ({', '.join(loss_daemons)}; lab/bench_loss.py)")
+            try:
+                results["scenarios"].extend(bench_loss.run(
+                    loss_daemons, [20] if a.quick else [20, 100], [30] if a.quick else [10, 30],
+                    20 if a.quick else 60, 20, 1 if a.quick else 3))
+            except LabError as e:
+                say(f"loss FAILED: {e}")
+                details["errors"].append({"scenario": "loss", "error": str(e)[:2000]})
         if "db-failover" in scenarios:
             say("db-failover: the replicated database pair under faults (lab/bench_db.py)")
             entries, d = bench_db.run(2 if a.quick else runs)
@@ -351,14 +381,7 @@ def main():
             json.dump(clean, f, indent=1)
         with open(os.path.join(os.path.dirname(a.out), "details.json"), "w") as f:
             json.dump(details, f, indent=1)
-        api = [e for e in results["scenarios"] if e["name"] == "api-120rps"]
-        dbs = [e for e in results["scenarios"] if e["name"] in bench_db.SCENARIOS]
-        text = table({**results, "scenarios": [e for e in results["scenarios"]
-                                               if e["name"] != "api-120rps" and e["name"] not in bench_db.SCENARIOS]})
-        if api:
-            text += "\n\n" + bench_api.table(api)
-        if dbs:
-            text += "\n\n" + bench_db.table(dbs)
+        text = tables(results)
         with open(os.path.join(os.path.dirname(a.out), "table.md"), "w") as f:
             f.write(text + "\n")
         print(text, flush=True)

@@ -13,7 +13,8 @@ the client's longest gap, and how long more than one node held the VIP
 `timing.detection: adaptive`, keepalived 2.2.7 (VRRPv3, unicast).
 
     python3 lab/bench_loss.py [--daemons vipd,vipd-adaptive,keepalived] [--intervals 20,100]
-                              [--loss 10,30] [--seconds 60] [--warmup 20] [--out FILE]
+                              [--loss 10,30] [--seconds 60] [--warmup 20] [--runs 1] [--out FILE]
+In `make bench` as the scenario `loss` (3 runs; quick: 1 run of 20 s at 20 ms, 30 %).
 Entries: {"name": "loss", "daemon", "advert_interval_ms", "loss_percent",
 "spurious_transitions": [...], "max_client_gap_ms": [...], "dual_holder_ms": [...]}
 """
@@ -25,20 +26,15 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchdaemons import Keepalived, Vipd  # noqa: E402
+from benchdaemons import daemon_for  # noqa: E402
 from vlab import VIP, Lab, say  # noqa: E402
 
 NODES = ("a", "b", "d")
-ADAPTIVE = "  detection: {mode: adaptive}\n"
-
-
-def daemon_for(name):
-    return {"vipd": Vipd(), "vipd-adaptive": Vipd(), "keepalived": Keepalived()}[name]
 
 
 def one_run(name, interval_ms, percent, seconds, warmup):
     daemon = daemon_for(name)
-    lab = Lab(nodes=NODES, interval_ms=interval_ms, timing_extra=ADAPTIVE if name == "vipd-adaptive" else "")
+    lab = Lab(nodes=NODES, interval_ms=interval_ms, **daemon.lab_options)
     ok = False
     try:
         lab.up()
@@ -80,6 +76,40 @@ def one_run(name, interval_ms, percent, seconds, warmup):
         lab.close(keep=not ok or os.environ.get("LAB_KEEP") == "1")
 
 
+def run(daemons, intervals, losses, seconds, warmup, runs):
+    """The loss entries: every (interval, loss, daemon), RUNS fresh labs each,
+    run k of every cell before run k + 1 (the machine's drift spreads evenly)."""
+    cells = [(iv, pc, name) for iv in intervals for pc in losses for name in daemons]
+    got = {c: [] for c in cells}
+    for k in range(1, runs + 1):
+        for iv, pc, name in cells:
+            r = one_run(name, iv, pc, seconds, warmup)
+            got[(iv, pc, name)].append(r)
+            say(f"{name} {iv} ms, {pc} % loss, run {k}/{runs}: spurious {r['spurious']}, longest client gap "
+                f"{r['max_gap_ms']} ms, dual holder {r['dual_ms']} ms, failed {r['failed']}/{r['sent']}", "loss")
+    entries = []
+    for (iv, pc, name), rs in got.items():
+        entries.append({"name": "loss", "daemon": name, "advert_interval_ms": iv, "loss_percent": pc,
+                        "seconds": seconds, "spurious_transitions": [r["spurious"] for r in rs],
+                        "max_client_gap_ms": [r["max_gap_ms"] for r in rs],
+                        "dual_holder_ms": [r["dual_ms"] for r in rs],
+                        "failed_requests": [f"{r['failed']}/{r['sent']}" for r in rs]})
+    return entries
+
+
+def table(entries):
+    """Markdown: medians per cell, keepalived ÷ vipd for spurious takeovers."""
+    import statistics
+    rows = ["| advert | loss | daemon | spurious takeovers (runs) | median | longest client gap ms, median / max | "
+            "two holders ms, median |", "|---|---|---|---|---|---|---|"]
+    for e in entries:
+        gaps = e["max_client_gap_ms"]
+        rows.append(f"| {e['advert_interval_ms']} ms | {e['loss_percent']} % | {e['daemon']} | "
+                    f"{e['spurious_transitions']} | {statistics.median(e['spurious_transitions'])} | "
+                    f"{statistics.median(gaps):.1f} / {max(gaps):.1f} | {statistics.median(e['dual_holder_ms'])} |")
+    return "\n".join(rows)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--daemons", default="vipd,vipd-adaptive,keepalived")
@@ -90,20 +120,9 @@ def main():
     p.add_argument("--runs", type=int, default=1)
     p.add_argument("--out")
     a = p.parse_args()
-    entries = []
-    for interval in map(int, a.intervals.split(",")):
-        for percent in map(int, a.loss.split(",")):
-            for name in a.daemons.split(","):
-                runs = [one_run(name, interval, percent, a.seconds, a.warmup) for _ in range(a.runs)]
-                entry = {"name": "loss", "daemon": name, "advert_interval_ms": interval, "loss_percent": percent,
-                         "seconds": a.seconds, "spurious_transitions": [r["spurious"] for r in runs],
-                         "max_client_gap_ms": [r["max_gap_ms"] for r in runs],
-                         "dual_holder_ms": [r["dual_ms"] for r in runs],
-                         "failed_requests": [f"{r['failed']}/{r['sent']}" for r in runs]}
-                say(f"{name} {interval} ms, {percent} % loss: spurious {entry['spurious_transitions']}, "
-                    f"longest client gap {entry['max_client_gap_ms']} ms, dual holder {entry['dual_holder_ms']} ms, "
-                    f"failed {entry['failed_requests']}", "loss")
-                entries.append(entry)
+    entries = run(a.daemons.split(","), [int(x) for x in a.intervals.split(",")], [int(x) for x in a.loss.split(",")],
+                  a.seconds, a.warmup, a.runs)
+    print(table(entries), file=sys.stderr)
     text = json.dumps(entries, indent=2)
     print(text)
     if a.out:

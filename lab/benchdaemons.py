@@ -1,12 +1,15 @@
-"""The two daemons lab/bench.py compares, behind one interface over a vlab.Lab:
+"""The daemons lab/bench.py compares, behind one interface over a vlab.Lab:
 start, state (of the first or of every instance), stop, hard kill (optionally
-at a given moment), planned handover, PIDs, version. INSTANCES
-(vlab.instances.Instance): the virtual routers both run instead of the lab's
-single one."""
+at a given moment), planned handover, PIDs, version; `lab_options` for the
+lab it needs and `warm` for what it must learn before it is measured.
+INSTANCES (vlab.instances.Instance): the virtual routers all run instead of
+the lab's single one. vipd-adaptive is vipd with `timing.detection:
+adaptive` (issue 17)."""
 
 import os
 import re
 import subprocess
+import time
 
 from vlab.instances import instances_yaml
 
@@ -18,6 +21,7 @@ def at_us(at):
 
 class Vipd:
     name = "vipd"
+    lab_options = {}
     transition_re = re.compile(r": (init|backup|master|fault|maintenance) -> (init|backup|master|fault|maintenance)\b")
 
     def __init__(self, extra_yaml="", instances=None):
@@ -58,9 +62,52 @@ class Vipd:
         binary = os.path.join(lab.dir, "bin", "vipd") if lab else os.path.join(os.environ["BIN_DIR"], "vipd")
         return subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
 
+    def warm(self, lab, say=None):
+        """Nothing to learn: the RFC rule from the first heartbeat."""
+        return None
+
+
+class VipdAdaptive(Vipd):
+    """vipd whose backup derives master-down from the link it measured."""
+    name = "vipd-adaptive"
+    lab_options = {"timing_extra": "  detection: {mode: adaptive}\n"}
+    # How long a clean link takes to earn 2 silent intervals (LinkEstimateTests:
+    # ~8,000 heartbeats at 20 ms, ~6,000 at 100 ms), with room.
+    WARM_HEARTBEATS = 9_000
+
+    @staticmethod
+    def learned(lab, node="b", peer="a"):
+        """What NODE's estimate of PEER's link says: (silent intervals or None, master-down ms)."""
+        st = lab.status(node) or {}
+        link = next((p.get("link") for p in st.get("peers", []) if p.get("id") == f"node-{peer}"), None) or {}
+        return link.get("intervals"), st.get("master_down_ms")
+
+    def warm(self, lab, say=None):
+        """Waits until B's estimate of A's link allows 2 silent intervals;
+        returns (seconds waited, master-down ms). LabError if it never does."""
+        t0 = time.monotonic()
+        limit = self.WARM_HEARTBEATS * lab.interval_ms / 1000 * 1.5
+        if say:
+            say(f"vipd-adaptive: a clean link while B learns it (up to {limit:.0f} s)")
+        lab.wait_for(lambda: self.learned(lab)[0] == 2, limit, what="B's estimate of A's link at 2 intervals",
+                     interval=1.0)
+        waited, down = round(time.monotonic() - t0, 1), self.learned(lab)[1]
+        if say:
+            say(f"vipd-adaptive: 2 intervals after {waited} s; B's master-down now {down} ms")
+        return waited, down
+
+
+def daemon_for(name):
+    """The bench's daemons by name."""
+    kinds = {"vipd": Vipd, "vipd-adaptive": VipdAdaptive, "keepalived": Keepalived}
+    if name not in kinds:
+        raise SystemExit(f"unknown daemon {name} (known: {', '.join(kinds)})")
+    return kinds[name]()
+
 
 class Keepalived:
     name = "keepalived"
+    lab_options = {}
     transition_re = re.compile(r"Entering (MASTER|BACKUP|FAULT) STATE")
 
     def __init__(self, realtime=False, instances=None):
@@ -95,3 +142,6 @@ class Keepalived:
     def version(self, lab=None):
         out = subprocess.run(["keepalived", "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         return (out.stdout.splitlines() or [""])[0]
+
+    def warm(self, lab, say=None):
+        return None

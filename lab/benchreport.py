@@ -35,19 +35,20 @@ def table(results):
         if k not in order:
             order.append(k)
     order.sort(key=lambda k: (SCENARIOS.index(k[0]), -k[1]))
+    daemons = ("vipd", "vipd-adaptive", "keepalived")
     for name, iv in order:
         med = {}
-        for d in ("vipd", "keepalived"):
+        for d in daemons:
             s = by.get((name, iv, d))
             if s:
                 med[d] = stats(s.get("outage_ms", []))[1]
-        ratio = "–"
-        if med.get("vipd") is not None and med.get("keepalived"):
-            ratio = f"{med['vipd'] / med['keepalived']:.2f}"
-        for d in ("vipd", "keepalived"):
+        for d in daemons:
             s = by.get((name, iv, d))
             if not s:
                 continue
+            ratio = ""
+            if d != "keepalived":
+                ratio = f"{med[d] / med['keepalived']:.2f}" if med.get(d) is not None and med.get("keepalived") else "–"
             lo, mid, hi = stats(s.get("outage_ms", []))
             imid = stats(s.get("icmp_outage_ms", []))[1]
             spur = s.get("spurious_transitions")
@@ -55,13 +56,14 @@ def table(results):
             rows.append(f"| {name}{' ' + note if note else ''} | {ms_to_interval(iv)} | {d} | {fmt(lo)} / {fmt(mid)} / {fmt(hi)} | "
                         f"{fmt(imid)} | {sum(s.get('failed_requests', [])) if s.get('failed_requests') else 0} | "
                         f"{sum(s.get('total_requests', []))} | {sum(spur) if spur is not None else '–'} | "
-                        f"{ratio if d == 'vipd' else ''} |")
+                        f"{ratio} |")
     hk = [s for s in results["scenarios"] if s["name"] == "hard-kill" and s.get("after_last_advert_ms")]
     if hk:
         rows.append("")
         rows.append("| hard-kill, phase removed | interval | daemon | last advert received → first answer, ms min / median / max |")
         rows.append("|---|---|---|---|")
-        for s in sorted(hk, key=lambda s: (-s["advert_interval_ms"], s["daemon"] != "vipd")):
+        for s in sorted(hk, key=lambda s: (-s["advert_interval_ms"], daemons.index(s["daemon"])
+                                           if s["daemon"] in daemons else 9)):
             lo, mid, hi = stats(s["after_last_advert_ms"])
             rows.append(f"| | {ms_to_interval(s['advert_interval_ms'])} | {s['daemon']} | {fmt(lo)} / {fmt(mid)} / {fmt(hi)} |")
     idle = [i for i in results.get("idle", []) if "instances" not in i]

@@ -9,9 +9,15 @@ import Foundation
 /// and how often a loss follows a loss (bursts); from the arrival times, how
 /// late a heartbeat comes compared with its schedule (jitter, including this
 /// node's own scheduling delay). Counts decay, so the estimate follows the
-/// link: a long memory (`longWindow` heartbeats) for a clean link, and a
-/// short one (`shortWindow`) that reacts within a second or so when loss
-/// starts; the more pessimistic of the two is used.
+/// link, over three memories:
+/// - a long one (`longWindow` heartbeats): only it can show a link clean
+///   enough for 2 silent intervals;
+/// - a medium one (`mediumWindow`): once it has been clean for a while, a
+///   loss burst the long memory still remembers no longer counts in full,
+///   so the wait comes back down to about the RFC rule within minutes
+///   instead of after the long memory (the smaller of long and medium);
+/// - a short one (`shortWindow`) that reacts within a second or so when
+///   loss starts (the larger of it and the above).
 ///
 /// The silence after which the master is dead is `k` intervals plus the
 /// worst recent lateness plus Skew_Time, `k` the smallest number of
@@ -20,6 +26,7 @@ import Foundation
 /// heartbeats have been seen, the RFC 5798 rule applies.
 public struct LinkEstimate: Sendable, Equatable {
     public static let longWindow = 10_000.0
+    public static let mediumWindow = 1_000.0
     public static let shortWindow = 200.0
     public static let minimumObserved = 100.0
     /// Arrivals whose lateness is remembered (the jitter bound is their maximum).
@@ -53,6 +60,7 @@ public struct LinkEstimate: Sendable, Equatable {
     }
 
     var long = Counts()
+    var medium = Counts()
     var short = Counts()
     struct Arrival: Sendable, Equatable {
         var sequence: UInt64
@@ -67,10 +75,16 @@ public struct LinkEstimate: Sendable, Equatable {
 
     /// Heartbeats observed (decayed), lost ones included.
     public var observed: Double { long.expected }
-    /// The estimated loss rate (the more pessimistic window).
-    public var lossRate: Double { max(long.rates(prior: true).p, short.rates(prior: false).p) }
-    /// The estimated chance that a lost heartbeat is followed by another.
-    public var burstiness: Double { max(long.rates(prior: true).rho, short.rates(prior: false).rho) }
+    /// The estimated loss rate: the short window's, or if higher the long
+    /// window's as far as the medium one confirms it.
+    public var lossRate: Double { combined.p }
+    /// The estimated chance that a lost heartbeat is followed by another (combined alike).
+    public var burstiness: Double { combined.rho }
+
+    private var combined: (p: Double, rho: Double) {
+        let l = long.rates(prior: true), m = medium.rates(prior: true), s = short.rates(prior: false)
+        return (max(s.p, min(l.p, m.p)), max(s.rho, min(l.rho, m.rho)))
+    }
     /// Silences longer than the ceiling (a partition, the master away): no
     /// number of intervals up to the ceiling rides them out, so they do not
     /// count as loss; counted here only.
@@ -91,6 +105,7 @@ public struct LinkEstimate: Sendable, Equatable {
         }
         let burst = Double(gap - 1)
         long.add(gap: Double(gap), burst: burst, window: Self.longWindow)
+        medium.add(gap: Double(gap), burst: burst, window: Self.mediumWindow)
         short.add(gap: Double(gap), burst: burst, window: Self.shortWindow)
         let due = last.at + Span(nanoseconds: Int64(gap) * interval.nanoseconds)
         let late = max(0, (now - due).nanoseconds)
