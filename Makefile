@@ -33,9 +33,11 @@ demo: build
 
 ## acceptance: bingo.md's acceptance list against the two-node lab installation (root; full data, ~25 min);
 ## table + bench/acceptance.json. ACCEPTANCE_ARGS=--quick for the CI-sized run (docs/acceptance.md)
-## deploy-test: the playbook on two systemd sandboxes in the replicated layout (root; ~13 min; not in CI yet)
+## deploy-test: the playbook on two systemd sandboxes in the replicated layout, then on one in the
+## local layout (root; ~17 min; CI runs the replicated one's short version, PLAYBOOK_QUICK=1)
 deploy-test: build
 	bash Tests/deploy/replicated_playbook.sh
+	bash Tests/deploy/test_playbook.sh
 
 acceptance: build
 	python3 -m lab.acceptance $(ACCEPTANCE_ARGS)

@@ -39,9 +39,11 @@ let package = Package(
         .systemLibrary(name: "CTimerFD", path: "Sources/CTimerFD"),
         // posix_spawn_file_actions_addclosefrom_np from glibc's headers.
         .systemLibrary(name: "CSpawn", path: "Sources/CSpawn"),
+        // malloc_trim from glibc's <malloc.h>.
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         .target(
             name: "VIPLinux",
-            dependencies: ["VIPCore", "CLibcap", "CTimerFD", "CSpawn"]
+            dependencies: ["VIPCore", "CLibcap", "CTimerFD", "CSpawn", "CMalloc"]
         ),
         .target(
             name: "VIPDaemon",

@@ -15,6 +15,9 @@ the client's longest gap, and how long more than one node held the VIP
     python3 lab/bench_loss.py [--daemons vipd,vipd-adaptive,keepalived] [--intervals 20,100]
                               [--loss 10,30] [--seconds 60] [--warmup 20] [--runs 1] [--out FILE]
 In `make bench` as the scenario `loss` (3 runs; quick: 1 run of 20 s at 20 ms, 30 %).
+--recovery [--follow S]: vipd-adaptive on two nodes, B's master-down before a
+minute of 30 % loss and every 10 s for S seconds after it, then a hard kill
+(entries "adaptive-recovery").
 Entries: {"name": "loss", "daemon", "advert_interval_ms", "loss_percent",
 "spurious_transitions": [...], "max_client_gap_ms": [...], "dual_holder_ms": [...]}
 """
@@ -22,11 +25,13 @@ Entries: {"name": "loss", "daemon", "advert_interval_ms", "loss_percent",
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchdaemons import daemon_for  # noqa: E402
+from benchscenarios import open_lab  # noqa: E402
 from vlab import VIP, Lab, say  # noqa: E402
 
 NODES = ("a", "b", "d")
@@ -76,6 +81,55 @@ def one_run(name, interval_ms, percent, seconds, warmup):
         lab.close(keep=not ok or os.environ.get("LAB_KEEP") == "1")
 
 
+def recovery_run(interval_ms, percent=30, burst_s=60, follow_s=300, every_s=10):
+    """vipd-adaptive, two nodes: once B has learned a clean link (2 intervals),
+    BURST_S of PERCENT loss on A's link, then a clean link again. B's
+    master-down (vipctl status) just before the burst, every EVERY_S seconds
+    for FOLLOW_S after it, and a hard kill of A at the end: the estimate must
+    come back down, and the kill shows that what status says is what a kill
+    gets (outage = the client's longest gap)."""
+    daemon = daemon_for("vipd-adaptive")
+    lab = open_lab(daemon, interval_ms, **daemon.lab_options)
+    ok = False
+    try:
+        learned_s, before = daemon.warm(lab, lambda t: say(t, "recovery"))
+        lab.loss("a", percent)
+        time.sleep(burst_s)
+        lab.loss("a", 0, on=False)
+        timeline = []
+        t0 = time.monotonic()
+        while True:
+            k, down = daemon.learned(lab)
+            timeline.append({"after_s": round(time.monotonic() - t0), "intervals": k,
+                             "master_down_ms": round(down, 1) if down else None})
+            say(f"{interval_ms} ms, {timeline[-1]['after_s']} s after {burst_s} s of {percent} % loss: "
+                f"{k} intervals, master-down {timeline[-1]['master_down_ms']} ms", "recovery")
+            if time.monotonic() - t0 >= follow_s:
+                break
+            time.sleep(every_s)
+        stop, out, ready = (os.path.join(lab.dir, f"probe.{x}") for x in ("stop", "json", "ready"))
+        lab.python("c", "probe.py", "--stop-file", stop, "--out", out, "--ready-file", ready, "--max-duration", 60,
+                   name="probe")
+        lab.wait_for(lambda: os.path.exists(ready), 10, what="probe's first reply")
+        time.sleep(1.0)
+        lab.kill_hard("a")
+        lab.wait_for(lambda: lab.state("b") == "master", 10, what="B to take over", interval=0.02)
+        time.sleep(1.0)
+        open(stop, "w").close()
+        lab.wait_for(lambda: os.path.exists(out), 10, what="probe result")
+        with open(out) as f:
+            outage = json.load(f)["max_gap_ms"]
+        say(f"{interval_ms} ms: hard kill {follow_s} s after the burst: outage {outage:.1f} ms "
+            f"(B's master-down then {timeline[-1]['master_down_ms']} ms)", "recovery")
+        ok = True
+        return {"name": "adaptive-recovery", "daemon": "vipd-adaptive", "advert_interval_ms": interval_ms,
+                "loss_percent": percent, "burst_s": burst_s, "learned_s": learned_s,
+                "master_down_before_ms": round(before, 1) if before else None, "timeline": timeline,
+                "kill_outage_ms": round(outage, 1)}
+    finally:
+        lab.close(keep=not ok or os.environ.get("LAB_KEEP") == "1")
+
+
 def run(daemons, intervals, losses, seconds, warmup, runs):
     """The loss entries: every (interval, loss, daemon), RUNS fresh labs each,
     run k of every cell before run k + 1 (the machine's drift spreads evenly)."""
@@ -98,8 +152,7 @@ def run(daemons, intervals, losses, seconds, warmup, runs):
 
 
 def table(entries):
-    """Markdown: medians per cell, keepalived ÷ vipd for spurious takeovers."""
-    import statistics
+    """Markdown: medians per cell."""
     rows = ["| advert | loss | daemon | spurious takeovers (runs) | median | longest client gap ms, median / max | "
             "two holders ms, median |", "|---|---|---|---|---|---|---|"]
     for e in entries:
@@ -118,8 +171,19 @@ def main():
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--warmup", type=float, default=20)
     p.add_argument("--runs", type=int, default=1)
+    p.add_argument("--recovery", action="store_true",
+                   help="instead: vipd-adaptive's master-down before and after a minute of 30 %% loss (recovery_run)")
+    p.add_argument("--follow", type=float, default=300, help="--recovery: seconds followed after the burst")
     p.add_argument("--out")
     a = p.parse_args()
+    if a.recovery:
+        entries = [recovery_run(int(iv), follow_s=a.follow) for iv in a.intervals.split(",")]
+        text = json.dumps(entries, indent=2)
+        print(text)
+        if a.out:
+            with open(a.out, "w") as f:
+                f.write(text + "\n")
+        return
     entries = run(a.daemons.split(","), [int(x) for x in a.intervals.split(",")], [int(x) for x in a.loss.split(",")],
                   a.seconds, a.warmup, a.runs)
     print(table(entries), file=sys.stderr)

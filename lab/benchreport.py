@@ -46,9 +46,9 @@ def table(results):
             s = by.get((name, iv, d))
             if not s:
                 continue
-            ratio = ""
+            vs = ""
             if d != "keepalived":
-                ratio = f"{med[d] / med['keepalived']:.2f}" if med.get(d) is not None and med.get("keepalived") else "–"
+                vs = f"{med[d] / med['keepalived']:.2f}" if med.get(d) is not None and med.get("keepalived") else "–"
             lo, mid, hi = stats(s.get("outage_ms", []))
             imid = stats(s.get("icmp_outage_ms", []))[1]
             spur = s.get("spurious_transitions")
@@ -56,7 +56,7 @@ def table(results):
             rows.append(f"| {name}{' ' + note if note else ''} | {ms_to_interval(iv)} | {d} | {fmt(lo)} / {fmt(mid)} / {fmt(hi)} | "
                         f"{fmt(imid)} | {sum(s.get('failed_requests', [])) if s.get('failed_requests') else 0} | "
                         f"{sum(s.get('total_requests', []))} | {sum(spur) if spur is not None else '–'} | "
-                        f"{ratio} |")
+                        f"{vs} |")
     hk = [s for s in results["scenarios"] if s["name"] == "hard-kill" and s.get("after_last_advert_ms")]
     if hk:
         rows.append("")
@@ -71,9 +71,16 @@ def table(results):
         rows.append("")
         rows.append("| idle (100ms) | daemon | master CPU % of a core | master RSS KiB | backup CPU % | backup RSS KiB |")
         rows.append("|---|---|---|---|---|---|")
+        by = {(i.get("when", ""), i["daemon"]): i for i in idle}
         for i in idle:
-            rows.append(f"| | {i['daemon']} | {i['cpu_percent']:.3f} | {i['rss_kib']} | "
+            rows.append(f"| {i.get('when', '')} | {i['daemon']} | {i['cpu_percent']:.3f} | {i['rss_kib']} | "
                         f"{i.get('backup_cpu_percent', 0):.3f} | {i.get('backup_rss_kib', '–')} |")
+        for when in dict.fromkeys(i.get("when", "") for i in idle):
+            v, k = by.get((when, "vipd")), by.get((when, "keepalived"))
+            if v and k:
+                rows.append(f"| {when} | vipd ÷ keepalived | {ratio(v['cpu_percent'], k['cpu_percent'])} | "
+                            f"{ratio(v['rss_kib'], k['rss_kib'])} | {ratio(v.get('backup_cpu_percent'), k.get('backup_cpu_percent'))} | "
+                            f"{ratio(v.get('backup_rss_kib'), k.get('backup_rss_kib'))} |")
     for part in (_active_active(results), _link_down(results), _idle_instances(results)):
         if part:
             rows += ([""] if rows else []) + part

@@ -11,7 +11,8 @@ status=0
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 
-stage() { echo; echo "=== $*"; }
+# Each stage's heading says when it started, for finding where CI's time goes.
+stage() { echo; echo "=== $* (at $((SECONDS / 60)) min $((SECONDS % 60)) s)"; }
 
 stage "build"
 if ! swift build --build-tests > "$log/build.txt" 2>&1; then
@@ -90,16 +91,20 @@ done
 
 # The deployment: Ansible syntax and lint, rendered templates, the mtail
 # program, Prometheus and Grafana files (tools from scripts/deploy-deps.sh),
-# and site.yml run for real in a sandbox with systemd (test_playbook.sh).
+# and site.yml run for real on two sandboxes with systemd in the default,
+# replicated layout, short version (replicated_playbook.sh, PLAYBOOK_QUICK=1;
+# the full one and the local layout's test_playbook.sh: make deploy-test).
 stage "deployment tools"
 if scripts/deploy-deps.sh; then
-    for t in Tests/deploy/test_ansible.sh Tests/deploy/test_observability.sh Tests/deploy/test_playbook.sh; do
+    for t in Tests/deploy/test_ansible.sh Tests/deploy/test_observability.sh; do
         [ -x "$t" ] && run_checks "$t" "$t"
     done
+    run_checks "Tests/deploy/replicated_playbook.sh (quick)" env PLAYBOOK_QUICK=1 bash Tests/deploy/replicated_playbook.sh
 else
     echo "deploy-deps.sh failed"; failed=$((failed + 1)); status=1
 fi
 
 echo
+echo "(all stages: $((SECONDS / 60)) min $((SECONDS % 60)) s)"
 echo "tests: $passed passed, $failed failed"
 exit $status

@@ -223,7 +223,8 @@ public enum ControlAPI {
             onServerRunning: { _ in
                 // Connecting needs write permission: owner and group only.
                 _ = chmod(socket, 0o660)
-            })
+            },
+            answered: { engine.trimmer?.worked() })
     }
 
     /// The optional loopback TCP server; every request needs the bearer token.
@@ -231,6 +232,7 @@ public enum ControlAPI {
                                       reloadSource: @escaping @Sendable () throws -> LoadedConfig) -> some Service {
         ControlServer(
             router: router(engine: engine, token: token, reloadSource: reloadSource),
-            address: .hostname(host, port: port), logger: logger)
+            address: .hostname(host, port: port), logger: logger,
+            answered: { engine.trimmer?.worked() })
     }
 }

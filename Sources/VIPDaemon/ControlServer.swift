@@ -21,18 +21,22 @@ struct ControlServer: Service {
     let address: BindAddress
     let logger: Logger
     var onServerRunning: (@Sendable (any Channel) async -> Void)?
+    /// Called after every response (the engine's `MemoryTrimmer`).
+    var answered: (@Sendable () -> Void)?
 
     init(router: Router<BasicRequestContext>, address: BindAddress, logger: Logger,
-         onServerRunning: (@Sendable (any Channel) async -> Void)? = nil) {
+         onServerRunning: (@Sendable (any Channel) async -> Void)? = nil, answered: (@Sendable () -> Void)? = nil) {
         self.responder = router.buildResponder()
         self.address = address
         self.logger = logger
         self.onServerRunning = onServerRunning
+        self.answered = answered
     }
 
     func run() async throws {
         let responder = self.responder
         let logger = self.logger
+        let answered = self.answered
         let server = try HTTPServerBuilder.http1().buildServer(
             configuration: .init(address: address, serverName: "vipd"),
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
@@ -49,6 +53,7 @@ struct ControlServer: Service {
             response.headers[.date] = Self.httpDate()
             response.headers[.server] = "vipd"
             try await responseWriter.write(response: response.head, body: response.body)
+            answered?()
         } onServerRunning: { channel in
             await onServerRunning?(channel)
         }

@@ -41,6 +41,7 @@ public enum Daemon {
                                                 metrics: engine.metrics, logger: logger)
         }
         engine.notify = (config.notify, engine.metrics)
+        engine.trimmer = MemoryTrimmer(loop: loop, logger: logger)
         engine.linkReader = { NetworkInterfaces.isRunning($0) }
         let path = loaded.path
         let reloadSource: @Sendable () throws -> LoadedConfig = { try ConfigLoader.load(path: path) }

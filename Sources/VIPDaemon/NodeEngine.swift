@@ -50,6 +50,9 @@ public final class NodeEngine: HeartbeatReceiving, @unchecked Sendable {
     var reportedChecks: [String: CheckState] = [:]
     /// Where events go (webhooks); set before `start`.
     public var webhooks: WebhookDispatcher?
+    /// Gives back what one-off work touched once things are quiet (set
+    /// before the services start; read from the control server's threads).
+    var trimmer: MemoryTrimmer?
     /// keepalived-style notify scripts; set before `start` (one per instance
     /// is made from it, with the instance's name).
     public var notify: (config: NotifyConfig, metrics: VIPMetrics)?
@@ -261,6 +264,7 @@ public final class NodeEngine: HeartbeatReceiving, @unchecked Sendable {
 
     private func transitioned(_ runner: InstanceRunner, from: NodeState, to: NodeState, reason: TransitionReason) {
         let now = self.now
+        trimmer?.worked()
         runner.counters.transitions += 1
         metrics.transition(instance: runner.name, from: from, to: to)
         if to == .master { runner.lastTakeover = now }

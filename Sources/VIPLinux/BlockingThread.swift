@@ -12,21 +12,25 @@ import Glibc
 public enum BlockingThread {
     public static func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
-            let job = Job { continuation.resume(returning: body()) }
-            let context = Unmanaged.passRetained(job).toOpaque()
-            var attributes = pthread_attr_t()
-            pthread_attr_init(&attributes)
-            pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
-            defer { pthread_attr_destroy(&attributes) }
-            var thread = pthread_t()
-            let created = pthread_create(&thread, &attributes, { raw in
-                Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue().work()
-                return nil
-            }, context)
-            if created != 0 {
-                // No thread to be had (resource limits): run here rather than never.
-                Unmanaged<Job>.fromOpaque(context).takeRetainedValue().work()
-            }
+            detach { continuation.resume(returning: body()) }
+        }
+    }
+
+    /// Runs `body` on a new thread of its own and returns at once.
+    public static func detach(_ body: @escaping @Sendable () -> Void) {
+        let context = Unmanaged.passRetained(Job(body)).toOpaque()
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        defer { pthread_attr_destroy(&attributes) }
+        var thread = pthread_t()
+        let created = pthread_create(&thread, &attributes, { raw in
+            Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue().work()
+            return nil
+        }, context)
+        if created != 0 {
+            // No thread to be had (resource limits): run here rather than never.
+            Unmanaged<Job>.fromOpaque(context).takeRetainedValue().work()
         }
     }
 
