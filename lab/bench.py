@@ -47,7 +47,7 @@ advert (timed from the running capture; the same phases for every daemon):
                     switchover, primary cut off; promotion time, write pause,
                     failed and lost writes, rejoin: lab/bench_db.py (~5 min).
   idle              (100 ms only) CPU % of a core and RSS of each daemon over
-                    20 s, in the lab of the failover scenarios after 65 s of
+                    20 s, in the lab of the failover scenarios after 125 s of
                     quiet and in a fresh lab (time on CPU of every thread, in ns, from
                     /proc/PID/task/*/schedstat: /proc/PID/stat counts 10 ms
                     ticks, 0.05 % of a core over 20 s, too coarse here; VmRSS,
@@ -75,8 +75,9 @@ Env / options: BENCH_QUICK=1 (2 runs at 100 ms, cpu-starvation 1 x 15 s at
 ("1s,100ms,20ms"), BENCH_SCENARIOS ("hard-kill,graceful-stop,planned-failover,
 cpu-starvation,idle,load-120rps-master-kill,active-active,link-down,
 idle-instances,api-120rps,db-failover,loss"), BENCH_INSTANCE_COUNTS ("1,10,100"), BENCH_IDLE_RUNS
-(3), BENCH_DAEMONS ("vipd,keepalived"; vipd-adaptive adds vipd with
-timing.detection: adaptive to hard-kill, after B has learned a clean link), BENCH_MERGE=1 (--merge: keep the other
+(3), BENCH_DAEMONS ("vipd,vipd-adaptive,keepalived"; vipd-adaptive is vipd
+with timing.detection: adaptive, in hard-kill only, after B has learned a
+clean link: ~5 min at 100 ms, ~3 min at 20 ms), BENCH_MERGE=1 (--merge: keep the other
 scenarios' entries of BENCH_OUT), BENCH_STARVE_SECONDS (60), BENCH_LOAD_SECONDS
 (60), BENCH_IDLE_SECONDS (20), BENCH_OUT (bench/results.json), BIN_DIR (vipd and
 vipctl; default .build/debug, what `make build` makes; copied once at start),
@@ -164,8 +165,8 @@ def _sigterm(_signum, _frame):
 
 
 # Quiet before the idle measurement after the failover scenarios: vipd's
-# MemoryTrimmer gives back what one-off work touched after 60 s of it.
-IDLE_QUIET_S = 65
+# MemoryTrimmer gives back what one-off work touched 60 to 120 s after it.
+IDLE_QUIET_S = 125
 
 
 def tables(results):
@@ -187,7 +188,9 @@ def main():
     p.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "0")) or None)
     p.add_argument("--intervals", default=os.environ.get("BENCH_INTERVALS"))
     p.add_argument("--scenarios", default=os.environ.get("BENCH_SCENARIOS"))
-    p.add_argument("--daemons", default=os.environ.get("BENCH_DAEMONS", "vipd,keepalived"))
+    # Quick runs leave vipd-adaptive out (its learning alone takes minutes).
+    p.add_argument("--daemons", default=os.environ.get(
+        "BENCH_DAEMONS", "vipd,keepalived" if quick else "vipd,vipd-adaptive,keepalived"))
     p.add_argument("--starve-seconds", type=int, default=int(os.environ.get("BENCH_STARVE_SECONDS", "0")) or None)
     p.add_argument("--idle-seconds", type=int, default=int(os.environ.get("BENCH_IDLE_SECONDS", "0")) or None)
     p.add_argument("--idle-runs", type=int, default=int(os.environ.get("BENCH_IDLE_RUNS", "0")) or None,
@@ -299,8 +302,7 @@ def main():
                             continue
                         if scen == "idle":
                             # Twice: in this lab once it has been quiet for IDLE_QUIET_S after
-                            # the failover scenarios (vipd gives back what one-off work
-                            # touched after 60 s of quiet), and in a fresh lab.
+                            # the failover scenarios, and in a fresh lab.
                             quiet = 0 if a.quick else IDLE_QUIET_S
                             say(f"idle {daemon_name}: {quiet} s of quiet first")
                             time.sleep(quiet)

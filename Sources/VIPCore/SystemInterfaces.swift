@@ -47,7 +47,8 @@ public protocol RouteManaging: Sendable {
 /// owners get an error and reconnect at once instead of waiting minutes for
 /// TCP to give up (docs/architecture.md, "Connections a move leaves dead").
 public protocol ConnectionEnding: Sendable {
-    /// `acquired`: the VIP just became local; else it was just removed.
+    /// `acquired`: the VIPs just became local; else they were just removed.
+    /// One call per move, for all of an instance's VIPs.
     /// - Returns: how many connections were ended.
-    func endStaleConnections(to address: IPAddress, acquired: Bool) throws -> Int
+    func endStaleConnections(to addresses: [IPAddress], acquired: Bool) throws -> Int
 }

@@ -20,50 +20,56 @@ import VIPLinux
 /// between scrapes would pay a /proc/self/smaps read and the faults back on
 /// every scrape, for memory the next scrape needs again. With the default
 /// minute, such a node keeps its working set and a node that served one
-/// request gives it back. One wake-up per quiet period at most, none while
-/// nothing happens.
+/// request gives it back, one to two minutes later.
 final class MemoryTrimmer: @unchecked Sendable {  // state confined to `loop`
     static let defaultQuiet: TimeAmount = .seconds(60)
 
     private let loop: any EventLoop
     private let quiet: TimeAmount
-    private let logger: Logger
     private let trim: @Sendable () -> Void
-    private var lastWork: NIODeadline?
-    private var scheduled = false
+    private let background: @Sendable (@escaping @Sendable () -> Void) -> Void
+    /// A check is scheduled `quiet` from when it was armed.
+    private var pending = false
+    /// Work came after the pending check was armed: it re-arms instead of trimming.
+    private var workedSince = false
 
+    /// `trim` (default: `giveBack`) runs through `background` (default: a
+    /// thread of its own, since /proc/self/smaps and madvise take a
+    /// millisecond or two, not for the engine's loop, which times heartbeats).
     init(loop: any EventLoop, quiet: TimeAmount = MemoryTrimmer.defaultQuiet, logger: Logger,
-         trim: (@Sendable () -> Void)? = nil) {
+         trim: (@Sendable () -> Void)? = nil,
+         background: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void = { BlockingThread.detach($0) }) {
         self.loop = loop
         self.quiet = quiet
-        self.logger = logger
         self.trim = trim ?? { MemoryTrimmer.giveBack(logger: logger) }
+        self.background = background
     }
 
     /// Something one-off ran; callable from any thread.
     func worked() {
         loop.execute { [self] in
-            lastWork = .now()
-            guard !scheduled else { return }
-            scheduled = true
-            loop.scheduleTask(in: quiet) { [self] in due() }
+            if pending {
+                workedSince = true
+            } else {
+                pending = true
+                workedSince = false
+                loop.scheduleTask(in: quiet) { [self] in due() }
+            }
         }
     }
 
+    /// A quiet period has passed since the check was armed: trim if nothing
+    /// came in it, else wait another one. So the trim comes between one and
+    /// two quiet periods after the last work, with one wake-up per period
+    /// while work goes on and none once it has stopped.
     private func due() {
-        guard let lastWork else { scheduled = false; return }
-        let ready = lastWork + quiet
-        if ready > .now() {
-            // More work came meanwhile: wait for the quiet after it.
-            loop.scheduleTask(deadline: ready) { [self] in due() }
+        if workedSince {
+            workedSince = false
+            loop.scheduleTask(in: quiet) { [self] in due() }
             return
         }
-        scheduled = false
-        self.lastWork = nil
-        let trim = self.trim
-        // /proc/self/smaps and madvise take a millisecond or two: not on the
-        // engine's loop, which times heartbeats.
-        BlockingThread.detach { trim() }
+        pending = false
+        background(trim)
     }
 
     static func giveBack(logger: Logger) {

@@ -85,21 +85,20 @@ final class VIPHolder: @unchecked Sendable {  // confined to `loop`
     /// addresses; released, whatever had the VIP at either end. Their
     /// owners get ECONNABORTED and reconnect, to the right node, at once.
     private func endStaleConnections(acquired: Bool) {
-        guard let ender = connections else { return }
-        for vip in vips {
-            do {
-                let ended = try ender.endStaleConnections(to: vip.address, acquired: acquired)
-                if ended > 0 {
-                    logger.info("ended \(ended) local connection\(ended == 1 ? "" : "s") \(acquired ? "to" : "from") \(vip.address) that the move left dead")
-                }
-            } catch let error as SystemError where [EOPNOTSUPP, ENOENT].contains(error.code) {
-                logger.warning("cannot end connections a VIP move leaves dead (\(error)); not trying again")
-                connections = nil
-                return
-            } catch {
-                failures += 1
-                logger.error("ending the connections \(vip.address)'s move left dead failed: \(error)")
+        guard let ender = connections, !vips.isEmpty else { return }
+        let addresses = vips.map(\.address)
+        let named = addresses.map(\.description).joined(separator: ", ")
+        do {
+            let ended = try ender.endStaleConnections(to: addresses, acquired: acquired)
+            if ended > 0 {
+                logger.info("ended \(ended) local connection\(ended == 1 ? "" : "s") \(acquired ? "to" : "from") \(named) that the move left dead")
             }
+        } catch let error as SystemError where [EOPNOTSUPP, ENOENT].contains(error.code) {
+            logger.warning("cannot end connections a VIP move leaves dead (\(error)); not trying again")
+            connections = nil
+        } catch {
+            failures += 1
+            logger.error("ending the connections \(named)'s move left dead failed: \(error)")
         }
     }
 

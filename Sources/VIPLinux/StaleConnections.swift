@@ -15,18 +15,24 @@ public final class StaleConnections: ConnectionEnding {
         socket = Mutex(try NetlinkSocket(netlinkProtocol: SockDiagMessage.protocolSockDiag))
     }
 
-    public func endStaleConnections(to address: IPAddress, acquired: Bool) throws -> Int {
+    /// One dump of the socket table per address family the VIPs need, however
+    /// many VIPs the instance has.
+    public func endStaleConnections(to addresses: [IPAddress], acquired: Bool) throws -> Int {
         let move: SockDiagMessage.Move = acquired ? .acquired : .released
+        guard !addresses.isEmpty else { return 0 }
+        // An IPv4 VIP is also reached through dual-stack sockets (::ffff:a.b.c.d):
+        // the IPv6 table is dumped for every move.
+        let families = addresses.contains(where: \.isIPv4) ? [true, false] : [false]
         return try socket.withLock { socket in
             var ended = 0
-            // An IPv4 VIP is also reached through dual-stack sockets (::ffff:a.b.c.d).
-            for ipv4 in address.isIPv4 ? [true, false] : [false] {
+            for ipv4 in families {
                 let dumped = try socket.exchange("sock_diag dump of TCP/\(ipv4 ? "IPv4" : "IPv6")") {
                     SockDiagMessage.dump(ipv4: ipv4, sequence: $0)
                 }
                 for message in dumped {
                     guard let connection = SockDiagMessage.parse(message.payload),
-                          SockDiagMessage.isStale(connection, vip: address, move: move) else { continue }
+                          addresses.contains(where: { SockDiagMessage.isStale(connection, vip: $0, move: move) })
+                    else { continue }
                     do {
                         _ = try socket.exchange("SOCK_DESTROY \(connection.source):\(connection.sourcePort) -> "
                                                 + "\(connection.destination):\(connection.destinationPort)") {

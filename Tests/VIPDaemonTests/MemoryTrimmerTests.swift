@@ -1,51 +1,54 @@
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOPosix
+import NIOEmbedded
 import Testing
 @testable import VIPDaemon
 
-/// The trimmer gives memory back once per quiet period after work, waits for
-/// the quiet after the last piece of a burst, and never wakes without work.
-/// Real event loop; a quiet period of 300 ms and waits several times longer,
-/// so that a slow machine does not change the count.
+/// The trimmer gives memory back one to two quiet periods after the last
+/// work, once per burst, and never without work. Virtual time
+/// (EmbeddedEventLoop); the trim runs inline instead of on a thread.
 @Suite struct MemoryTrimmerTests {
-    let loop = MultiThreadedEventLoopGroup.singleton.next()
+    let loop = EmbeddedEventLoop()
+    let trims = NIOLockedValueBox(0)
 
-    func trimmer(quiet: Int64 = 300) -> (MemoryTrimmer, NIOLockedValueBox<[NIODeadline]>) {
-        let trims = NIOLockedValueBox<[NIODeadline]>([])
-        let trimmer = MemoryTrimmer(loop: loop, quiet: .milliseconds(quiet), logger: Logger(label: "test"),
-                                    trim: { trims.withLockedValue { $0.append(.now()) } })
-        return (trimmer, trims)
+    func trimmer() -> MemoryTrimmer {
+        let trims = self.trims
+        return MemoryTrimmer(loop: loop, quiet: .seconds(60), logger: Logger(label: "test"),
+                             trim: { trims.withLockedValue { $0 += 1 } }, background: { $0() })
     }
 
-    @Test func oneTrimAfterTheQuietThatFollowsABurst() async throws {
-        let (trimmer, trims) = trimmer()
-        let start = NIODeadline.now()
-        for _ in 0..<5 {
+    var count: Int { trims.withLockedValue { $0 } }
+
+    @Test func oneTrimAfterTheQuietThatFollowsABurst() {
+        let trimmer = trimmer()
+        // Work every 10 s for 100 s: no trim while it goes on.
+        for _ in 0..<10 {
             trimmer.worked()
-            try await Task.sleep(for: .milliseconds(20))
+            loop.advanceTime(by: .seconds(10))
         }
-        let lastWork = NIODeadline.now()
-        try await Task.sleep(for: .milliseconds(1_200))
-        let done = trims.withLockedValue { $0 }
-        #expect(done.count == 1)
-        // Not before the quiet after the last piece of work.
-        if let at = done.first {
-            #expect(at >= lastWork + .milliseconds(250))
-            #expect(at - start >= .milliseconds(350))
-        }
+        #expect(count == 0)
+        // The last work at 90 s: trimmed by 90 + 2 × 60 s, once.
+        loop.advanceTime(by: .seconds(110))
+        #expect(count == 1)
+        loop.advanceTime(by: .seconds(600))
+        #expect(count == 1)
     }
 
-    @Test func nothingWithoutWorkAndOnceMoreAfterNewWork() async throws {
-        let (trimmer, trims) = trimmer()
-        try await Task.sleep(for: .milliseconds(700))
-        #expect(trims.withLockedValue { $0.count } == 0)
+    @Test func notBeforeAQuietPeriodNorWithoutWork() {
+        let trimmer = trimmer()
+        loop.advanceTime(by: .seconds(600))
+        #expect(count == 0)
         trimmer.worked()
-        try await Task.sleep(for: .milliseconds(1_000))
-        #expect(trims.withLockedValue { $0.count } == 1)
+        loop.advanceTime(by: .seconds(59))
+        #expect(count == 0)
+        loop.advanceTime(by: .seconds(1))
+        #expect(count == 1)
+        // New work: another trim, a quiet period later.
         trimmer.worked()
-        try await Task.sleep(for: .milliseconds(1_000))
-        #expect(trims.withLockedValue { $0.count } == 2)
+        loop.advanceTime(by: .seconds(30))
+        #expect(count == 1)
+        loop.advanceTime(by: .seconds(30))
+        #expect(count == 2)
     }
 }
