@@ -34,6 +34,8 @@ from .web import REPO, Web
 
 
 class Lab(Topology, Faults, VipdNodes, KeepalivedNodes, Web, BingoNodes):
+    _opened = 0  # labs made by this process (namespace names)
+
     def __init__(self, nodes=("a", "b"), clients=("c",), interval_ms=100, log_level="info", bin_dir=None,
                  check_interval_ms=250, rise=2, fall=2, debounce_ms=100, backend_port=30164, check_extra=None,
                  check_timing=None,
@@ -56,7 +58,10 @@ class Lab(Topology, Faults, VipdNodes, KeepalivedNodes, Web, BingoNodes):
         self.bingo_argv = {}
         self.dir = None
         self.registry = None
-        self.prefix = f"vl{os.getpid() % 100000}"
+        # Namespaces are named after the process; every lab after its first
+        # gets a suffix, so two can be open at once (the bench's fresh idle lab).
+        Lab._opened += 1
+        self.prefix = f"vl{os.getpid() % 100000}" + (f"n{Lab._opened}" if Lab._opened > 1 else "")
         self._nodes, self._clients = nodes, clients
         self.closed = False
 
