@@ -22,8 +22,13 @@
 #   $PREFIX/bin/vipd, vipctl                     0755
 #   $PREFIX/libexec/vipd/vipd-pg                 0755, the PostgreSQL role agent
 #       (libexec/vipd-pg; its package libexec/vipd_pg/ beside it, if any, 0644)
+#   $PREFIX/libexec/vipd/vipd-memory-check, bingo-pool   0755 (the bingo-memory
+#       checks; the bingo pool's namespaces and nginx config)
 #   $UNIT_DIR/vipd.service, vipd-nginx-test.service, vipd-pg.service,
-#       bingo.service, bingo-blackhole.service   0644, not enabled
+#       bingo@.service, bingo-pool-net@.service, bingo.target,
+#       bingo-blackhole.service                  0644, not enabled
+#   (an old single-instance bingo.service of ours is removed, unless it still
+#   runs: then install says how to switch to the pool)
 #   nginx.service.d/vipd-restart.conf            nginx restarts on failure
 #   sysctl.d/99-vipd.conf, tmpfiles.d/bingo.conf, polkit rules.d/50-vipd-nginx.rules
 #       and 50-vipd-pg.rules (vipd-pg starts and fences postgresql@*.service)
@@ -105,13 +110,17 @@ render_unit() {  # SRC -> stdout
         -e "s#/usr/\(local/\)\{0,1\}libexec/vipd/#$PREFIX/libexec/vipd/#g" "$1"
 }
 
-unit_files=(vipd.service vipd-nginx-test.service vipd-pg.service bingo.service bingo-blackhole.service)
+unit_files=(vipd.service vipd-nginx-test.service vipd-pg.service bingo@.service bingo-pool-net@.service bingo.target
+            bingo-blackhole.service)
+# Installed by earlier versions, replaced by the pool (bingo@.service).
+obsolete_units=(bingo.service)
 # The PostgreSQL role agent (docs/deploying-bingo.md, "PostgreSQL"): the
 # executable and, if it has grown one, its Python package beside it (the
 # script finds it on sys.path[0], its own directory).
 agent_files() {  # relative to libexec/
     echo vipd-pg
-    echo vipd-memory-check   # the bingo-memory check (docs/operations.md, "Self-healing backends")
+    echo vipd-memory-check   # the bingo-memory checks (docs/operations.md, "Self-healing backends")
+    echo bingo-pool          # the bingo pool's namespaces and nginx config (docs/deploying-bingo.md)
     if [ -d "$here/libexec/vipd_pg" ]; then
         (cd "$here/libexec" && find vipd_pg -name '*.py' | sort)
     fi
@@ -142,6 +151,25 @@ create_users() {
 
 systemd_running() { [ $live = 1 ] && [ -d /run/systemd/system ]; }
 
+# The single bingo.service of earlier versions: the pool (bingo@N.service and
+# nginx's conf.d/bingo-pool.conf) takes its port, so it must not run beside
+# it. Removed when it is stopped; a running one is left alone (stopping it is
+# an outage this script must not cause) with the steps to switch.
+remove_obsolete_units() {
+    local unit
+    for unit in "${obsolete_units[@]}"; do
+        [ -e "$root$UNIT_DIR/$unit" ] || continue
+        if systemd_running && systemctl is-active --quiet "$unit"; then
+            say "kept $UNIT_DIR/$unit: it still runs. The bingo pool replaces it (docs/deploying-bingo.md,"
+            say "  \"Upgrading from the single bingo.service\"): systemctl disable --now $unit, then run this again"
+            continue
+        fi
+        if systemd_running; then systemctl disable --quiet "$unit" 2>/dev/null || true; fi
+        rm -f -- "$root$UNIT_DIR/$unit"
+        say "removed $UNIT_DIR/$unit (replaced by bingo@.service, the bingo pool)"; changed=1
+    done
+}
+
 do_install() {
     if [ -z "${BIN_DIR:-}" ]; then
         BIN_DIR=$(cd "$here" && swift build -c release --show-bin-path)
@@ -159,7 +187,7 @@ do_install() {
     local file
     for file in $(agent_files); do
         [ -f "$here/libexec/$file" ] || { echo "install: libexec/$file not found" >&2; exit 1; }
-        if [ "$file" = vipd-pg ] || [ "$file" = vipd-memory-check ]; then
+        if [ "$file" = vipd-pg ] || [ "$file" = vipd-memory-check ] || [ "$file" = bingo-pool ]; then
             put "$here/libexec/$file" "$PREFIX/libexec/vipd/$file" 755
         else
             put "$here/libexec/$file" "$PREFIX/libexec/vipd/$file" 644
@@ -171,6 +199,7 @@ do_install() {
         render_unit "$here/systemd/$unit" >"$tmp/$unit"
         put "$tmp/$unit" "$UNIT_DIR/$unit" 644
     done
+    remove_obsolete_units
     put "$here/systemd/nginx-restart.conf"   "$UNIT_DIR/nginx.service.d/vipd-restart.conf" 644
     put "$here/systemd/99-vipd.conf"         "$lib_etc/sysctl.d/99-vipd.conf" 644
     put "$here/systemd/bingo.tmpfiles.conf"  "$lib_etc/tmpfiles.d/bingo.conf" 644
@@ -217,7 +246,8 @@ EOF
 do_uninstall() {
     local path unit
     if systemd_running; then
-        for unit in vipd.service vipd-pg.service bingo.service bingo-blackhole.service; do
+        for unit in vipd.service vipd-pg.service bingo.target bingo-blackhole.service \
+                    $(systemctl list-units --plain --no-legend --state=active 'bingo@*.service' 'bingo-pool-net@*.service' | awk '{print $1}'); do
             if systemctl is-active --quiet "$unit"; then
                 echo "uninstall: $unit is running; stop it first (systemctl disable --now $unit)" >&2
                 exit 1

@@ -15,7 +15,8 @@
 #   DEB_COMPRESS   dpkg-deb compressor (default xz; the CI test uses gzip)
 #
 # Layout (Debian paths, PREFIX=/usr): /usr/bin/vipd, /usr/bin/vipctl, the
-# PostgreSQL role agent /usr/libexec/vipd/vipd-pg, units in
+# PostgreSQL role agent /usr/libexec/vipd/vipd-pg, the bingo pool's
+# /usr/libexec/vipd/bingo-pool and vipd-memory-check, units in
 # /lib/systemd/system (none enabled), nginx drop-in in
 # /lib/systemd/system/nginx.service.d, /usr/lib/sysctl.d/99-vipd.conf,
 # /usr/lib/tmpfiles.d/bingo.conf, /usr/share/polkit-1/rules.d, completions,
@@ -84,7 +85,8 @@ Description: virtual-IP failover daemon (keepalived-class, VRRP-like)
  heartbeats; the master holds the floating IP and announces it with
  gratuitous ARP / unsolicited neighbour advertisements. vipctl operates it.
  .
- Also ships the systemd units of the two-node bingo installation (bingo,
+ Also ships the systemd units of the two-node bingo installation (the bingo
+ pool: bingo@.service, bingo-pool-net@.service, bingo.target and bingo-pool;
  its blackhole route, nginx restart drop-in, sysctl and tmpfiles settings)
  and vipd-pg, the agent that keeps the PostgreSQL primary where vipd's db
  instance is master (promotion, fencing, rejoin with pg_rewind).
@@ -118,6 +120,13 @@ if [ "$1" = configure ]; then
     if [ -d /run/systemd/system ]; then
         systemctl daemon-reload || true
         systemd-tmpfiles --create bingo.conf || true
+        # Versions before the pool shipped one bingo.service (dpkg has removed
+        # its file by now); left running, it holds the port the pool's nginx
+        # server needs. Stopping it here would be an outage: say how to switch.
+        if [ -n "$2" ] && systemctl is-active --quiet bingo.service; then
+            echo "vipd: bingo.service (one instance) still runs; the bingo pool replaces it:"
+            echo "vipd: systemctl disable --now bingo.service, then the pool (deploying-bingo.md, \"The bingo pool\")"
+        fi
         if [ -n "$2" ] && systemctl is-active --quiet vipd.service; then
             echo "vipd: upgraded; the running daemon was left alone. To switch to the new"
             echo "vipd: binary without a failover: vipctl failover (if master), then systemctl restart vipd"

@@ -79,7 +79,8 @@ verify_units() {
         mount --bind '$root$unit_dir' '$unit_dir'
         mount -t tmpfs tmpfs /opt
         mkdir -p /opt/bingo && printf '#!/bin/sh\n' >/opt/bingo/bingo && chmod 755 /opt/bingo/bingo
-        systemd-analyze verify vipd.service vipd-nginx-test.service vipd-pg.service bingo.service bingo-blackhole.service \
+        systemd-analyze verify vipd.service vipd-nginx-test.service vipd-pg.service bingo@1.service bingo@2.service \
+            bingo-pool-net@1.service bingo.target bingo-blackhole.service \
             \$(test -f /lib/systemd/system/nginx.service && echo nginx.service) 2>&1
     "
 }

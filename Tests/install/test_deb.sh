@@ -30,13 +30,19 @@ check "control: Depends on python3 and python3-psycopg2 (the agent vipd-pg)" \
 check "control: nginx only recommended" grep -q nginx <<<"$(field Recommends)"
 check "conffiles: /etc/vipd/vipd.yaml" test "$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)" = /etc/vipd/vipd.yaml
 contents=$(dpkg-deb -c "$deb" | awk '{print $1, $2, $NF}')
-for path in ./usr/bin/vipd ./usr/bin/vipctl ./lib/systemd/system/vipd.service ./lib/systemd/system/bingo.service \
+for path in ./usr/bin/vipd ./usr/bin/vipctl ./lib/systemd/system/vipd.service ./lib/systemd/system/bingo@.service \
+            ./lib/systemd/system/bingo-pool-net@.service ./lib/systemd/system/bingo.target \
+            ./usr/libexec/vipd/bingo-pool ./usr/libexec/vipd/vipd-memory-check \
             ./lib/systemd/system/nginx.service.d/vipd-restart.conf ./usr/lib/sysctl.d/99-vipd.conf \
             ./usr/lib/tmpfiles.d/bingo.conf ./usr/share/bash-completion/completions/vipctl \
             ./usr/libexec/vipd/vipd-pg ./usr/libexec/vipd/vipd_pg/cli.py ./lib/systemd/system/vipd-pg.service \
             ./usr/share/polkit-1/rules.d/50-vipd-pg.rules; do
     check "contains $path (root/root)" grep -qE "^[-drwx]+ root/root $path\$" <<<"$contents"
 done
+check "no single-instance bingo.service any more (the pool replaces it)" bash -c "! grep -q '/bingo\.service\$' <<<'$contents'"
+check "bingo-pool is executable (0755)" grep -qE "^-rwxr-xr-x root/root ./usr/libexec/vipd/bingo-pool\$" <<<"$contents"
+check "bingo-pool-net@.service runs /usr/libexec/vipd/bingo-pool up %i" \
+    bash -c "dpkg-deb --fsys-tarfile '$deb' | tar -xO ./lib/systemd/system/bingo-pool-net@.service | grep -q '^ExecStart=/usr/libexec/vipd/bingo-pool up %i\$'"
 check "no key in the package (generated per host by postinst)" bash -c "! grep -qE 'auth.key|control.token' <<<'$contents'"
 check "unit runs /usr/bin/vipd (Debian path, not /usr/local)" \
     bash -c "dpkg-deb --fsys-tarfile '$deb' | tar -xO ./lib/systemd/system/vipd.service | grep -q '^ExecStart=/usr/bin/vipd '"
@@ -66,7 +72,7 @@ out=$(in_sandbox bash -c "
     echo enabled: \$(ls /etc/systemd/system/*.wants/ 2>/dev/null | grep -cE 'vipd|bingo')
     setpriv --reuid=vipd --regid=vipd --clear-groups /usr/bin/vipd check-config /etc/vipd/vipd.yaml >/dev/null 2>&1 && echo check-config-as-vipd: ok
     mkdir -p /opt/bingo && printf '#!/bin/sh\n' >/opt/bingo/bingo && chmod 755 /opt/bingo/bingo
-    echo verify: \$(systemd-analyze verify vipd.service vipd-nginx-test.service vipd-pg.service bingo.service bingo-blackhole.service 2>&1 | wc -l)
+    echo verify: \$(systemd-analyze verify vipd.service vipd-nginx-test.service vipd-pg.service bingo@1.service bingo-pool-net@1.service bingo.target bingo-blackhole.service 2>&1 | wc -l)
     key=\$(sha256sum </etc/vipd/auth.key)
     dpkg -i '$deb' >/dev/null 2>&1 && [ \"\$(sha256sum </etc/vipd/auth.key)\" = \"\$key\" ] && echo reinstall-keeps-key: yes
     echo '# local edit' >>/etc/vipd/vipd.yaml

@@ -29,10 +29,12 @@ expect /usr/local/bin/vipd 755
 expect /usr/local/bin/vipctl 755
 expect /usr/local/libexec/vipd/vipd-pg 755
 expect /usr/local/libexec/vipd/vipd-memory-check 755
+expect /usr/local/libexec/vipd/bingo-pool 755
 for file in libexec/vipd_pg/*.py; do
     expect "/usr/local/libexec/vipd/vipd_pg/$(basename "$file")" 644
 done
-for unit in vipd.service vipd-nginx-test.service vipd-pg.service bingo.service bingo-blackhole.service; do
+for unit in vipd.service vipd-nginx-test.service vipd-pg.service bingo@.service bingo-pool-net@.service bingo.target \
+            bingo-blackhole.service; do
     expect /etc/systemd/system/$unit 644
 done
 expect /etc/systemd/system/nginx.service.d/vipd-restart.conf 644
@@ -87,9 +89,19 @@ check "an edited vipd.yaml survives a reinstall" grep -q "edited by the operator
 check "auth.key survives a reinstall" test "$(sha256sum <"$d/etc/vipd/auth.key")" = "$key"
 
 # A changed unit in the tree is rewritten (units are ours, not configuration).
-echo "# stale" >>"$d/etc/systemd/system/bingo.service"
+echo "# stale" >>"$d/etc/systemd/system/bingo-blackhole.service"
 make -s install DESTDIR="$d" BIN_DIR="$bin" >/dev/null 2>&1
-check "a modified unit is restored" cmp -s "$d/etc/systemd/system/bingo.service" systemd/bingo.service
+check "a modified unit is restored" cmp -s "$d/etc/systemd/system/bingo-blackhole.service" systemd/bingo-blackhole.service
+
+# An earlier version's single bingo.service (stopped) is removed: the pool
+# (bingo@.service) replaces it and takes its port.
+echo "[Service]" >"$d/etc/systemd/system/bingo.service"
+out=$(make -s install DESTDIR="$d" BIN_DIR="$bin" 2>&1)
+check "the old single bingo.service is removed on upgrade" test ! -e "$d/etc/systemd/system/bingo.service"
+check "...and install says so" grep -q "removed /etc/systemd/system/bingo.service" <<<"$out"
+check "the pool's units name the installed bingo-pool (/usr/local/libexec/vipd/bingo-pool)" bash -c "
+    grep -q '^ExecStart=/usr/local/libexec/vipd/bingo-pool up %i\$' '$d/etc/systemd/system/bingo-pool-net@.service' &&
+    grep -q 'a=\$\$(/usr/local/libexec/vipd/bingo-pool address %i)' '$d/etc/systemd/system/bingo@.service'"
 
 if [ "$(id -u)" = 0 ] && command -v systemd-analyze >/dev/null; then
     out=$(verify_units "$d" 2>&1)
