@@ -8,8 +8,9 @@ set -euo pipefail
 # (libexec/vipd-pg, Tests/lab/test_db_replication.py); strace: its tests find bingo's log
 # directory the way an operator does; keepalived: the VRRPv3 peer of the
 # interop tests (Tests/lab/test_vrrp3_interop.py) and the bench's baseline.
+# nftables: the lab's network faults and the bingo pool's masquerade (libexec/bingo-netns).
 packages=(libcap-dev iproute2 iputils-ping tcpdump nginx procps psmisc curl openssl
-          postgresql python3-psycopg2 strace keepalived)
+          postgresql python3-psycopg2 strace keepalived nftables)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -141,6 +141,10 @@ extension ConfigParser {
                 reader.fail(path, item, "no check named \"\(check.name)\" under checks: (\(checks.map(\.name).joined(separator: ", ")))")
                 continue
             }
+            if definition.role == .monitor {
+                reader.fail(path, item, "\"\(check.name)\" is role: monitor, which no instance can follow (it only reports and restarts); use role: weight or front to make it count")
+                continue
+            }
             if check.weight != nil, definition.role != .weight {
                 reader.fail(path, item, "a weight applies only to a check with role: weight (\"\(check.name)\" is \(definition.role.rawValue))")
             }

@@ -16,6 +16,11 @@ public struct CheckConfig: Sendable, Equatable {
         /// keepalived's `vrrp_script` with a `weight`: changes the effective
         /// priority instead (negative weight while down, positive while up).
         case weight
+        /// Changes nothing in the election or the backend flag: it is watched
+        /// (status, metrics, events) and heals with its `restart`. One member of
+        /// a node's bingo pool: the pool serves while any member does, so one
+        /// sick member must restart without marking the node's backend down.
+        case monitor
     }
 
     /// How one probe is made.

@@ -71,7 +71,7 @@ import VIPCore
     @Test func probeMistakesNameFieldAndLine() {
         // Line 15 is "  - name: c", 16 the first line of the body.
         #expect(issues(withCheck("    role: frontend\n    exec: {command: [/bin/true]}\n")) ==
-                ["t.yaml:16: checks[0].role: expected one of front, backend, weight, got \"frontend\""])
+                ["t.yaml:16: checks[0].role: expected one of front, backend, weight, monitor, got \"frontend\""])
         #expect(issues(withCheck("    role: front\n")) ==
                 ["t.yaml:15: checks[0]: missing probe: set http (a request) or exec (a command)"])
         #expect(issues(withCheck("    role: front\n    exec: {command: [/bin/true]}\n    http: {url: \"http://h/\"}\n")) ==

@@ -37,6 +37,13 @@ import VIPCore
         }
     }
 
+    @Test func aMonitorCheckChangesNothing() {
+        for state in [CheckState.down, .unknown, .up] {
+            let verdict = HealthPolicy.evaluate([Input(name: "pool-1", role: .monitor, state: state)], basePriority: 100)
+            #expect(verdict == HealthVerdict(faultReason: nil, backendHealthy: true, effectivePriority: 100), "\(state)")
+        }
+    }
+
     @Test func weightsFollowKeepalived() {
         func priority(_ checks: [(Int, CheckState)], base: UInt8 = 100) -> UInt8 {
             HealthPolicy.evaluate(checks.enumerated().map {

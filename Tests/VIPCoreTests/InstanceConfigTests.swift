@@ -26,6 +26,10 @@ import VIPCore
             role: weight
             weight: -50
             exec: {command: [/bin/true]}
+          - name: pool-1
+            role: monitor
+            http: {url: "http://198.19.0.2:30164/ping", body_contains: pong}
+            restart: {command: [/usr/bin/systemctl, restart, bingo@1.service]}
 
         """
 
@@ -115,6 +119,19 @@ import VIPCore
     @Test func aWeightOnlyAppliesToAWeightCheck() {
         let found = issues("instances:\n  - {name: web, vrid: 51, track_checks: [{name: front, weight: 10}]}\n")
         #expect(found.map(\.field) == ["instances[0].track_checks[0]"])
+    }
+
+    @Test func aMonitorCheckCannotBeTracked() {
+        let found = issues("instances:\n  - {name: web, vrid: 51, track_checks: [front, pool-1]}\n")
+        #expect(found.map(\.field) == ["instances[0].track_checks[1]"])
+        #expect(found.first?.message.contains("role: monitor") == true)
+    }
+
+    @Test func aMonitorCheckParsesWithItsRestart() throws {
+        let config = try parse("instances:\n  - {name: web, vrid: 51, track_checks: [front]}\n")
+        let pool = try #require(config.checks.first { $0.name == "pool-1" })
+        #expect(pool.role == .monitor)
+        #expect(pool.restart?.command == ["/usr/bin/systemctl", "restart", "bingo@1.service"])
     }
 
     @Test func theVerdictOfAnInstanceUsesOnlyWhatItTracks() {

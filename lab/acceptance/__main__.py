@@ -23,7 +23,7 @@ sys.path.insert(0, LAB)
 from vlab import LabError, say  # noqa: E402
 
 from . import items_api, items_cache, items_db, items_faults, items_http, items_start  # noqa: E402
-from .install import Installation  # noqa: E402
+from .install import POOL, Installation  # noqa: E402
 from .measure import item, not_available  # noqa: E402
 
 REPO = os.path.dirname(LAB)
@@ -38,7 +38,7 @@ def run_meta(a):
         cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?")
     return {"commit": commit, "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "machine": f"{platform.node()}, {os.cpu_count()} x {cpu}, Linux {platform.release()}",
-            "options": {"quick": a.quick, "scale": a.scale, "seconds_per_load_item": a.seconds,
+            "options": {"quick": a.quick, "scale": a.scale, "pool": a.pool, "seconds_per_load_item": a.seconds,
                         "items": a.items or "all", "email": a.email}}
 
 
@@ -58,6 +58,8 @@ def main(argv=None):
     p.add_argument("--seconds", type=int, help="per load item (default 60, --quick 10)")
     p.add_argument("--email", default="operator@example.org", help="student_email of both nodes")
     p.add_argument("--no-http3", action="store_true", help="the host's nginx, no trixie fetch")
+    p.add_argument("--pool", type=int, default=POOL, help=f"bingo pool members per node (default {POOL}, "
+                   "roles/bingo's bingo_pool_size; 1: a single bingo per node)")
     p.add_argument("--out", default=os.path.join(REPO, "bench", "acceptance.json"))
     a = p.parse_args(argv)
     a.scale = a.scale or (0.002 if a.quick else 1.0)
@@ -71,7 +73,7 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))   # so the finally below cleans up
     t0 = time.time()
     results, failed = [], False
-    inst = Installation(a.scale, a.email, http3=not a.no_http3)
+    inst = Installation(a.scale, a.email, http3=not a.no_http3, pool=a.pool)
     try:
         inst.up()
         for name in ITEMS:

@@ -4,15 +4,18 @@ lab/vlab/pgcluster.py (a primary on a, a synchronous hot standby on b, the
 agent vipd-pg on each, the DB address 198.18.0.200 as vipd's instance `db`
 with quorum, and a witness vipd on node d), loaded once by the stand-in's
 prepare_db and given the installation's indexes; on a and b the bingo
-stand-in under lab/vlab/supervise.py (standing in for systemd's
-bingo.service) with the DB address as its only database host, the project's
-nginx front, and vipd with the instances `web` (the VIP, tracking nginx and
-bingo) and `db`, its checks (the bingo check restarts bingo through the
-supervisor) and nginx manager."""
+stand-in as a pool of POOL members per node (lab/vlab/pool.py, made by
+libexec/bingo-pool as bingo-pool-net@.service does), each under
+lab/vlab/supervise.py (standing in for systemd's bingo@.service), with the DB
+address as its only database host; the project's nginx front with the pool's
+server on bingo's port; and vipd with the instances `web` (the VIP, tracking
+nginx and the pool) and `db`, its checks (one monitor check per member
+restarts that member through its supervisor) and nginx manager."""
 
 import json
 import os
 import pwd
+import re
 import time
 
 from vlab import VIP, Lab, LabError, say
@@ -29,6 +32,7 @@ WITNESS = "d"
 DB_PRIMARY = "b"
 MEMORY_CHECK = os.path.join(REPO, "libexec", "vipd-memory-check")
 MEMORY_LIMIT_MB = 128   # the shipped limit (roles/vipd defaults): a few times bingo's normal use
+POOL = 4                # members per node: roles/bingo's bingo_pool_size default
 # Over the spec's server settings: the acceptance's load (bingo's pools, the
 # checks, the suite's own psql) and bingo.md's work_mem for the session list.
 DB_SETTINGS = {"max_connections": "100", "shared_buffers": "128MB", "work_mem": "32MB", "wal_keep_size": "1GB"}
@@ -44,33 +48,41 @@ def trixie_nginx():
 
 
 class Installation:
-    def __init__(self, scale, email, http3=True):
-        self.scale, self.email = scale, email
+    def __init__(self, scale, email, http3=True, pool=POOL):
+        self.scale, self.email, self.pool_size = scale, email, pool
         self.nginx, self.nginx_why = trixie_nginx() if http3 else (None, "not asked for (--no-http3)")
         self.lab = Lab(nodes=(*NODES, WITNESS), clients=("c",), nginx_binary=self.nginx or "/usr/sbin/nginx",
                        check_timing={name: shipped_check(name) for name in ("nginx", "bingo")})
-        self.db = PgCluster(self.lab, witness=WITNESS, settings=DB_SETTINGS)
+        # The pools' members reach the database address held by their own node
+        # with their pool address (198.19.K.x); off the node they are masqueraded.
+        self.db = PgCluster(self.lab, witness=WITNESS, settings=DB_SETTINGS, clients="198.18.0.0/15")
         self.pg, self.start_s, self.timings = {}, {}, {}
 
     # --- paths of the stand-in for systemd ----------------------------------------------
 
-    def sup_dir(self, node):
-        return os.path.join(self.lab.dir, node, "supervise")
+    def members(self, node=None):
+        """NODE's pool members (e.g. a1..a4), or every node's."""
+        if node is None:
+            return [m for n in NODES for m in self.lab.members(n)]
+        return self.lab.members(node)
 
-    def sup_file(self, node, what):
-        return os.path.join(self.sup_dir(node), what)
+    def sup_dir(self, member):
+        return os.path.join(self.lab.dir, self.lab.node_of(member), f"supervise-{member}")
 
-    def bingo_pid(self, node):
+    def sup_file(self, member, what):
+        return os.path.join(self.sup_dir(member), what)
+
+    def bingo_pid(self, member):
         try:
-            with open(self.sup_file(node, "child.pid")) as f:
+            with open(self.sup_file(member, "child.pid")) as f:
                 pid = int(f.read())
         except (OSError, ValueError):
             return None
         return pid if os.path.exists(f"/proc/{pid}") else None
 
-    def events(self, node):
+    def events(self, member):
         try:
-            with open(self.sup_file(node, "events")) as f:
+            with open(self.sup_file(member, "events")) as f:
                 return [json.loads(line) for line in f if line.strip()]
         except OSError:
             return []
@@ -87,6 +99,7 @@ class Installation:
         for n in NODES:
             # As bingo-blackhole.service does on every node (the 8.8.8.8 start-up wait).
             lab.nsexec(n, "ip", "route", "replace", "blackhole", "8.8.8.8/32")
+            lab.pool_up(n, self.pool_size)   # bingo-pool-net@1..N
         for n in NODES:
             lab.start_front(n)
         # The database pair, its address held by vipd before anything writes
@@ -101,11 +114,16 @@ class Installation:
         self.db.start_vipds(DB_PRIMARY, "a", start=self.start_vipd)
         db = self.db.bingo_hosts()   # the DB address only, on both nodes
         for n in NODES:
-            # bingo found as the installation finds it (its log directory, then its port).
+            # bingo found as the installation finds it (its log directory, then
+            # its port), with the pool's first member; the others run the same.
+            first, *rest = self.members(n)
             t1 = time.monotonic()
-            lab.start_bingo(n, email=self.email, db=db, discover=True)
+            lab.start_bingo(first, email=self.email, db=db, discover=True)
             self.start_s[n] = round(time.monotonic() - t1, 2)
-            lab.stop(f"bingo-{n}")        # from now on under the supervisor
+            lab.stop(f"bingo-{first}")        # from now on under the supervisor
+            for m in rest:
+                lab.bingo_argv[m] = [re.sub(rf"^node-{first}$", f"node-{m}", a) for a in lab.bingo_argv[first]]
+            lab.write_pool_nginx(n)           # the pool's server on the port now known
         # vipd runs as user vipd once started: a reload reads the key as vipd
         # (in production /etc/vipd/auth.key is the vipd user's, mode 0600).
         vipd = pwd.getpwnam("vipd")
@@ -113,28 +131,31 @@ class Installation:
         for n in NODES:
             self.reload_vipd(n)
         # One database: loaded once, through the DB address; the indexes on the primary.
-        lab.nsexec("a", *as_vipd(), *lab.bingo_argv["a"][:-1], "--scale", self.scale, "--seed", 1, "prepare_db",
+        lab.nsexec("a", *as_vipd(), *lab.bingo_argv[self.members("a")[0]][:-1], "--scale", self.scale, "--seed", 1, "prepare_db",
                    timeout=3600)
         self.pg[DB_PRIMARY].psql(INDEXES_SQL, timeout=3600)
         self.timings["database_s"] = round(time.monotonic() - t0, 1)
         say(f"database loaded (scale {self.scale}), replicated and indexed in {self.timings['database_s']} s")
-        for n in NODES:
-            self.start_supervised(n)
+        for m in self.members():
+            self.start_supervised(m, wait=False)
+        for m in self.members():
+            self.lab.wait_for(lambda: self.serving(m), 60, f"bingo {m} under the supervisor")
         lab.wait_for(lambda: lab.holders() == ["a"] and lab.state("b") == "backup", 30, "a to hold the VIP")
         self.settle()
         return self
 
-    def start_supervised(self, node):
-        d = self.sup_dir(node)
+    def start_supervised(self, member, wait=True):
+        d = self.sup_dir(member)
         os.makedirs(d, exist_ok=True)
         vipd = pwd.getpwnam("vipd")
         os.chown(d, vipd.pw_uid, vipd.pw_gid)
-        self.lab.spawn(f"supervise-{node}", node, [PYTHON, SUPERVISE, "--restart-sec", str(shipped_restart_sec()),
-                                                   "--pidfile", self.sup_file(node, "supervise.pid"),
-                                                   "--child-pidfile", self.sup_file(node, "child.pid"),
-                                                   "--events", self.sup_file(node, "events"),
-                                                   "--", *self.lab.bingo_argv[node]], user="vipd")
-        self.lab.wait_for(lambda: self.serving(node), 60, f"bingo on {node} under the supervisor")
+        self.lab.spawn(f"supervise-{member}", member, [PYTHON, SUPERVISE, "--restart-sec", str(shipped_restart_sec()),
+                                                       "--pidfile", self.sup_file(member, "supervise.pid"),
+                                                       "--child-pidfile", self.sup_file(member, "child.pid"),
+                                                       "--events", self.sup_file(member, "events"),
+                                                       "--", *self.lab.bingo_argv[member]], user="vipd")
+        if wait:
+            self.lab.wait_for(lambda: self.serving(member), 60, f"bingo {member} under the supervisor")
 
     def start_vipd(self, node):
         """vipd with the instances web and db."""
@@ -149,29 +170,43 @@ class Installation:
         self.lab.vipctl(node, "reload")
 
     def election(self, node):
-        """The instances, and the bingo check's restart: SIGHUP to this node's
-        supervisor (in production: systemctl restart bingo.service)."""
-        cmd = ["/bin/sh", "-c", f"kill -HUP $(cat {self.sup_file(node, 'supervise.pid')})"]
-        self.lab.check_extra["bingo"] = f"\n    restart:\n      command: {json.dumps(cmd)}"
-        # The shipped memory check (a leak is drained and restarted long before
-        # MemoryMax), on the supervised PID instead of systemd's MemoryCurrent.
-        memory = [MEMORY_CHECK, "--pidfile", self.sup_file(node, "child.pid"), "--limit-mb", str(MEMORY_LIMIT_MB)]
-        self.lab.extra_checks = self.db.pg_check_yaml() + f"""
-  - name: bingo-memory
-    role: backend
+        """The instances and the checks of NODE: the node's bingo check (role
+        backend) through its pool, up while any member answers; per member a
+        monitor check of its /ping and one of its memory (the shipped memory
+        check on the supervised PID instead of systemd's MemoryCurrent), each
+        restarting that member: SIGHUP to its supervisor (in production
+        systemctl restart bingo@I.service)."""
+        interval, timeout, rise, fall = shipped_check("bingo")
+        checks = self.db.pg_check_yaml()
+        for m in self.members(node):
+            restart = json.dumps(["/bin/sh", "-c", f"kill -HUP $(cat {self.sup_file(m, 'supervise.pid')})"])
+            memory = [MEMORY_CHECK, "--pidfile", self.sup_file(m, "child.pid"), "--limit-mb", str(MEMORY_LIMIT_MB)]
+            i = m[len(node):]
+            checks += f"""
+  - name: bingo-{i}
+    role: monitor
+    http: {{url: "http://{self.lab.member_addr(m)}:{self.port()}/ping", expect_status: 200, body_contains: "pong"}}
+    interval: {interval}ms
+    timeout: {timeout}ms
+    rise: {rise}
+    fall: {fall}
+    restart: {{command: {restart}, backoff: 10s, max_backoff: 5m}}
+  - name: bingo-memory-{i}
+    role: monitor
     exec: {{command: {json.dumps(memory)}}}
     interval: 2s
     timeout: 1s
     rise: 1
     fall: 2
-    restart:
-      command: {json.dumps(cmd)}"""
+    restart: {{command: {restart}, backoff: 10s, max_backoff: 5m}}"""
+        self.lab.check_extra.pop("bingo", None)
+        self.lab.extra_checks = checks
         other = next(o for o in NODES if o != node)
         return f"""instances:
   - name: web
     vrid: 51
     peers: [node-{other}]
-    track_checks: [nginx, bingo, bingo-memory]
+    track_checks: [nginx, bingo]
     vips:
       - address: {VIP}/24
 """ + self.db.instance_yaml(head=False)
@@ -185,17 +220,17 @@ class Installation:
     def port(self):
         return self.lab.backend_port
 
-    def serving(self, node, max_s=1.0):
-        """bingo on NODE answers /ping with pong (from its own namespace)."""
-        pid = self.bingo_pid(node)
+    def serving(self, member, max_s=1.0):
+        """The pool member (bingo) MEMBER answers /ping with pong (from its own namespace)."""
+        pid = self.bingo_pid(member)
         if not pid or self.port() not in listening_ports(pid):
             return False
-        status, body = self.lab.curl(node, f"http://127.0.0.1:{self.port()}/ping", timeout=max_s)
+        status, body = self.lab.curl(member, f"http://127.0.0.1:{self.port()}/ping", timeout=max_s)
         return status == 200 and body.strip() == "pong"
 
     def node_in_service(self, node):
         lab = self.lab
-        if lab.state(node) not in ("master", "backup") or not self.serving(node):
+        if lab.state(node) not in ("master", "backup") or not all(self.serving(m) for m in self.members(node)):
             return False
         if lab.curl("c", f"http://{lab.addr(node)}/ping", timeout=2)[0] != 200:
             return False
@@ -213,12 +248,12 @@ class Installation:
 
     def drain(self):
         """Seconds until each bingo answers GET /db_dummy within 1 s again: an
-        overloaded endpoint leaves queries queued for the pool of 2, whose clients
+        overloaded endpoint leaves queries queued for bingo's 2 connections, whose clients
         gave up long ago, and the next item would measure them. If there was a
         queue, nginx's fail_timeout (10 s) passes too, so it has forgotten the failures."""
         def ready():
-            return all(self.lab.curl(n, f"http://127.0.0.1:{self.port()}/db_dummy", timeout=1)[0] == 200
-                       for n in NODES)
+            return all(self.lab.curl(m, f"http://127.0.0.1:{self.port()}/db_dummy", timeout=1)[0] == 200
+                       for m in self.members())
         took = wait_true(ready, 900, 0.5)
         if took:
             time.sleep(11)

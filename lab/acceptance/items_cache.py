@@ -10,7 +10,6 @@ import time
 
 from vlab import VIP
 
-from .install import NODES
 from .measure import item, verdict
 
 UNCACHED = [("GET", "/", 10), ("GET", "/ping", 10), ("GET", "/db_dummy", 10), ("GET", "/api/movie/{id}", 10),
@@ -37,8 +36,8 @@ def fetch(inst, path, method="GET", body=None, timeout=20):
 
 def counts(inst):
     total = {}
-    for n in NODES:
-        for k, v in json.loads(inst.lab.bingo_control(n, "state"))["requests_by_endpoint"].items():
+    for m in inst.members():
+        for k, v in json.loads(inst.lab.bingo_control(m, "state"))["requests_by_endpoint"].items():
             total[k] = total.get(k, 0) + v
     return total
 

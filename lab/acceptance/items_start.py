@@ -29,8 +29,8 @@ def startup_codes(inst, seconds=None):
     fix. The real binary's codes are unknown and the stand-in prints none, so
     this checks the three places they appear: the start-up output, GET and
     POST / through the VIP, and a start after the fix (the blackhole route)."""
-    printed = {n: [ln for ln in inst.lab.log(f"supervise-{n}").splitlines() if ln.startswith("bingo: listening")]
-               for n in NODES}
+    printed = {n: [ln for m in inst.members(n) for ln in inst.lab.log(f"supervise-{m}").splitlines()
+                   if ln.startswith("bingo: listening")] for n in NODES}
     get, post = inst.via_vip("/"), inst.via_vip("/", method="POST")
     waited = {n: [r.get("waited_s") for r in main_log(inst, n, "Failed initialization request.")]
               for n in NODES}
@@ -72,12 +72,14 @@ def email(inst, seconds=None):
 
 
 def fast_start(inst, seconds=None):
-    """A restart (SIGHUP to the supervisor: systemctl restart) until /ping says pong."""
+    """A restart (SIGHUP to the supervisor: systemctl restart) of each node's
+    first pool member until its /ping says pong."""
     times = {}
     for n in NODES:
-        before = inst.bingo_pid(n)
-        os.kill(int(read(inst.sup_file(n, "supervise.pid"))), 1)
-        times[n] = wait_true(lambda: inst.bingo_pid(n) not in (None, before) and inst.serving(n), 60, 0.05)
+        m = inst.members(n)[0]
+        before = inst.bingo_pid(m)
+        os.kill(int(read(inst.sup_file(m, "supervise.pid"))), 1)
+        times[n] = wait_true(lambda: inst.bingo_pid(m) not in (None, before) and inst.serving(m), 60, 0.05)
         inst.settle()
     ok = all(t is not None and t < FAST_S for t in times.values())
     return item("fast-start", verdict(ok), f"restart to serving: a {times['a']} s, b {times['b']} s "

@@ -15,15 +15,17 @@ from .web import REPO, as_vipd
 STANDIN = os.path.join(REPO, "Tests", "standin", "bingo_standin.py")
 PYTHON = "/usr/bin/python3"   # Debian's: it has python3-psycopg2, and user vipd can run it
 CONTROL_PORT = 30165
-BINGO_UNIT = os.path.join(REPO, "systemd", "bingo.service")
+# The pool member's unit (bingo@.service); the single bingo.service of older layouts.
+BINGO_UNITS = [os.path.join(REPO, "systemd", u) for u in ("bingo@.service", "bingo.service")]
 
 
 def shipped_restart_sec():
-    """RestartSec of the shipped systemd/bingo.service, in seconds: the lab's
-    restarts of a dead stand-in wait as long as systemd would."""
-    m = re.search(r"^RestartSec=([0-9.]+)(ms|s)?\s*$", read(BINGO_UNIT), re.M)
+    """RestartSec of the shipped bingo unit, in seconds: the lab's restarts of a
+    dead stand-in wait as long as systemd would."""
+    unit = next((u for u in BINGO_UNITS if os.path.exists(u)), BINGO_UNITS[0])
+    m = re.search(r"^RestartSec=([0-9.]+)(ms|s)?\s*$", read(unit), re.M)
     if not m:
-        raise LabError(f"no RestartSec= in {BINGO_UNIT}")
+        raise LabError(f"no RestartSec= in {unit}")
     return float(m.group(1)) / (1000 if m.group(2) == "ms" else 1)
 
 
@@ -78,7 +80,7 @@ class BingoNodes:
         os.chown(logs, vipd.pw_uid, vipd.pw_gid)
         return logs
 
-    def start_bingo(self, node, email=None, db=None, knobs=(), discover=False, lifetime="never", control=True,
+    def start_bingo(self, member, email=None, db=None, knobs=(), discover=False, lifetime="never", control=True,
                     wait=True, command="run_server"):
         """The stand-in in NODE's namespace as user vipd (bingo refuses root).
         discover=False (the kind lab): --port self.backend_port and a log directory
@@ -87,11 +89,15 @@ class BingoNodes:
         from strace and the port read from the listening socket afterwards (it
         sets self.backend_port). db=None: --no-db (in-memory data). lifetime: the
         death of old age ("never" unless a test is about it). Returns the PID once
-        it listens (wait=False: at once)."""
+        it listens (wait=False: at once). MEMBER: a node, or a member of its
+        bingo pool (pool.py), which shares its node's root (config and log
+        file, as the pool's units share /opt/bingo and /opt/bongo)."""
+        node = self.node_of(member)
         root = self.bingo_root(node, email, db)
-        argv = [PYTHON, STANDIN, "--root", root, "--name", f"node-{node}", "--quiet", "--lifetime", lifetime]
+        argv = [PYTHON, STANDIN, "--root", root, "--name", f"node-{member}", "--quiet", "--lifetime", lifetime]
         if discover:
-            self.discover_bingo(node, root)
+            if node not in self.discovered:
+                self.discovered[node] = self.discover_bingo(node, root)
         else:
             logs = os.path.join(root, "logs")
             os.makedirs(logs, exist_ok=True)
@@ -103,10 +109,10 @@ class BingoNodes:
         if control:
             argv += ["--control-host", "127.0.0.1", "--control-port", str(CONTROL_PORT)]
         argv += [*knobs, command]   # command: or prepare_db (then wait=False; it exits when done)
-        self.bingo_argv[node] = argv
-        pid = self.spawn(f"bingo-{node}", node, argv, user="vipd")
+        self.bingo_argv[member] = argv
+        pid = self.spawn(f"bingo-{member}", member, argv, user="vipd")
         if wait:
-            port = wait_for(lambda: self.bingo_port(node), 60, f"the stand-in on {node} to listen", interval=0.05)
+            port = wait_for(lambda: self.bingo_port(member), 60, f"the stand-in on {member} to listen", interval=0.05)
             if discover:
                 self.backend_port = port
         return pid

@@ -26,6 +26,7 @@ import tempfile
 from .bingo import BingoNodes
 from .faults import Faults
 from .keepalived import KeepalivedNodes
+from .pool import PoolNodes
 from .procs import Registry
 from .topology import Topology
 from .util import LabError, need_tools, need_user, say, wait_for
@@ -33,7 +34,7 @@ from .vipd import VipdNodes
 from .web import REPO, Web
 
 
-class Lab(Topology, Faults, VipdNodes, KeepalivedNodes, Web, BingoNodes):
+class Lab(Topology, Faults, VipdNodes, KeepalivedNodes, Web, BingoNodes, PoolNodes):
     _opened = 0  # labs made by this process (namespace names)
 
     def __init__(self, nodes=("a", "b"), clients=("c",), interval_ms=100, log_level="info", bin_dir=None,
@@ -56,6 +57,8 @@ class Lab(Topology, Faults, VipdNodes, KeepalivedNodes, Web, BingoNodes):
         self.nginx_binary = nginx_binary
         self.fronts = set()
         self.bingo_argv = {}
+        self.discovered = {}   # node -> bingo's log directory found by strace (bingo.py)
+        self.pools, self.pool_of = {}, {}   # node -> its bingo pool members; member -> node (pool.py)
         self.dir = None
         self.registry = None
         # Namespaces are named after the process; every lab after its first

@@ -52,10 +52,13 @@ def conninfo_standby(node):
 
 class PgCluster:
     def __init__(self, lab, alone_after="2s", promotable_within="1s", fence_after="3s", interval="200ms",
-                 witness=None, settings=None):
+                 witness=None, settings=None, clients="198.18.0.0/24"):
         """WITNESS: a third lab node running vipd as a witness (node.witness) and the
-        db instance with quorum: true on every node (docs/protocol.md, "Quorum")."""
+        db instance with quorum: true on every node (docs/protocol.md, "Quorum").
+        CLIENTS: who may connect to bingo's database (pg_hba; the acceptance adds
+        the bingo pools' 198.19.0.0/16)."""
         self.lab = lab
+        self.clients = clients
         self.witness = witness
         self.settings = {**SHARED, **(settings or {})}   # SETTINGS: server settings over the spec's
         self.timing = dict(alone_after=alone_after, promotable_within=promotable_within, fence_after=fence_after)
@@ -75,7 +78,7 @@ class PgCluster:
         os.makedirs(base, exist_ok=True)
         os.chmod(base, 0o755)
         for n in (primary, standby):
-            self.pg[n] = PgServer(address=lab.addr(n), port=PORT, netns=lab.ns(n), clients="198.18.0.0/24",
+            self.pg[n] = PgServer(address=lab.addr(n), port=PORT, netns=lab.ns(n), clients=self.clients,
                                   listen="*", parent=base)
             self.pg[n].settings = {}   # all in postgresql.conf (SHARED): nothing overrides it
         hba = (f"host replication {REPL_USER} 198.18.0.0/24 scram-sha-256",)

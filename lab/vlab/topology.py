@@ -47,7 +47,8 @@ class Topology:
         self.devices = ("eth0", "eth1") if service else ("eth0",)
 
     def ns(self, member):
-        if member != "sw" and member not in self.nodes and member not in self.clients:
+        if member != "sw" and member not in self.nodes and member not in self.clients \
+                and member not in getattr(self, "pool_of", {}):   # a bingo pool member (pool.py)
             raise LabError(f"no lab member {member!r}")
         return f"{self.prefix}-{member}"
 
