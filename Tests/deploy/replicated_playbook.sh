@@ -14,7 +14,11 @@
 # tables. The sandboxes have no network, so the Debian packages the roles
 # install must be in apt's cache: the script downloads them first
 # (apt-get --download-only; the machine itself is not changed). Then: a
-# second run changes nothing on either node (no new standby); vipd is master,
+# second run changes nothing on either node (no new standby); each node's
+# bingo pool (2 members in network namespaces on 198.19.80.0/24, behind the
+# pool's nginx server, each with vipd's monitor checks; the members reach the
+# database address: on node-a from their own addresses, from node-b
+# masqueraded to node-b's) serves; vipd is master,
 # nginx serves bingo through the VIP over HTTP and HTTPS, the indexes exist,
 # Prometheus scrapes vipd and mtail counts requests; a write through the
 # database address is read on the standby; another student_email is
@@ -25,6 +29,8 @@
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=../install/lib.sh
 source "$(dirname "$0")/../install/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=pool_checks.sh
+source "$(dirname "$0")/pool_checks.sh"
 bin=$(bin_dir) || exit 1
 cd "$repo" || exit 1
 skip() { echo "skip - $*"; echo; echo "0 passed, 0 failed"; exit 0; }
@@ -34,7 +40,7 @@ command -v ansible-playbook >/dev/null || { echo "ansible-playbook missing: run 
 tmp=$(mktemp -d /var/tmp/vipd-playbook-test.XXXXXX)
 chmod 755 "$tmp"
 # The same goes for a checkout under /tmp or /var/tmp (CI's clone may live
-# there; bingo.service's PrivateTmp hides both): then the sandbox gets a copy
+# there; bingo@.service's PrivateTmp hides both): then the sandbox gets a copy
 # of it, without the build folders, under /var/lib.
 play_repo=$repo
 case "$repo" in
@@ -56,7 +62,7 @@ stop_both() {
 trap 'stop_both; [ "${KEEP_SANDBOX:-0}" = 1 ] || rm -rf "$tmp"; [ "$play_repo" = "$repo" ] || rm -rf "$play_repo"' EXIT
 
 # Everything the roles apt-install, in the cache (plus what they pull in).
-packages=(chrony acl sudo strace python3-psycopg2 postgresql postgresql-client nginx polkitd dbus curl
+packages=(chrony acl sudo strace nftables python3-psycopg2 postgresql postgresql-client nginx polkitd dbus curl
           prometheus prometheus-node-exporter prometheus-nginx-exporter mtail python3-apt python3-yaml)
 if ! DEBIAN_FRONTEND=noninteractive apt-get install --download-only -y -q --no-install-recommends \
         "${packages[@]}" >"$tmp/apt.log" 2>&1; then
@@ -123,6 +129,9 @@ all:
         postgresql_replication_password: 'replication:test\pass'
         vipd_auth_key: "$auth_key"
         common_apt_cache_valid_time: 315360000
+        # The pool on the benchmarking range (never routed), 2 members a node.
+        bingo_pool_net: "$POOL_NET"
+        bingo_pool_size: 2
 INVENTORY
 done
 
@@ -198,10 +207,12 @@ grep -E "^changed:" -B1 "$tmp/run2.log" | head -20
 prop() { sb systemctl show "$1" -p "$2" --value; }
 
 # ------------------------------------------------------------ discovery
-# What bingo really does in the sandbox, found from the outside: the port its
-# main process listens on, and the main.log it has open.
-bpid=$(prop bingo.service MainPID)
-port=$(sb ss -Hltnp | grep -F "pid=$bpid," | grep -oE ':[0-9]+ ' | head -n 1 | tr -dc 0-9)
+# What bingo really does in the sandbox, found from the outside: the port
+# member 1's main process listens on (in its namespace), and the main.log it
+# has open.
+member_port() { sb nsenter -t "$1" -n ss -Hltnp | grep -F "pid=$1," | grep -oE ':[0-9]+ ' | head -n 1 | tr -dc 0-9; }
+bpid=$(prop bingo@1.service MainPID)
+port=$(member_port "$bpid")
 logdir=$(sb sh -c "ls -l /proc/$bpid/fd" | grep -oE '/opt/bongo/logs/[^ ]+/main\.log' | head -n 1)
 logdir=${logdir%/main.log}
 echo "     (bingo for $email: port $port, log directory $logdir)"
@@ -214,21 +225,22 @@ assert r['student_email'] == '$email' and r['port'] == int('$port') and r['log_d
     "$(sb cat /opt/bingo/discovered.json)"
 check "bingo's log is written there, owned by bingo" \
     bash -c "$(declare -f sb); sd=$sd; [ \"\$(sb stat -c '%U %a' '$logdir/main.log')\" = 'bingo 640' ] && sb grep -q 'I am alive\|Prepare app' '$logdir/main.log'"
-check "bingo.service: ReadWritePaths is the discovered directory" test "$(prop bingo.service ReadWritePaths)" = "$logdir"
-check "bingo.service: BINGO_PORT for the readiness probe is the discovered port" \
-    grep -qw "BINGO_PORT=$port" <<<"$(prop bingo.service Environment)"
+check "bingo@1.service: ReadWritePaths is the discovered directory" test "$(prop bingo@1.service ReadWritePaths)" = "$logdir"
+check "bingo@1.service: BINGO_PORT for the readiness probe is the discovered port" \
+    grep -qw "BINGO_PORT=$port" <<<"$(prop bingo@1.service Environment)"
 check "tmpfiles creates the discovered directory (bingo-logdir.conf)" \
     sb grep -qE "^d +$logdir +0750 bingo bingo" /etc/tmpfiles.d/bingo-logdir.conf
 check "logrotate rotates the discovered log" sb grep -q "^$logdir/main.log {" /etc/logrotate.d/bingo
 check "vipd's bingo check asks the discovered port" sb grep -qF "http://127.0.0.1:$port/ping" /etc/vipd/vipd.yaml
 check "vipd's nginx.backend_port is the discovered port" sb grep -qE "^  backend_port: $port\$" /etc/vipd/vipd.yaml
 check "the nginx upstream (vipd's rendering) points at the discovered port" \
-    sb grep -qE "^ *server 198\.18\.0\.1:$port[ ;]" /etc/nginx/vipd/bingo-upstream.conf
+    sb grep -qE "^ *server 198\.18\.0\.1:${port}[ ;]" /etc/nginx/vipd/bingo-upstream.conf
 check "the second run did not discover again (no change in the bingo role)" \
     bash -c "! grep -A1 -E '^TASK \[bingo' '$tmp/run2.log' | grep -q '^changed:'"
 check "no installed bingo file names 30164 or 416265556f" \
-    bash -c "$(declare -f sb); sd=$sd; ! sb grep -lE '30164|416265556f' /etc/systemd/system/bingo.service /etc/systemd/system/bingo.service.d/discovered.conf /etc/tmpfiles.d/bingo.conf /etc/tmpfiles.d/bingo-logdir.conf /etc/logrotate.d/bingo /etc/vipd/vipd.yaml /etc/nginx/vipd/bingo-upstream.conf"
-for unit in vipd vipd-pg bingo nginx postgresql chrony bingo-blackhole prometheus prometheus-node-exporter \
+    bash -c "$(declare -f sb); sd=$sd; ! sb grep -lE '30164|416265556f' /etc/systemd/system/bingo@.service /etc/systemd/system/bingo@.service.d/discovered.conf /etc/nginx/conf.d/bingo-pool.conf /etc/tmpfiles.d/bingo.conf /etc/tmpfiles.d/bingo-logdir.conf /etc/logrotate.d/bingo /etc/vipd/vipd.yaml /etc/nginx/vipd/bingo-upstream.conf"
+check_pool sb node-a 2 "$port" 198.18.0.200
+for unit in vipd vipd-pg nginx postgresql chrony bingo-blackhole prometheus prometheus-node-exporter \
             prometheus-nginx-exporter mtail; do
     check "$unit.service enabled and active" \
         test "$(prop "$unit.service" UnitFileState) $(prop "$unit.service" ActiveState)" = "enabled active"
@@ -279,6 +291,8 @@ check "node-a: PostgreSQL listens on the database address" bash -c "$(declare -f
 check "node-a: pg_hba lets replication, pg_rewind and bingo in from both nodes and the database address" \
     test "$(sb grep -cE '^host (replication|postgres) replicator 198\.18\.0\.(1|2|200)/32 scram-sha-256$|^host bingo bingo 198\.18\.0\.(1|2|200)/32 scram-sha-256$' \
             "/etc/postgresql/15/main/pg_hba.conf")" = 9
+check "node-a: pg_hba lets this node's bingo pool in (bingo_pool_net.0/24)" \
+    sb grep -qx "host bingo bingo $POOL_NET.0/24 scram-sha-256" /etc/postgresql/15/main/pg_hba.conf
 check "node-a: the replication role has REPLICATION and pg_rewind's functions" \
     test "$(psql_a "SELECT rolreplication, has_function_privilege('replicator', 'pg_read_binary_file(text, bigint, bigint, boolean)', 'EXECUTE')
                     FROM pg_roles WHERE rolname = 'replicator'")" = "t|t"
@@ -308,7 +322,13 @@ check "node-b: vipd's db instance is backup, node-a keeps the address" \
     bash -c "$(declare -f sb sbb inst holds_db); sd=$sd; sd_b=$sd_b; [ \"\$(inst sbb db)\" = backup ] && holds_db sb"
 check "node-b: bingo's config.yaml names the database address only" \
     sbb grep -qxF "  - address: 198.18.0.200" /opt/bingo/config.yaml
-for unit in vipd vipd-pg bingo nginx postgresql; do
+# node-b's members reach the database address on node-a masqueraded to
+# node-b's own address (nftables table ip bingo_pool), which pg_hba lets in.
+port_b=$(sbb python3 -c 'import json; print(json.load(open("/opt/bingo/discovered.json"))["port"])' 2>&1)
+check_pool sbb node-b 2 "$port_b" 198.18.0.200
+check "node-b: GET /ping through node-b's pool from node-a (the front's path to the other node's backend)" \
+    test "$(sb curl -s --max-time 3 "http://198.18.0.2:$port_b/ping")" = pong
+for unit in vipd vipd-pg nginx postgresql; do
     check "node-b: $unit.service enabled and active" \
         test "$(sbb systemctl show "$unit.service" -p UnitFileState --value) $(sbb systemctl show "$unit.service" -p ActiveState --value)" = "enabled active"
 done
@@ -342,13 +362,13 @@ check "node-b: second run succeeds and changes nothing ($second)" bash -c "[ $rc
 grep -E "^changed:" -B1 "$tmp/runb2.log" | head -20
 check "node-b: ...its standby not rebuilt nor restarted" test "$(standby_id)" = "$b_before"
 # vipd's checks still probe the old port until the play's last handler reloads
-# vipd, and its self-healing may restart bingo meanwhile (seen in CI: "check
-# bingo is down: restarting (attempt 3)" just before the reload): wait until
-# bingo's main process listens again before reading its port.
+# vipd, and its self-healing may restart a member meanwhile (seen in CI:
+# "check bingo is down: restarting (attempt 3)" just before the reload): wait
+# until member 1's main process listens again before reading its port.
 port2=""
 for _ in $(seq 1 40); do
-    bpid=$(prop bingo.service MainPID)
-    port2=$(sb ss -Hltnp | grep -F "pid=$bpid," | grep -oE ':[0-9]+ ' | head -n 1 | tr -dc 0-9)
+    bpid=$(prop bingo@1.service MainPID)
+    port2=$(member_port "$bpid")
     [ -n "$port2" ] && break
     sleep 0.5
 done
@@ -358,13 +378,14 @@ echo "     (bingo for $email2: port $port2, log directory $logdir2)"
 check "re-discovered: another port and log directory ($port2, $logdir2)" \
     bash -c "[ -n '$port2' ] && [ '$port2' != '$port' ] && [[ '$logdir2' == /opt/bongo/logs/?????????? ]] && [ '$logdir2' != '$logdir' ]"
 check "...and the drop-in, tmpfiles and vipd's check follow" bash -c "$(declare -f sb prop); sd=$sd;
-    [ \"\$(prop bingo.service ReadWritePaths)\" = '$logdir2' ] &&
+    [ \"\$(prop bingo@1.service ReadWritePaths)\" = '$logdir2' ] &&
     sb grep -qE '^d +$logdir2 ' /etc/tmpfiles.d/bingo-logdir.conf &&
     sb grep -qF 'http://127.0.0.1:$port2/ping' /etc/vipd/vipd.yaml && sb grep -qE '^  backend_port: $port2\$' /etc/vipd/vipd.yaml"
 check "...and vipd re-rendered the nginx upstream on the new port" \
-    wait_for 20 sb grep -qE "^ *server 198\.18\.0\.1:$port2[ ;]" /etc/nginx/vipd/bingo-upstream.conf
+    wait_for 20 sb grep -qE "^ *server 198\.18\.0\.1:${port2}[ ;]" /etc/nginx/vipd/bingo-upstream.conf
 check "GET /ping through the VIP -> pong (bingo on the new port)" \
     wait_for 20 bash -c "$(declare -f sb); sd=$sd; [ \"\$(sb curl -s --max-time 3 http://198.18.0.100/ping)\" = pong ]"
+check_pool sb node-a 2 "$port2" 198.18.0.200
 
 fi
 
@@ -386,7 +407,7 @@ if [ "$quick" != 1 ]; then
 b_primary=$(psql_b "SELECT pg_postmaster_start_time()")
 play node-b >"$tmp/runb3.log" 2>&1 &
 runb3=$!
-play node-a -e student_email=$email2 >"$tmp/run4.log" 2>&1; rc=$?
+play node-a -e student_email="$email2" >"$tmp/run4.log" 2>&1; rc=$?
 after=$(recap "$tmp/run4.log")
 check "after the failover: node-a's run succeeds and changes nothing ($after)" bash -c "[ $rc = 0 ] && grep -qE 'changed=0 .*failed=0' <<<'$after'"
 [ "$rc" = 0 ] || show_failure "$tmp/run4.log"

@@ -41,7 +41,34 @@ render "$tmp/local" -e postgresql_mode=local
 # vipd's first pass in the replicated layout, before the bingo role has
 # discovered the port on a fresh host.
 render "$tmp/first" -e bingo_port=""
+# Another pool size and network.
+render "$tmp/pool" -e bingo_pool_size=7 -e bingo_pool_net=198.19.81
+# Out of range: a clear failure before anything else.
+for bad in "bingo_pool_size=0" "bingo_pool_size=201" "bingo_pool_size=four" "bingo_pool_net=10.0" "bingo_pool_net=198.19.256"; do
+    out=$(ansible-playbook -i "$inventory" Tests/deploy/render.yml -e out="$tmp/bad" -e bingo_db_password=render-test \
+          -e postgresql_replication_password=render-test -e "$bad" 2>&1); rc=$?
+    check "$bad is refused with a message naming both settings" \
+        bash -c "[ $rc != 0 ] && grep -q 'bingo_pool_size must be a whole number from 1 to 200' <<<\"\$1\"" _ "$out"
+done
 
+# pool_checks.py VIPD_YAML SIZE NET: the bingo pool's checks in a rendered vipd.yaml.
+cat >"$tmp/pool_checks.py" <<'PY'
+import sys, yaml
+c = yaml.safe_load(open(sys.argv[1])); size = int(sys.argv[2]); net = sys.argv[3]
+checks = {k["name"]: k for k in c["checks"]}
+b = checks["bingo"]
+assert b["role"] == "backend" and "restart" not in b and b["http"]["url"] == "http://127.0.0.1:31234/ping", b
+names = [k["name"] for k in c["checks"] if k["name"].startswith("bingo-")]
+assert names == [n for i in range(1, size + 1) for n in ("bingo-%d" % i, "bingo-memory-%d" % i)], names
+for i in range(1, size + 1):
+    m, mem = checks["bingo-%d" % i], checks["bingo-memory-%d" % i]
+    unit = ["/usr/bin/systemctl", "--no-ask-password", "restart", "bingo@%d.service" % i]
+    assert m["role"] == "monitor" and m["http"]["url"] == "http://%s.%d:31234/ping" % (net, 10 + i), m
+    assert (m["interval"], m["timeout"], m["rise"], m["fall"]) == (b["interval"], b["timeout"], b["rise"], b["fall"]), m
+    assert m["restart"] == {"command": unit, "backoff": "10s", "max_backoff": "5m"}, m
+    assert mem["role"] == "monitor" and mem["exec"]["command"][1:3] == ["--unit", "bingo@%d.service" % i], mem
+    assert mem["restart"]["command"] == unit, mem
+PY
 head -c 32 /dev/urandom | base64 >"$tmp/auth.key"; chmod 600 "$tmp/auth.key"
 head -c 32 /dev/urandom | base64 >"$tmp/token"; chmod 600 "$tmp/token"
 for host in node-a node-b; do
@@ -56,7 +83,7 @@ for host in node-a node-b; do
 import sys, yaml
 c = yaml.safe_load(open(sys.argv[1]))
 web, db = c["instances"]
-assert web["track_checks"] == ["nginx", "bingo", "bingo-memory"] and web["vips"] == [{"address": "198.18.0.100/24"}], web
+assert web["track_checks"] == ["nginx", "bingo"] and web["vips"] == [{"address": "198.18.0.100/24"}], web
 assert db["track_checks"] == ["pg"] and db["timing"] == {"preempt": False}, db
 assert db["vips"] == [{"address": "198.18.0.200/24"}] and "quorum" not in db, db
 pg = [k for k in c["checks"] if k["name"] == "pg"][0]
@@ -105,6 +132,15 @@ assert pg["user"] == "bingo" and pg["password"] == "render-test" and pg["db_name
 PY
     check "$host: starting upstream lists both backends" \
         test "$(grep -cE '^    server 198\.18\.0\.[12]:31234;$' "$r/bingo-upstream.conf")" = 2
+    check "$host: the bingo pool - 4 members on 169.254.80 (defaults): bingo (backend, no restart), bingo-N and bingo-memory-N (monitor, restart bingo@N)" \
+        python3 "$tmp/pool_checks.py" "$r/vipd.yaml" 4 169.254.80
+    p=$tmp/pool/$host
+    sed -e "s#/etc/vipd/auth.key#$tmp/auth.key#" -e "s#/etc/vipd/control.token#$tmp/token#" "$p/vipd.yaml" >"$p/vipd-check.yaml"
+    out=$("$bin/vipd" check-config "$p/vipd-check.yaml" 2>&1)
+    check "$host: bingo_pool_size=7 on 198.19.81 - vipd check-config accepts it" grep -q ': OK' <<<"$out"
+    grep -q ": OK" <<<"$out" || echo "$out"
+    check "$host: ...7 members on 198.19.81" python3 "$tmp/pool_checks.py" "$p/vipd.yaml" 7 198.19.81
+    check "$host: /etc/default/bingo-pool names the pool's network" grep -qx "BINGO_POOL_NET=169.254.80" "$r/bingo-pool.default"
     check "$host: vipd's bingo check and backend_port use the discovered port" \
         bash -c "grep -qF 'http://127.0.0.1:31234/ping' '$r/vipd.yaml' && grep -qE '^  backend_port: 31234$' '$r/vipd.yaml'"
     check "$host: nginx site carries the inventory's domain" grep -q "server_name bingo.example.com;" "$r/bingo.conf"

@@ -9,12 +9,18 @@
 # whose prepare_db creates the three tables. The sandbox has no network, so
 # the Debian packages the roles install must be in apt's cache: the script
 # downloads them first (apt-get --download-only; the machine itself is not
-# changed). Then: a second run changes nothing; vipd is master, nginx serves
-# bingo through the VIP over HTTP and HTTPS, the indexes exist, Prometheus
-# scrapes vipd and mtail counts requests. Closes with "N passed, M failed".
+# changed). Then: a second run changes nothing; the bingo pool (3 members in
+# network namespaces on 198.19.80.0/24, behind the pool's nginx server on the
+# discovered port, each with vipd's monitor checks) serves; vipd is master,
+# nginx serves bingo through the VIP over HTTP and HTTPS, the indexes exist,
+# Prometheus scrapes vipd and mtail counts requests; an old single
+# bingo.service is stopped, disabled and removed by the next run. Closes
+# with "N passed, M failed".
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=../install/lib.sh
 source "$(dirname "$0")/../install/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=pool_checks.sh
+source "$(dirname "$0")/pool_checks.sh"
 bin=$(bin_dir) || exit 1
 cd "$repo" || exit 1
 skip() { echo "skip - $*"; echo; echo "0 passed, 0 failed"; exit 0; }
@@ -24,7 +30,7 @@ command -v ansible-playbook >/dev/null || { echo "ansible-playbook missing: run 
 tmp=$(mktemp -d /var/tmp/vipd-playbook-test.XXXXXX)
 chmod 755 "$tmp"
 # The same goes for a checkout under /tmp or /var/tmp (CI's clone may live
-# there; bingo.service's PrivateTmp hides both): then the sandbox gets a copy
+# there; bingo@.service's PrivateTmp hides both): then the sandbox gets a copy
 # of it, without the build folders, under /var/lib.
 play_repo=$repo
 case "$repo" in
@@ -37,7 +43,7 @@ esac
 trap 'systemd_sandbox_stop; [ "${KEEP_SANDBOX:-0}" = 1 ] || rm -rf "$tmp"; [ "$play_repo" = "$repo" ] || rm -rf "$play_repo"' EXIT
 
 # Everything the roles apt-install, in the cache (plus what they pull in).
-packages=(chrony acl sudo strace python3-psycopg2 postgresql postgresql-client nginx polkitd dbus curl
+packages=(chrony acl sudo strace nftables python3-psycopg2 postgresql postgresql-client nginx polkitd dbus curl
           prometheus prometheus-node-exporter prometheus-nginx-exporter mtail python3-apt python3-yaml)
 if ! DEBIAN_FRONTEND=noninteractive apt-get install --download-only -y -q --no-install-recommends \
         "${packages[@]}" >"$tmp/apt.log" 2>&1; then
@@ -95,6 +101,9 @@ all:
         # One node, so the local layout (the replicated default needs both
         # nodes: Tests/deploy/replicated_playbook.sh, make deploy-test).
         postgresql_mode: local
+        # The pool on the benchmarking range (never routed), 3 members.
+        bingo_pool_net: "$POOL_NET"
+        bingo_pool_size: 3
 INVENTORY
 
 cat >"$tmp/setup.sh" <<'SETUP'
@@ -138,10 +147,12 @@ grep -E "^changed:" -B1 "$tmp/run2.log" | head -20
 prop() { sb systemctl show "$1" -p "$2" --value; }
 
 # ------------------------------------------------------------ discovery
-# What bingo really does in the sandbox, found from the outside: the port its
-# main process listens on, and the main.log it has open.
-bpid=$(prop bingo.service MainPID)
-port=$(sb ss -Hltnp | grep -F "pid=$bpid," | grep -oE ':[0-9]+ ' | head -n 1 | tr -dc 0-9)
+# What bingo really does in the sandbox, found from the outside: the port
+# member 1's main process listens on (in its namespace), and the main.log it
+# has open.
+member_port() { sb nsenter -t "$1" -n ss -Hltnp | grep -F "pid=$1," | grep -oE ':[0-9]+ ' | head -n 1 | tr -dc 0-9; }
+bpid=$(prop bingo@1.service MainPID)
+port=$(member_port "$bpid")
 logdir=$(sb sh -c "ls -l /proc/$bpid/fd" | grep -oE '/opt/bongo/logs/[^ ]+/main\.log' | head -n 1)
 logdir=${logdir%/main.log}
 echo "     (bingo for $email: port $port, log directory $logdir)"
@@ -154,21 +165,29 @@ assert r['student_email'] == '$email' and r['port'] == int('$port') and r['log_d
     "$(sb cat /opt/bingo/discovered.json)"
 check "bingo's log is written there, owned by bingo" \
     bash -c "$(declare -f sb); sd=$sd; [ \"\$(sb stat -c '%U %a' '$logdir/main.log')\" = 'bingo 640' ] && sb grep -q 'I am alive\|Prepare app' '$logdir/main.log'"
-check "bingo.service: ReadWritePaths is the discovered directory" test "$(prop bingo.service ReadWritePaths)" = "$logdir"
-check "bingo.service: BINGO_PORT for the readiness probe is the discovered port" \
-    grep -qw "BINGO_PORT=$port" <<<"$(prop bingo.service Environment)"
+check "bingo@1.service: ReadWritePaths is the discovered directory" test "$(prop bingo@1.service ReadWritePaths)" = "$logdir"
+check "bingo@1.service: BINGO_PORT for the readiness probe is the discovered port" \
+    grep -qw "BINGO_PORT=$port" <<<"$(prop bingo@1.service Environment)"
 check "tmpfiles creates the discovered directory (bingo-logdir.conf)" \
     sb grep -qE "^d +$logdir +0750 bingo bingo" /etc/tmpfiles.d/bingo-logdir.conf
 check "logrotate rotates the discovered log" sb grep -q "^$logdir/main.log {" /etc/logrotate.d/bingo
 check "vipd's bingo check asks the discovered port" sb grep -qF "http://127.0.0.1:$port/ping" /etc/vipd/vipd.yaml
 check "vipd's nginx.backend_port is the discovered port" sb grep -qE "^  backend_port: $port\$" /etc/vipd/vipd.yaml
 check "the nginx upstream (vipd's rendering) points at the discovered port" \
-    sb grep -qE "^ *server 198\.18\.0\.1:$port[ ;]" /etc/nginx/vipd/bingo-upstream.conf
+    sb grep -qE "^ *server 198\.18\.0\.1:${port}[ ;]" /etc/nginx/vipd/bingo-upstream.conf
 check "the second run did not discover again (no change in the bingo role)" \
     bash -c "! grep -A1 -E '^TASK \[bingo' '$tmp/run2.log' | grep -q '^changed:'"
 check "no installed bingo file names 30164 or 416265556f" \
-    bash -c "$(declare -f sb); sd=$sd; ! sb grep -lE '30164|416265556f' /etc/systemd/system/bingo.service /etc/systemd/system/bingo.service.d/discovered.conf /etc/tmpfiles.d/bingo.conf /etc/tmpfiles.d/bingo-logdir.conf /etc/logrotate.d/bingo /etc/vipd/vipd.yaml /etc/nginx/vipd/bingo-upstream.conf"
-for unit in vipd bingo nginx postgresql chrony bingo-blackhole prometheus prometheus-node-exporter \
+    bash -c "$(declare -f sb); sd=$sd; ! sb grep -lE '30164|416265556f' /etc/systemd/system/bingo@.service /etc/systemd/system/bingo@.service.d/discovered.conf /etc/tmpfiles.d/bingo.conf /etc/tmpfiles.d/bingo-logdir.conf /etc/logrotate.d/bingo /etc/vipd/vipd.yaml /etc/nginx/vipd/bingo-upstream.conf /etc/nginx/conf.d/bingo-pool.conf"
+check "bingo's config.yaml names the node's address (127.0.0.1 would be a member's own loopback)" \
+    test "$(sb python3 -c 'import yaml; print(yaml.safe_load(open("/opt/bingo/config.yaml"))["postgres_cluster"]["hosts"])')" = \
+         "[{'address': '198.18.0.1', 'port': 5432}]"
+check "pg_hba lets the pool in (bingo_pool_net.0/24)" sb grep -qx "host bingo bingo $POOL_NET.0/24 scram-sha-256" /etc/postgresql/15/main/pg_hba.conf
+
+# ------------------------------------------------------------ the pool
+check_pool sb node-a 3 "$port" 198.18.0.1
+
+for unit in vipd nginx postgresql chrony bingo-blackhole prometheus prometheus-node-exporter \
             prometheus-nginx-exporter mtail; do
     check "$unit.service enabled and active" \
         test "$(prop "$unit.service" UnitFileState) $(prop "$unit.service" ActiveState)" = "enabled active"
@@ -202,17 +221,23 @@ check "sysctl applied: ip_nonlocal_bind=1" test "$(sb sysctl -n net.ipv4.ip_nonl
 # ------------------------------------------------------------ another email
 # A changed student_email: discovered again, and every consumer follows.
 email2=ops2@example.org
+# ...on a node that still has the single bingo.service of before the pool
+# (enabled, running): the run must stop, disable and remove it.
+sb sh -c 'mkdir -p /etc/systemd/system/bingo.service.d &&
+    printf "[Unit]\nDescription=the single bingo of before the pool\n[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n" >/etc/systemd/system/bingo.service &&
+    systemctl daemon-reload && systemctl enable --now bingo.service' >/dev/null 2>&1
+check "(an old single bingo.service runs before the next run)" test "$(prop bingo.service ActiveState)" = active
 play -e student_email=$email2 >"$tmp/run3.log" 2>&1; rc=$?
 check "a run with student_email=$email2 succeeds ($(recap "$tmp/run3.log"))" test "$rc" = 0
 [ "$rc" = 0 ] || grep -E -B2 -A12 "^fatal|FAILED" "$tmp/run3.log" | head -40
 # vipd's checks still probe the old port until the play's last handler reloads
-# vipd, and its self-healing may restart bingo meanwhile (seen in CI: "check
-# bingo is down: restarting (attempt 3)" just before the reload): wait until
-# bingo's main process listens again before reading its port.
+# vipd, and its self-healing may restart a member meanwhile (seen in CI:
+# "check bingo is down: restarting (attempt 3)" just before the reload): wait
+# until member 1's main process listens again before reading its port.
 port2=""
 for _ in $(seq 1 40); do
-    bpid=$(prop bingo.service MainPID)
-    port2=$(sb ss -Hltnp | grep -F "pid=$bpid," | grep -oE ':[0-9]+ ' | head -n 1 | tr -dc 0-9)
+    bpid=$(prop bingo@1.service MainPID)
+    port2=$(member_port "$bpid")
     [ -n "$port2" ] && break
     sleep 0.5
 done
@@ -222,13 +247,17 @@ echo "     (bingo for $email2: port $port2, log directory $logdir2)"
 check "re-discovered: another port and log directory ($port2, $logdir2)" \
     bash -c "[ -n '$port2' ] && [ '$port2' != '$port' ] && [[ '$logdir2' == /opt/bongo/logs/?????????? ]] && [ '$logdir2' != '$logdir' ]"
 check "...and the drop-in, tmpfiles and vipd's check follow" bash -c "$(declare -f sb prop); sd=$sd;
-    [ \"\$(prop bingo.service ReadWritePaths)\" = '$logdir2' ] &&
+    [ \"\$(prop bingo@1.service ReadWritePaths)\" = '$logdir2' ] &&
     sb grep -qE '^d +$logdir2 ' /etc/tmpfiles.d/bingo-logdir.conf &&
     sb grep -qF 'http://127.0.0.1:$port2/ping' /etc/vipd/vipd.yaml && sb grep -qE '^  backend_port: $port2\$' /etc/vipd/vipd.yaml"
 check "...and vipd re-rendered the nginx upstream on the new port" \
-    wait_for 20 sb grep -qE "^ *server 198\.18\.0\.1:$port2[ ;]" /etc/nginx/vipd/bingo-upstream.conf
+    wait_for 20 sb grep -qE "^ *server 198\.18\.0\.1:${port2}[ ;]" /etc/nginx/vipd/bingo-upstream.conf
 check "GET /ping through the VIP -> pong (bingo on the new port)" \
     wait_for 20 bash -c "$(declare -f sb); sd=$sd; [ \"\$(sb curl -s --max-time 3 http://198.18.0.100/ping)\" = pong ]"
+check "the old single bingo.service was stopped, disabled and removed by that run" \
+    test "$(prop bingo.service LoadState) $(prop bingo.service ActiveState)" = "not-found inactive"
+check "...and its drop-in directory" sb test ! -e /etc/systemd/system/bingo.service.d
+check_pool sb node-a 3 "$port2" 198.18.0.1
 
 [ "$failures" = 0 ] || sb journalctl --no-pager -o cat -n 40 | tail -40
 finish

@@ -6,8 +6,12 @@
 # the bingo stand-in as /opt/bingo/bingo and the shipped nginx site. Checks
 # what the units promise: READY, least privilege, SCHED_RR, master and VIP,
 # the nginx manager's test and reload through systemctl + polkit (no sudo
-# under NoNewPrivileges), reload, restart after kill -9, the watchdog, bingo's
-# restart, stop. Needs root; skipped (exit 0, "skip") where systemd cannot boot.
+# under NoNewPrivileges), reload, restart after kill -9, the watchdog, the
+# bingo pool (bingo-pool-net@N and bingo@N: two members in network namespaces
+# of their own on 198.19.80.0/24, behind the pool's nginx server on the
+# port; a killed member restarted by systemd, a sick one by vipd's monitor
+# check through polkit, a member stopped with its network), stop. Needs
+# root; skipped (exit 0, "skip") where systemd cannot boot.
 # Closes with "N passed, M failed".
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -61,8 +65,20 @@ checks:
     http: {url: "http://127.0.0.1:30164/ping", expect_status: 200, body_contains: "pong"}
     interval: 500ms
     timeout: 400ms
+  - name: bingo-1
+    role: monitor
+    http: {url: "http://198.19.80.11:30164/ping", expect_status: 200, body_contains: "pong"}
+    interval: 500ms
+    timeout: 400ms
     restart:
-      command: ["/usr/bin/systemctl", "--no-ask-password", "restart", "bingo.service"]
+      command: ["/usr/bin/systemctl", "--no-ask-password", "restart", "bingo@1.service"]
+  - name: bingo-2
+    role: monitor
+    http: {url: "http://198.19.80.12:30164/ping", expect_status: 200, body_contains: "pong"}
+    interval: 500ms
+    timeout: 400ms
+    restart:
+      command: ["/usr/bin/systemctl", "--no-ask-password", "restart", "bingo@2.service"]
 nginx:
   upstream_file: /etc/nginx/vipd/bingo-upstream.conf
   upstream_name: bingo
@@ -87,17 +103,32 @@ chmod 644 /opt/bingo/config.yaml
 # that discovery writes on a real node (discovering the email-derived ones is
 # Tests/deploy/test_playbook.sh's), --no-db (no
 # PostgreSQL in this sandbox), --lifetime never (a death would be another
-# test). Start-up: bingo.service's blackhole route makes it the short one.
-printf '#!/bin/sh\nexec /usr/bin/python3 /opt/bingo/bingo_standin.py --port 30164 --log-dir /opt/bongo/logs/416265556f --no-db --lifetime never --control-port 30165 --name sandbox --quiet run_server\n' >/opt/bingo/bingo
+# test). Start-up: the blackhole route in each member's namespace makes it
+# the short one. Every member runs this same file in its own namespace (the
+# pool's units share /opt/bingo), on the same port; X-Bingo-Node names the
+# member by its address, so the test sees which one answered.
+cat >/opt/bingo/bingo <<'WRAPPER'
+#!/bin/sh
+a=\$(ip -4 -o addr show dev eth0 | awk '{print \$4}' | cut -d/ -f1)
+exec /usr/bin/python3 /opt/bingo/bingo_standin.py --port 30164 --log-dir /opt/bongo/logs/416265556f --no-db --lifetime never --control-host 0.0.0.0 --control-port 30165 --name "member-\$a" --quiet run_server
+WRAPPER
 chmod 755 /opt/bingo/bingo /opt/bingo/bingo_standin.py
-# What discovery writes (docs/deploying-bingo.md), with the fixed test names.
-mkdir -p /etc/systemd/system/bingo.service.d
-printf '[Service]\nReadWritePaths=/opt/bongo/logs/416265556f\nEnvironment=BINGO_PORT=30164\n' >/etc/systemd/system/bingo.service.d/discovered.conf
+# The pool on a test network (198.19.80.0/24: the benchmarking range, never
+# routed), as Ansible writes it.
+printf 'BINGO_POOL_NET=198.19.80\n' >/etc/default/bingo-pool
+BINGO_POOL_NET=198.19.80 /usr/local/libexec/vipd/bingo-pool nginx 30164 2 >/etc/nginx/conf.d/bingo-pool.conf
+# What discovery writes (docs/deploying-bingo.md), with the fixed test names:
+# one drop-in for every member.
+mkdir -p /etc/systemd/system/bingo@.service.d
+printf '[Service]\nReadWritePaths=/opt/bongo/logs/416265556f\nEnvironment=BINGO_PORT=30164\n' >/etc/systemd/system/bingo@.service.d/discovered.conf
 printf 'd /opt/bongo/logs/416265556f 0750 bingo bingo -\nf /opt/bongo/logs/416265556f/main.log 0640 bingo bingo -\n' >/etc/tmpfiles.d/bingo-logdir.conf
 w=/etc/systemd/system/vipdtest.target.wants
 mkdir -p \$w
 ln -sf /etc/systemd/system/vipd.service \$w/vipd.service
-ln -sf /etc/systemd/system/bingo.service \$w/bingo.service
+# Members 1 and 2 (Ansible enables them into bingo.target; the test target
+# stands in for it). Each pulls in its network, bingo-pool-net@N.service.
+ln -sf /etc/systemd/system/bingo@.service \$w/bingo@1.service
+ln -sf /etc/systemd/system/bingo@.service \$w/bingo@2.service
 ln -sf /lib/systemd/system/nginx.service \$w/nginx.service
 SETUP
 
@@ -121,11 +152,38 @@ check "SCHED_RR priority 10" grep -q "policy: SCHED_RR" <<<"$(sb chrt -p "$pid")
 check "watchdog armed (5 s)" test "$(prop vipd.service WatchdogUSec)" = 5s
 check "becomes master and holds the VIP" wait_for 10 bash -c "$(declare -f sb vip_here is_master); sd=$sd; is_master && vip_here"
 
-# ------------------------------------------------------------ bingo, nginx, vipd's nginx manager
-check "bingo.service active only once /ping answers (ExecStartPost)" test "$(prop bingo.service ActiveState)" = active
-check "bingo runs as user bingo" test "$(sb stat -c %U "/proc/$(prop bingo.service MainPID)")" = bingo
-check "bingo's log file exists, owned by bingo" test "$(sb stat -c '%U %a' /opt/bongo/logs/416265556f/main.log)" = "bingo 640"
-check "8.8.8.8 is blackholed" grep -q "^blackhole 8.8.8.8" <<<"$(sb ip route show 8.8.8.8)"
+# ------------------------------------------------------------ the bingo pool, nginx, vipd's nginx manager
+member_ip() { echo "198.19.80.$((10 + $1))"; }
+pong_at() { [ "$(sb curl -s --max-time 1 "http://$1:30164/ping")" = pong ]; }
+in_netns() {  # PID NAMESPACE: the process runs in /run/netns/NAMESPACE
+    [ -n "$1" ] && [ "$1" != 0 ] && [ "$(sb stat -L -c %i "/proc/$1/ns/net")" = "$(sb stat -L -c %i "/run/netns/$2")" ]
+}
+for i in 1 2; do
+    check "bingo-pool-net@$i.service active (oneshot, RemainAfterExit), pulled in by bingo@$i" \
+        test "$(prop "bingo-pool-net@$i.service" ActiveState)" = active
+    check "bingo@$i.service active only once /ping answers at $(member_ip $i) (ExecStartPost)" \
+        test "$(prop "bingo@$i.service" ActiveState)" = active
+    pid=$(prop "bingo@$i.service" MainPID)
+    check "bingo@$i runs in network namespace bingo$i, as user bingo" \
+        bash -c "$(declare -f sb in_netns); sd=$sd; in_netns $pid bingo$i && [ \"\$(sb stat -c %U /proc/$pid)\" = bingo ]"
+    check "bingo@$i answers GET /ping at its member address $(member_ip $i):30164" pong_at "$(member_ip $i)"
+    check "8.8.8.8 is blackholed in namespace bingo$i" grep -q "^blackhole 8.8.8.8" <<<"$(sb ip -n "bingo$i" route show 8.8.8.8)"
+done
+check "the bridge bingo0 holds 198.19.80.1/24 (BINGO_POOL_NET from /etc/default/bingo-pool)" \
+    grep -q "inet 198.19.80.1/24" <<<"$(sb ip -4 addr show dev bingo0)"
+check "nftables masquerades what the pool sends off the node (table ip bingo_pool)" \
+    grep -q "ip saddr 198.19.80.0/24 oifname != \"bingo0\" masquerade" <<<"$(sb nft list table ip bingo_pool)"
+listeners=$(sb ss -Hltnp 'sport = :30164')
+check "in the node's own namespace only nginx listens on the port (the pool's server), no bingo" \
+    bash -c "grep -q nginx <<<'$listeners' && ! grep -q python3 <<<'$listeners'"
+check "one log file for the pool, owned by bingo, written by both members" bash -c "$(declare -f sb); sd=$sd;
+    [ \"\$(sb stat -c '%U %a' /opt/bongo/logs/416265556f/main.log)\" = 'bingo 640' ] &&
+    [ \"\$(sb grep -c 'Prepare app' /opt/bongo/logs/416265556f/main.log)\" -ge 2 ]"
+check "8.8.8.8 is blackholed on the node (bingo-blackhole.service)" grep -q "^blackhole 8.8.8.8" <<<"$(sb ip route show 8.8.8.8)"
+check "the pool's nginx server (bingo-pool nginx 30164 2) answers GET /ping on the port" pong_at 127.0.0.1
+served=$(for _ in 1 2 3 4 5 6; do sb curl -s -D - -o /dev/null --max-time 1 http://127.0.0.1:30164/ping | tr -d '\r' | sed -n 's/^X-Bingo-Node: //ip'; done | sort -u | paste -sd' ')
+check "the pool's nginx spreads requests over both members ($served)" \
+    test "$served" = "member-198.19.80.11 member-198.19.80.12"
 check "vipd rendered the upstream: nginx -t and reload ran through systemctl + polkit" \
     wait_for 10 sb grep -q "Rendered by vipd" /etc/nginx/vipd/bingo-upstream.conf
 check "GET /ping through the VIP and nginx -> pong" test "$(sb curl -s --max-time 3 http://198.18.0.100/ping)" = pong
@@ -151,31 +209,79 @@ check "a hung vipd (SIGSTOP) is killed by the watchdog and restarted" \
     wait_for 20 bash -c "$(declare -f sb prop); sd=$sd; [ \"\$(prop vipd.service NRestarts)\" -gt $n ] && [ \"\$(prop vipd.service ActiveState)\" = active ]"
 check "master again after the watchdog restart" wait_for 10 bash -c "$(declare -f sb vip_here is_master); sd=$sd; is_master && vip_here"
 
-# A crash: systemd restarts it (Restart=always); vipd's check may fall in the
-# meantime and restart it as well, which only makes it come back sooner.
-pid=$(prop bingo.service MainPID)
-sb curl -s -X POST --max-time 2 http://127.0.0.1:30165/control/crash >/dev/null
-start=$SECONDS
-check "bingo crash: restarted and serving again" \
-    wait_for 40 bash -c "$(declare -f sb prop); sd=$sd; [ \"\$(prop bingo.service MainPID)\" != $pid ] && [ \"\$(prop bingo.service ActiveState)\" = active ]"
-echo "     (bingo back in $((SECONDS - start)) s)"
+# ------------------------------------------------------------ the pool's members fail one by one
+node_falls() { sb journalctl -u vipd -o cat | grep -c 'check bingo (backend): up -> down'; }
+falls=$(node_falls)
+check "vipctl status lists the per-member checks bingo-1 and bingo-2" \
+    bash -c "$(declare -f sb); sd=$sd; st=\$(sb vipctl status); grep -qw 'bingo-1' <<<\"\$st\" && grep -qw 'bingo-2' <<<\"\$st\""
 
-# A sick bingo (POST /operation, nibble 5: 500 "I feel bad" on everything)
-# keeps running, so systemd never restarts it: vipd's backend check falls
-# and restarts it through systemctl + polkit (issue 14, self-healing).
-wait_for 20 sb curl -fs -o /dev/null --max-time 1 http://127.0.0.1:30164/ping
-pid=$(prop bingo.service MainPID)
-sb curl -s -o /dev/null -X POST --max-time 2 -H 'Content-Type: application/json' \
-    -d '{"operation": 21474836480}' http://127.0.0.1:30164/operation
+# A member killed (an OOM kill, a panic): systemd restarts it
+# (Restart=always, RestartSec=250ms); the pool serves from the other meanwhile.
+pid=$(prop bingo@2.service MainPID)
+n=$(prop bingo@2.service NRestarts)
+sb systemctl kill -s KILL bingo@2.service
 start=$SECONDS
-check "a poisoned bingo is sick (500 on /ping)" \
-    test "$(sb curl -s -o /dev/null -w '%{http_code}' --max-time 1 http://127.0.0.1:30164/ping)" = 500
-check "vipd restarts the sick bingo through polkit: a new process serves pong" \
-    wait_for 30 bash -c "$(declare -f sb prop); sd=$sd; [ \"\$(prop bingo.service MainPID)\" != $pid ] && sb curl -fs --max-time 1 http://127.0.0.1:30164/ping | grep -q pong"
+check "the pool still answers /ping on the port while member 2 is dead" pong_at 127.0.0.1
+check "kill -9 of member 2: systemd restarts it (NRestarts up, a new PID, active)" \
+    wait_for 40 bash -c "$(declare -f sb prop); sd=$sd; [ \"\$(prop bingo@2.service NRestarts)\" -gt $n ] && [ \"\$(prop bingo@2.service MainPID)\" != $pid ] && [ \"\$(prop bingo@2.service ActiveState)\" = active ]"
+check "...serving again at $(member_ip 2), in its namespace" \
+    bash -c "$(declare -f sb prop pong_at in_netns); sd=$sd; pong_at $(member_ip 2) && in_netns \$(prop bingo@2.service MainPID) bingo2"
+echo "     (member 2 back in $((SECONDS - start)) s)"
+
+# A sick member (POST /operation, nibble 5: 500 "I feel bad" on everything)
+# keeps running, so systemd never restarts it: vipd's monitor check bingo-1
+# falls and restarts bingo@1.service through systemctl + polkit; the node's
+# bingo check (the pool) stays up all the while.
+# The pool's nginx rests a member for fail_timeout (1 s) after a failure, and
+# answers 502 while every member rests: let it forget member 2's death first.
+settle() { wait_for 20 pong_at "$(member_ip 1)"; wait_for 20 pong_at "$(member_ip 2)"; sleep 1.5; }
+settle
+pid=$(prop bingo@1.service MainPID)
+pid2=$(prop bingo@2.service MainPID)
+sb curl -s -o /dev/null -X POST --max-time 2 -H 'Content-Type: application/json' \
+    -d '{"operation": 21474836480}' "http://$(member_ip 1):30164/operation"
+start=$SECONDS
+check "a poisoned member 1 is sick (500 on /ping at $(member_ip 1))" \
+    test "$(sb curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://$(member_ip 1):30164/ping")" = 500
+ok_pool=0
+for _ in 1 2 3 4 5 6; do pong_at 127.0.0.1 && ok_pool=$((ok_pool + 1)); done
+check "the pool answers pong meanwhile (nginx passes over the 500): $ok_pool of 6" test "$ok_pool" = 6
+check "vipd restarts the sick member through polkit: a new bingo@1 process serves pong" \
+    wait_for 30 bash -c "$(declare -f sb prop pong_at); sd=$sd; [ \"\$(prop bingo@1.service MainPID)\" != $pid ] && pong_at $(member_ip 1)"
 echo "     (sick to serving in $((SECONDS - start)) s)"
 check "the restart is logged with its outcome" \
-    wait_for 10 bash -c "$(declare -f sb); sd=$sd; sb journalctl -u vipd -o cat | grep -q 'restart of bingo done (exit 0)'"
+    wait_for 10 bash -c "$(declare -f sb); sd=$sd; sb journalctl -u vipd -o cat | grep -q 'restart of bingo-1 done (exit 0)'"
+check "...member 2 was left alone (same PID)" test "$(prop bingo@2.service MainPID)" = "$pid2"
 check "vipctl status shows it" wait_for 10 bash -c "$(declare -f sb); sd=$sd; sb vipctl status | grep -qE 'restarted [0-9]+x, last'"
+check "the node's bingo check (the pool) never fell meanwhile (a monitor check's fall marks nothing down)" \
+    test "$(node_falls)" = "$falls"
+check "...while bingo-1 (monitor) did" \
+    bash -c "$(declare -f sb); sd=$sd; sb journalctl -u vipd -o cat | grep -q 'check bingo-1 (monitor): up -> down'"
+# The polkit rule allows restarting bingo@N.service and nothing broader.
+as_vipd() { sb setpriv --reuid=vipd --regid=vipd --clear-groups systemctl --no-ask-password "$@"; }
+check "polkit: user vipd may not restart bingo-pool-net@1.service, bingo.target or vipd-pg.service" \
+    bash -c "$(declare -f sb as_vipd); sd=$sd; ! as_vipd restart bingo-pool-net@1.service 2>/dev/null && ! as_vipd restart bingo.target 2>/dev/null && ! as_vipd restart vipd-pg.service 2>/dev/null"
+check "polkit: ...nor stop bingo@1.service" bash -c "$(declare -f sb as_vipd); sd=$sd; ! as_vipd stop bingo@1.service 2>/dev/null"
+check "...and bingo@1 still runs" test "$(prop bingo@1.service ActiveState)" = active
+
+# A member's network stopped: the member goes with it (BindsTo=), the
+# namespace is deleted, the pool serves from member 1. Started again, the
+# member pulls its network back in.
+settle
+bridge_mac() { sb cat /sys/class/net/bingo0/address; }
+mac=$(bridge_mac)
+sb systemctl stop bingo-pool-net@2.service
+check "the bridge keeps its MAC address when a port goes (set by bingo-pool, not the lowest port's)" \
+    test "$(bridge_mac)" = "$mac"
+check "stopping bingo-pool-net@2 stops bingo@2 (BindsTo=)" test "$(prop bingo@2.service ActiveState)" = inactive
+check "...and deletes namespace bingo2" sb test ! -e /run/netns/bingo2
+ok_pool=0
+for _ in 1 2 3 4 5 6; do pong_at 127.0.0.1 && ok_pool=$((ok_pool + 1)); done
+check "...the pool answers /ping from member 1, each within 1 s (member 2's address unreachable at once): $ok_pool of 6" \
+    test "$ok_pool" = 6
+sb systemctl start bingo@2.service
+check "starting bingo@2 brings its network back (bingo-pool-net@2 active, pong at $(member_ip 2))" \
+    bash -c "$(declare -f sb prop pong_at); sd=$sd; [ \"\$(prop bingo-pool-net@2.service ActiveState)\" = active ] && pong_at $(member_ip 2)"
 
 # A configuration nginx -t rejects: vipd keeps the previous upstream file.
 # First wait until vipd has seen bingo healthy again (rise) and rendered it.
@@ -188,7 +294,9 @@ check "vipd reloaded nginx with that rendering" \
 sleep 1
 before=$(sb cat /etc/nginx/vipd/bingo-upstream.conf)
 sb sh -c 'echo "this is not nginx;" >>/etc/nginx/conf.d/bingo-http.conf'
-sb curl -s -X POST --max-time 2 http://127.0.0.1:30165/control/bad >/dev/null
+# Both members sick: the pool fails, the node's bingo check falls and vipd
+# renders the upstream again.
+for i in 1 2; do sb curl -s -X POST --max-time 2 "http://$(member_ip $i):30165/control/bad" >/dev/null; done
 check "nginx -t failing (vipd-nginx-test.service): vipd logs the rejection" \
     wait_for 20 bash -c "$(declare -f sb); sd=$sd; sb journalctl -u vipd -o cat | grep -q 'nginx test rejected'"
 check "...and keeps the previous upstream file" test "$(sb cat /etc/nginx/vipd/bingo-upstream.conf)" = "$before"
@@ -197,5 +305,5 @@ sb systemctl stop vipd.service
 check "systemctl stop: vipd resigned and removed the VIP" bash -c "$(declare -f sb vip_here); sd=$sd; ! vip_here"
 check "systemctl stop: clean exit" test "$(prop vipd.service Result)" = success
 
-[ "$failures" = 0 ] || sb journalctl --no-pager -o cat -n 60 -u vipd -u bingo -u nginx -u vipd-nginx-test | grep -v "thread priority" | tail -40
+[ "$failures" = 0 ] || sb journalctl --no-pager -o cat -n 80 -u vipd -u 'bingo@*' -u 'bingo-pool-net@*' -u nginx -u vipd-nginx-test | grep -v "thread priority" | tail -60
 finish
