@@ -122,7 +122,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
 
     public struct Check: Codable, Sendable, Equatable {
         public var name: String
-        /// front, backend or weight.
+        /// front, backend, weight or monitor.
         public var role: String
         /// unknown, up or down (after rise/fall).
         public var state: String

@@ -12,25 +12,22 @@ server on bingo's port; and vipd with the instances `web` (the VIP, tracking
 nginx and the pool) and `db`, its checks (one monitor check per member
 restarts that member through its supervisor) and nginx manager."""
 
-import json
 import os
 import pwd
 import re
 import time
 
 from vlab import VIP, Lab, LabError, say
-from vlab.bingo import PYTHON, listening_ports, shipped_check, shipped_restart_sec
+from vlab.bingo import listening_ports, shipped_check
 from vlab.pgcluster import DB_VIP, PgCluster
 from vlab.web import REPO, as_vipd
 
 from .measure import wait_true
 
-SUPERVISE = os.path.join(REPO, "lab", "vlab", "supervise.py")
 INDEXES_SQL = os.path.join(REPO, "deploy", "ansible", "roles", "postgresql", "files", "bingo-indexes.sql")
 NODES = ("a", "b")
 WITNESS = "d"
 DB_PRIMARY = "b"
-MEMORY_CHECK = os.path.join(REPO, "libexec", "vipd-memory-check")
 MEMORY_LIMIT_MB = 128   # the shipped limit (roles/vipd defaults): a few times bingo's normal use
 POOL = 4                # members per node: roles/bingo's bingo_pool_size default
 # Over the spec's server settings: the acceptance's load (bingo's pools, the
@@ -66,26 +63,14 @@ class Installation:
             return [m for n in NODES for m in self.lab.members(n)]
         return self.lab.members(node)
 
-    def sup_dir(self, member):
-        return os.path.join(self.lab.dir, self.lab.node_of(member), f"supervise-{member}")
-
     def sup_file(self, member, what):
-        return os.path.join(self.sup_dir(member), what)
+        return self.lab.supervisor_file(member, what)
 
     def bingo_pid(self, member):
-        try:
-            with open(self.sup_file(member, "child.pid")) as f:
-                pid = int(f.read())
-        except (OSError, ValueError):
-            return None
-        return pid if os.path.exists(f"/proc/{pid}") else None
+        return self.lab.supervised_pid(member)
 
     def events(self, member):
-        try:
-            with open(self.sup_file(member, "events")) as f:
-                return [json.loads(line) for line in f if line.strip()]
-        except OSError:
-            return []
+        return self.lab.supervisor_events(member)
 
     def root(self, node):
         return os.path.join(self.lab.dir, node, "bingo-root")
@@ -145,15 +130,7 @@ class Installation:
         return self
 
     def start_supervised(self, member, wait=True):
-        d = self.sup_dir(member)
-        os.makedirs(d, exist_ok=True)
-        vipd = pwd.getpwnam("vipd")
-        os.chown(d, vipd.pw_uid, vipd.pw_gid)
-        self.lab.spawn(f"supervise-{member}", member, [PYTHON, SUPERVISE, "--restart-sec", str(shipped_restart_sec()),
-                                                       "--pidfile", self.sup_file(member, "supervise.pid"),
-                                                       "--child-pidfile", self.sup_file(member, "child.pid"),
-                                                       "--events", self.sup_file(member, "events"),
-                                                       "--", *self.lab.bingo_argv[member]], user="vipd")
+        self.lab.start_supervised(member)
         if wait:
             self.lab.wait_for(lambda: self.serving(member), 60, f"bingo {member} under the supervisor")
 
@@ -176,31 +153,9 @@ class Installation:
         check on the supervised PID instead of systemd's MemoryCurrent), each
         restarting that member: SIGHUP to its supervisor (in production
         systemctl restart bingo@I.service)."""
-        interval, timeout, rise, fall = shipped_check("bingo")
-        checks = self.db.pg_check_yaml()
-        for m in self.members(node):
-            restart = json.dumps(["/bin/sh", "-c", f"kill -HUP $(cat {self.sup_file(m, 'supervise.pid')})"])
-            memory = [MEMORY_CHECK, "--pidfile", self.sup_file(m, "child.pid"), "--limit-mb", str(MEMORY_LIMIT_MB)]
-            i = m[len(node):]
-            checks += f"""
-  - name: bingo-{i}
-    role: monitor
-    http: {{url: "http://{self.lab.member_addr(m)}:{self.port()}/ping", expect_status: 200, body_contains: "pong"}}
-    interval: {interval}ms
-    timeout: {timeout}ms
-    rise: {rise}
-    fall: {fall}
-    restart: {{command: {restart}, backoff: 10s, max_backoff: 5m}}
-  - name: bingo-memory-{i}
-    role: monitor
-    exec: {{command: {json.dumps(memory)}}}
-    interval: 2s
-    timeout: 1s
-    rise: 1
-    fall: 2
-    restart: {{command: {restart}, backoff: 10s, max_backoff: 5m}}"""
         self.lab.check_extra.pop("bingo", None)
-        self.lab.extra_checks = checks
+        self.lab.extra_checks = self.db.pg_check_yaml() + self.lab.member_checks_yaml(
+            node, shipped_check("bingo"), memory_limit_mb=MEMORY_LIMIT_MB)
         other = next(o for o in NODES if o != node)
         return f"""instances:
   - name: web

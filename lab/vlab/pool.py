@@ -6,13 +6,18 @@ lab's nodes (198.19.0.0/16 is inside the lab's 198.18.0.0/15). N's nginx
 serves the pool on bingo's port from conf.d/bingo-pool.conf, the output of
 `bingo-pool nginx PORT SIZE` (docs/architecture.md, "The bingo pool")."""
 
+import json
 import os
+import pwd
 import subprocess
 
+from .bingo import PYTHON, shipped_restart_sec
 from .util import LabError, sh
 from .web import REPO, as_vipd
 
 POOL_SCRIPT = os.path.join(REPO, "libexec", "bingo-pool")
+SUPERVISE = os.path.join(REPO, "lab", "vlab", "supervise.py")
+MEMORY_CHECK = os.path.join(REPO, "libexec", "vipd-memory-check")
 
 
 class PoolNodes:
@@ -69,3 +74,79 @@ class PoolNodes:
             raise LabError(f"nginx -t with the pool on {node}: {out.stderr}")
         if self.registry.pid(f"nginx-{node}"):
             self.nsexec(node, *as_vipd(), *self.nginx_cmd(node, "-s", "reload"))
+
+    # --- bingo under the stand-in for systemd (supervise.py) ------------------------------
+
+    def supervisor_file(self, member, what):
+        """supervise.pid (what a restart command signals), child.pid, events."""
+        return os.path.join(self.dir, self.node_of(member), f"supervise-{member}", what)
+
+    def start_supervised(self, member):
+        """MEMBER's stand-in (start_bingo's argv, set before) under supervise.py
+        as user vipd: restarted RestartSec (the shipped unit's) after it exits,
+        at once on SIGHUP, as bingo@I.service is by systemd."""
+        d = os.path.dirname(self.supervisor_file(member, "x"))
+        os.makedirs(d, exist_ok=True)
+        vipd = pwd.getpwnam("vipd")
+        os.chown(d, vipd.pw_uid, vipd.pw_gid)
+        return self.spawn(f"supervise-{member}", member,
+                          [PYTHON, SUPERVISE, "--restart-sec", str(shipped_restart_sec()),
+                           "--pidfile", self.supervisor_file(member, "supervise.pid"),
+                           "--child-pidfile", self.supervisor_file(member, "child.pid"),
+                           "--events", self.supervisor_file(member, "events"),
+                           "--", *self.bingo_argv[member]], user="vipd")
+
+    def supervised_restart_command(self, member):
+        """The restart command of MEMBER's monitor check (systemctl restart bingo@I.service in production)."""
+        return ["/bin/sh", "-c", f"kill -HUP $(cat {self.supervisor_file(member, 'supervise.pid')})"]
+
+    def supervised_pid(self, member):
+        """The PID of the stand-in the supervisor runs now, or None."""
+        try:
+            with open(self.supervisor_file(member, "child.pid")) as f:
+                pid = int(f.read())
+        except (OSError, ValueError):
+            return None
+        return pid if os.path.exists(f"/proc/{pid}") else None
+
+    def supervisor_events(self, member):
+        try:
+            with open(self.supervisor_file(member, "events")) as f:
+                return [json.loads(line) for line in f if line.strip()]
+        except OSError:
+            return []
+
+    def member_checks_yaml(self, node, timing, memory_limit_mb=None):
+        """vipd's `checks:` entries for NODE's pool, as roles/vipd ships them:
+        per member bingo-I (role monitor, its /ping at its pool address) and,
+        with MEMORY_LIMIT_MB, bingo-memory-I (the shipped memory check on the
+        supervised PID instead of systemd's MemoryCurrent), each restarting
+        that member through its supervisor. TIMING: (interval_ms, timeout_ms,
+        rise, fall) of the /ping checks."""
+        interval, timeout, rise, fall = timing
+        out = ""
+        for m in self.members(node):
+            restart = json.dumps(self.supervised_restart_command(m))
+            i = m[len(node):]
+            out += f"""
+  - name: bingo-{i}
+    role: monitor
+    http: {{url: "http://{self.member_addr(m)}:{self.backend_port}/ping", expect_status: 200, body_contains: "pong"}}
+    interval: {interval}ms
+    timeout: {timeout}ms
+    rise: {rise}
+    fall: {fall}
+    restart: {{command: {restart}, backoff: 10s, max_backoff: 5m}}"""
+            if memory_limit_mb:
+                memory = [MEMORY_CHECK, "--pidfile", self.supervisor_file(m, "child.pid"),
+                          "--limit-mb", str(memory_limit_mb)]
+                out += f"""
+  - name: bingo-memory-{i}
+    role: monitor
+    exec: {{command: {json.dumps(memory)}}}
+    interval: 2s
+    timeout: 1s
+    rise: 1
+    fall: 2
+    restart: {{command: {restart}, backoff: 10s, max_backoff: 5m}}"""
+        return out
