@@ -27,7 +27,8 @@ check_pool() {
         test "$($enter systemctl show bingo.service -p LoadState --value)" = not-found
     check "$node: /etc/default/bingo-pool sets BINGO_POOL_NET=$POOL_NET" "$enter" grep -qx "BINGO_POOL_NET=$POOL_NET" /etc/default/bingo-pool
     conf=$($enter cat /etc/nginx/conf.d/bingo-pool.conf 2>&1)
-    n=$(grep -cE "^ +server ${POOL_NET//./\\.}\.[0-9]+:$port " <<<"$conf")
+    # The members once each as primaries (bingo-pool may add backup lines).
+    n=$(grep -E "^ +server ${POOL_NET//./\\.}\.[0-9]+:$port " <<<"$conf" | grep -cvw backup)
     check "$node: conf.d/bingo-pool.conf listens on $port and names the $size members ($n)" \
         bash -c "grep -qE '^ +listen $port;' <<<\"\$1\" && [ $n = $size ]" _ "$conf"
     check "$node: the pool's nginx server answers GET /ping on 127.0.0.1:$port" \
